@@ -1,0 +1,455 @@
+//! The application: the user's command line, the JVM it runs, and launching it the way CRIU
+//! needs it. The command runs as PID 1 of a fresh PID namespace (so its PIDs are free again at
+//! every restore), as a session leader (CRIU refuses a session leader outside the namespace), with
+//! stdin from /dev/null, stdout and stderr in files (a terminal cannot be restored), and no
+//! inherited file descriptors (a stray pipe or file makes the dump fail). cracin's JVM options go
+//! in through `JAVA_TOOL_OPTIONS`, so `java -jar`, a classpath and main class, or a vendor start
+//! script that ends in `exec java` all work alike.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::process::{describe_status, which};
+
+/// The JVM an application runs on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Jvm {
+    pub java: PathBuf,
+    pub home: PathBuf,
+    pub version: String,
+}
+
+impl Jvm {
+    /// Describes the JVM of a `java` binary (symlinks resolved), reading `$JAVA_HOME/release`.
+    pub fn from_binary(java: &Path) -> Jvm {
+        let real = std::fs::canonicalize(java).unwrap_or_else(|_| java.to_path_buf());
+        let home = real
+            .parent()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let release = std::fs::read_to_string(home.join("release")).unwrap_or_default();
+        let field = |k: &str| {
+            release.lines().find_map(|l| {
+                l.strip_prefix(k)
+                    .and_then(|v| v.strip_prefix('='))
+                    .map(|v| v.trim_matches('"').to_string())
+            })
+        };
+        let version = match (field("IMPLEMENTOR"), field("JAVA_RUNTIME_VERSION").or_else(|| field("JAVA_VERSION"))) {
+            (Some(i), Some(v)) => format!("{v} ({i})"),
+            (None, Some(v)) => v,
+            _ => "unknown".into(),
+        };
+        Jvm { java: real, home, version }
+    }
+
+    /// `jcmd` beside this JVM's `java`, if the JDK has one (a JRE does not).
+    pub fn jcmd(&self) -> Option<PathBuf> {
+        let p = self.home.join("bin/jcmd");
+        crate::process::is_executable(&p).then_some(p)
+    }
+}
+
+/// Checks the command line before anything is started, so that a typo gives a clear error
+/// instead of an application that "exited before it was ready".
+pub fn validate_command(argv: &[String], cwd: &Path) -> Result<PathBuf> {
+    let Some(prog) = argv.first() else {
+        return Err(Error::usage(
+            "no application command given",
+            "put the command that starts the JVM after `--`, e.g. `cracin checkpoint --out ckpt --ready http://127.0.0.1:8080/ -- java -jar app.jar`",
+        ));
+    };
+    let resolved = if prog.contains('/') {
+        let p = cwd.join(prog);
+        if !p.exists() {
+            return Err(Error::JavaNotFound {
+                why: format!("the program `{prog}` does not exist"),
+            });
+        }
+        if !crate::process::is_executable(&p) {
+            return Err(Error::JavaNotFound {
+                why: format!("`{prog}` is not executable (chmod +x, or run it through its interpreter)"),
+            });
+        }
+        p
+    } else {
+        which(prog).ok_or_else(|| Error::JavaNotFound {
+            why: format!("`{prog}` is not on PATH"),
+        })?
+    };
+    if is_java(&resolved) {
+        let mut it = argv.iter().skip(1);
+        while let Some(a) = it.next() {
+            if a == "-jar" {
+                match it.next() {
+                    Some(jar) if !cwd.join(jar).is_file() => {
+                        return Err(Error::usage(
+                            format!("the jar `{jar}` does not exist (relative to {})", cwd.display()),
+                            "check the path after -jar",
+                        ))
+                    }
+                    None => return Err(Error::usage("`-jar` needs a jar file", "add the jar's path after -jar")),
+                    _ => {}
+                }
+                break;
+            }
+            if !a.starts_with('-') {
+                break; // the main class: arguments after it belong to the application
+            }
+        }
+    }
+    Ok(resolved)
+}
+
+fn is_java(p: &Path) -> bool {
+    p.file_name().map(|n| n == "java").unwrap_or(false)
+}
+
+/// Whether the command line already chooses a garbage collector (cracin then adds none).
+pub fn chooses_gc(argv: &[String]) -> bool {
+    argv.iter().any(|a| a.starts_with("-XX:+Use") && a.ends_with("GC"))
+}
+
+/// Whether the command line already sets the initial heap.
+pub fn sets_initial_heap(argv: &[String]) -> bool {
+    argv.iter().any(|a| a.starts_with("-Xms") || a.starts_with("-XX:InitialHeapSize"))
+}
+
+/// What to launch.
+#[derive(Debug, Clone)]
+pub struct LaunchSpec {
+    pub argv: Vec<String>,
+    pub cwd: PathBuf,
+    /// Options appended to `JAVA_TOOL_OPTIONS`.
+    pub java_options: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+}
+
+impl LaunchSpec {
+    pub fn java_tool_options(&self) -> String {
+        let mut v: Vec<String> = std::env::var("JAVA_TOOL_OPTIONS")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .into_iter()
+            .collect();
+        v.extend(self.java_options.iter().cloned());
+        v.join(" ")
+    }
+}
+
+/// A launched application: the `unshare` process and the host PID of the namespace's init
+/// (the user's command). Dropping it kills the whole namespace.
+pub struct Launched {
+    launcher: Child,
+    pub init_pid: u32,
+    pub started: Instant,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+    finished: Option<String>,
+}
+
+/// Starts the command in a new PID namespace.
+pub fn launch(spec: &LaunchSpec) -> Result<Launched> {
+    let unshare = which("unshare").ok_or_else(|| Error::JavaNotFound {
+        why: "`unshare` (util-linux) is not installed".into(),
+    })?;
+    let setsid = which("setsid").ok_or_else(|| Error::JavaNotFound {
+        why: "`setsid` (util-linux) is not installed".into(),
+    })?;
+    let out = File::create(&spec.stdout).map_err(|e| Error::io(&spec.stdout, e))?;
+    let err = File::create(&spec.stderr).map_err(|e| Error::io(&spec.stderr, e))?;
+    let mut c = Command::new(unshare);
+    // Not --kill-child: its parent-death signal would be dumped with the process and CRIU
+    // would deliver it right after every restore. `guard_against_signals` covers Ctrl-C instead.
+    c.args(["--pid", "--fork", "--"])
+        .arg(setsid)
+        .args(&spec.argv)
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .env("JAVA_TOOL_OPTIONS", spec.java_tool_options());
+    for (k, v) in &spec.env {
+        c.env(k, v);
+    }
+    unsafe {
+        c.pre_exec(|| {
+            // No inherited descriptors: anything cracin's parent left open (a CI pipe, a
+            // terminal on another mount) would end up in the checkpoint and break the dump.
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            Ok(())
+        });
+    }
+    let started = Instant::now();
+    let mut launcher = c.spawn().map_err(|e| Error::Spawn {
+        command: spec.argv.join(" "),
+        source: e,
+    })?;
+    let upid = launcher.id();
+    // The namespace's init appears as unshare's only child within milliseconds.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let init_pid = loop {
+        if let Some(p) = children_of(upid).first() {
+            break *p;
+        }
+        if let Ok(Some(st)) = launcher.try_wait() {
+            return Err(Error::AppExited {
+                status: describe_status(st),
+                log: spec.stderr.clone(),
+                log_tail: crate::process::tail_of_file(&spec.stderr, 20),
+            });
+        }
+        if Instant::now() > deadline {
+            let _ = launcher.kill();
+            let _ = launcher.wait();
+            return Err(Error::Spawn {
+                command: spec.argv.join(" "),
+                source: std::io::Error::other("the PID namespace's first process never appeared"),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    guard_against_signals(init_pid);
+    Ok(Launched {
+        launcher,
+        init_pid,
+        started,
+        stdout: spec.stdout.clone(),
+        stderr: spec.stderr.clone(),
+        finished: None,
+    })
+}
+
+impl Launched {
+    /// `Some(how it ended)` once the application is gone.
+    pub fn exited(&mut self) -> Option<String> {
+        if self.finished.is_none() {
+            if let Ok(Some(st)) = self.launcher.try_wait() {
+                self.finished = Some(describe_status(st));
+            }
+        }
+        self.finished.clone()
+    }
+
+    /// Waits up to `timeout` for the application to end (after a dump CRIU kills it).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(s) = self.exited() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        None
+    }
+
+    /// The JVM process inside the namespace: the init itself or its first `java` descendant.
+    pub fn java_pid(&self) -> Option<u32> {
+        let mut queue = vec![self.init_pid];
+        while let Some(p) = queue.pop() {
+            if exe_of(p).map(|e| is_java(&e)).unwrap_or(false) {
+                return Some(p);
+            }
+            queue.extend(children_of(p));
+        }
+        None
+    }
+
+    /// Kills every process of the namespace and reaps the launcher.
+    pub fn kill(&mut self) {
+        GUARDED_PID.store(0, std::sync::atomic::Ordering::SeqCst);
+        if self.exited().is_none() {
+            // SIGKILL to the namespace's init ends every process in it.
+            unsafe {
+                libc::kill(self.init_pid as i32, libc::SIGKILL);
+            }
+            let _ = self.launcher.kill();
+            let _ = self.launcher.wait();
+            self.finished = Some("killed by cracin".into());
+        }
+    }
+}
+
+impl Drop for Launched {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The namespace init that a SIGINT/SIGTERM/SIGHUP to cracin must take down with it.
+static GUARDED_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn on_fatal_signal(sig: libc::c_int) {
+    let pid = GUARDED_PID.load(std::sync::atomic::Ordering::SeqCst);
+    // Only async-signal-safe calls here: kill and _exit.
+    unsafe {
+        if pid > 0 {
+            libc::kill(pid, libc::SIGKILL);
+        }
+        libc::_exit(128 + sig);
+    }
+}
+
+/// While an application launched by cracin runs, Ctrl-C or a SIGTERM to cracin also kills it,
+/// so that an interrupted checkpoint leaves nothing running.
+fn guard_against_signals(init_pid: u32) {
+    GUARDED_PID.store(init_pid as i32, std::sync::atomic::Ordering::SeqCst);
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| unsafe {
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::signal(sig, on_fatal_signal as *const () as libc::sighandler_t);
+        }
+    });
+}
+
+/// Direct children of a process (from /proc/PID/task/*/children, with a /proc scan fallback).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut v = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in rd.flatten() {
+            if let Ok(s) = std::fs::read_to_string(t.path().join("children")) {
+                v.extend(s.split_whitespace().filter_map(|x| x.parse::<u32>().ok()));
+            }
+        }
+    }
+    v.sort();
+    v.dedup();
+    v
+}
+
+pub fn exe_of(pid: u32) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/exe")).ok()
+}
+
+/// TCP ports in LISTEN state held by the given process (IPv4 and IPv6).
+pub fn listening_ports_of(pid: u32) -> Vec<u16> {
+    let inodes: BTreeSet<u64> = socket_inodes_of(pid);
+    let mut ports: Vec<u16> = listening_sockets()
+        .into_iter()
+        .filter(|(_, ino)| inodes.contains(ino))
+        .map(|(p, _)| p)
+        .collect();
+    ports.sort();
+    ports.dedup();
+    ports
+}
+
+fn socket_inodes_of(pid: u32) -> BTreeSet<u64> {
+    let mut s = BTreeSet::new();
+    if let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+        for e in rd.flatten() {
+            if let Ok(l) = std::fs::read_link(e.path()) {
+                let l = l.to_string_lossy();
+                if let Some(ino) = l.strip_prefix("socket:[").and_then(|x| x.strip_suffix(']')) {
+                    if let Ok(i) = ino.parse() {
+                        s.insert(i);
+                    }
+                }
+            }
+        }
+    }
+    s
+}
+
+/// (port, inode) of every TCP socket listening on this host's network namespace.
+pub fn listening_sockets() -> Vec<(u16, u64)> {
+    let mut v = Vec::new();
+    for f in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        v.extend(parse_proc_net_tcp(&text));
+    }
+    v
+}
+
+/// Parses /proc/net/tcp{,6}, keeping LISTEN (state 0A) sockets.
+pub fn parse_proc_net_tcp(text: &str) -> Vec<(u16, u64)> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if f.len() < 10 || f[3] != "0A" {
+                return None;
+            }
+            let port = u16::from_str_radix(f[1].rsplit(':').next()?, 16).ok()?;
+            let inode = f[9].parse().ok()?;
+            Some((port, inode))
+        })
+        .collect()
+}
+
+/// Who listens on `port` on this host, as "pid 123 (java)", if anyone does.
+pub fn port_holder(port: u16) -> Option<Option<String>> {
+    let inodes: BTreeSet<u64> = listening_sockets()
+        .into_iter()
+        .filter(|(p, _)| *p == port)
+        .map(|(_, i)| i)
+        .collect();
+    if inodes.is_empty() {
+        return None;
+    }
+    let rd = std::fs::read_dir("/proc").ok()?;
+    for e in rd.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if socket_inodes_of(pid).iter().any(|i| inodes.contains(i)) {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            return Some(Some(format!("pid {pid} ({})", comm.trim())));
+        }
+    }
+    Some(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_net_tcp_listen_entries() {
+        let t = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 12345 1 0000000000000000 100 0 0 10 0\n   1: 0100007F:1F91 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 999 1\n";
+        assert_eq!(parse_proc_net_tcp(t), vec![(8080, 12345)]);
+    }
+
+    #[test]
+    fn gc_and_heap_detection() {
+        let a: Vec<String> = ["java", "-XX:+UseG1GC", "-Xms1g", "-jar", "x.jar"].iter().map(|s| s.to_string()).collect();
+        assert!(chooses_gc(&a));
+        assert!(sets_initial_heap(&a));
+        let b: Vec<String> = ["java", "-jar", "x.jar"].iter().map(|s| s.to_string()).collect();
+        assert!(!chooses_gc(&b) && !sets_initial_heap(&b));
+    }
+
+    #[test]
+    fn validation_names_what_is_wrong() {
+        let cwd = std::env::temp_dir();
+        let e = validate_command(&[], &cwd).unwrap_err();
+        assert!(e.to_string().contains("no application command"));
+        let e = validate_command(&["no-such-program-xyz".into()], &cwd).unwrap_err();
+        assert!(e.to_string().contains("not on PATH"), "{e}");
+        let e = validate_command(&["./missing.sh".into()], &cwd).unwrap_err();
+        assert!(e.to_string().contains("does not exist"), "{e}");
+        if which("java").is_some() {
+            let e = validate_command(&["java".into(), "-jar".into(), "nope-404.jar".into()], &cwd).unwrap_err();
+            assert!(e.to_string().contains("nope-404.jar"), "{e}");
+        }
+    }
+
+    #[test]
+    fn finds_our_own_listening_socket() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert!(listening_ports_of(std::process::id()).contains(&port));
+        let holder = port_holder(port).expect("someone listens").expect("and we know who");
+        assert!(holder.contains(&std::process::id().to_string()), "{holder}");
+    }
+}

@@ -1,0 +1,207 @@
+//! Finding CRIU, reading its version, refusing CRIU/kernel combinations known to be broken, and
+//! building the exact `criu dump` / `criu restore` command lines cracin uses. The flag choices
+//! are explained where they are made, because each one fixes a failure met on real applications.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::process::{which, Cmd};
+use crate::sysinfo::Version;
+
+/// A CRIU binary and its version.
+#[derive(Debug, Clone)]
+pub struct Criu {
+    pub path: PathBuf,
+    pub version: Version,
+}
+
+/// Where cracin looks for criu when neither `--criu` nor `CRACIN_CRIU` is given, after PATH.
+const FALLBACK_LOCATIONS: &[&str] = &[
+    "/usr/local/sbin/criu",
+    "/usr/sbin/criu",
+    "/opt/cracin/criu-4.2.1/criu",
+];
+
+impl Criu {
+    /// `--criu PATH`, then `CRACIN_CRIU`, then PATH, then the usual sbin locations.
+    pub fn find(explicit: Option<&Path>) -> Result<Criu> {
+        let mut searched = Vec::new();
+        let path = if let Some(p) = explicit {
+            searched.push(format!("--criu {}", p.display()));
+            Some(p.to_path_buf()).filter(|p| crate::process::is_executable(p))
+        } else if let Some(p) = std::env::var_os("CRACIN_CRIU").filter(|v| !v.is_empty()) {
+            searched.push(format!("CRACIN_CRIU={}", p.to_string_lossy()));
+            Some(PathBuf::from(p)).filter(|p| crate::process::is_executable(p))
+        } else {
+            searched.push("PATH".into());
+            which("criu").or_else(|| {
+                FALLBACK_LOCATIONS.iter().map(PathBuf::from).find(|p| {
+                    searched.push(p.display().to_string());
+                    crate::process::is_executable(p)
+                })
+            })
+        };
+        let Some(path) = path else {
+            return Err(Error::CriuNotFound {
+                searched: searched.join(", "),
+            });
+        };
+        let out = Cmd::new(&path)
+            .arg("--version")
+            .timeout(Duration::from_secs(10))
+            .run()?;
+        let version = parse_version(&out.stdout).ok_or_else(|| Error::Command {
+            command: format!("{} --version", path.display()),
+            status: "an unreadable version".into(),
+            log: out.stdout_path.clone(),
+            log_tail: out.stdout.clone(),
+        })?;
+        Ok(Criu { path, version })
+    }
+
+    /// Refuses combinations that are known to fail on this kernel.
+    pub fn check_kernel(&self, kernel: Version) -> Result<()> {
+        if let Some((need, why)) = required_for_kernel(kernel) {
+            if self.version < need {
+                return Err(Error::CriuTooOld {
+                    found: self.version.to_string(),
+                    kernel: kernel.to_string(),
+                    need: need.to_string(),
+                    why: why.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The oldest CRIU that works on a kernel, with the reason, when an old one is known to break.
+pub fn required_for_kernel(kernel: Version) -> Option<(Version, &'static str)> {
+    if kernel >= Version(6, 16, 0) {
+        Some((
+            Version(4, 2, 0),
+            "Linux 6.16 restricted SO_PASSCRED, so older CRIU fails to dump any TCP socket (`Can't get 1:16 opt`); fixed in CRIU 4.2",
+        ))
+    } else if kernel >= Version(6, 13, 0) {
+        Some((
+            Version(4, 1, 0),
+            "Linux 6.13 split the vvar area, so older CRIU fails with `Unexpected rt vDSO area bounds`; fixed in CRIU 4.1",
+        ))
+    } else {
+        None
+    }
+}
+
+/// Reads "Version: 4.2.1" (or "Version: 4.2") from `criu --version`.
+pub fn parse_version(text: &str) -> Option<Version> {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Version:"))
+        .and_then(Version::parse_prefix)
+}
+
+/// Options shared by dump and restore.
+#[derive(Debug, Clone, Default)]
+pub struct CriuOptions {
+    /// `--unprivileged` (inside containers with only CAP_CHECKPOINT_RESTORE).
+    pub unprivileged: bool,
+}
+
+/// `criu dump` of the process tree rooted at `pid` into `images`.
+pub fn dump_args(pid: u32, images: &Path, log: &Path, opts: &CriuOptions) -> Vec<String> {
+    let mut a = vec![
+        "dump".to_string(),
+        "--tree".into(),
+        pid.to_string(),
+        "--images-dir".into(),
+        images.display().to_string(),
+        // Connections of the warm-up (and server sockets kept in TCP_CLOSE after a request) must
+        // not make the checkpoint unrestorable: dump them as closed. `--tcp-established` would
+        // also work, but leaves network-lock firewall rules behind until a restore succeeds.
+        "--tcp-close".into(),
+        // Embedded databases and lock files hold POSIX locks; without this the dump fails.
+        "--file-locks".into(),
+        "--log-file".into(),
+        log.display().to_string(),
+        "-v4".into(),
+    ];
+    if opts.unprivileged {
+        a.push("--unprivileged".into());
+    }
+    a
+}
+
+/// `criu restore` of `images`, detached, with the restored stdout/stderr handed in as fds.
+pub fn restore_args(
+    images: &Path,
+    log: &Path,
+    pidfile: &Path,
+    inherit: &[(i32, String)],
+    opts: &CriuOptions,
+) -> Vec<String> {
+    let mut a = vec![
+        "restore".to_string(),
+        "--images-dir".into(),
+        images.display().to_string(),
+        "--restore-detached".into(),
+        "--tcp-close".into(),
+        "--file-locks".into(),
+        "--pidfile".into(),
+        pidfile.display().to_string(),
+        "--log-file".into(),
+        log.display().to_string(),
+        "-v4".into(),
+    ];
+    for (fd, path) in inherit {
+        // CRIU names the file by its path without the leading slash.
+        a.push("--inherit-fd".into());
+        a.push(format!("fd[{fd}]:{}", path.trim_start_matches('/')));
+    }
+    if opts.unprivileged {
+        a.push("--unprivileged".into());
+    }
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_from_criu_output() {
+        assert_eq!(parse_version("Version: 4.2.1\n"), Some(Version(4, 2, 1)));
+        assert_eq!(parse_version("Version: 3.17.1\nGitID: x"), Some(Version(3, 17, 1)));
+        assert_eq!(parse_version("nonsense"), None);
+    }
+
+    fn criu(v: Version) -> Criu {
+        Criu {
+            path: "/x/criu".into(),
+            version: v,
+        }
+    }
+
+    #[test]
+    fn known_broken_combinations_are_refused() {
+        let k618 = Version(6, 18, 44);
+        let err = criu(Version(4, 1, 1)).check_kernel(k618).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("CRIU 4.1.1") && msg.contains("Linux 6.18.44"), "{msg}");
+        assert!(criu(Version(4, 2, 1)).check_kernel(k618).is_ok());
+        assert!(criu(Version(3, 17, 1)).check_kernel(Version(6, 14, 0)).is_err());
+        assert!(criu(Version(4, 1, 0)).check_kernel(Version(6, 14, 0)).is_ok());
+        assert!(criu(Version(3, 17, 1)).check_kernel(Version(6, 1, 0)).is_ok());
+    }
+
+    #[test]
+    fn restore_args_strip_leading_slash_for_inherit_fd() {
+        let a = restore_args(
+            Path::new("/c/images"),
+            Path::new("/c/r.log"),
+            Path::new("/c/pid"),
+            &[(3, "/c/app.stdout".into())],
+            &CriuOptions::default(),
+        );
+        assert!(a.windows(2).any(|w| w[0] == "--inherit-fd" && w[1] == "fd[3]:c/app.stdout"));
+    }
+}

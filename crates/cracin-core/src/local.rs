@@ -1,0 +1,599 @@
+//! The local engine: checkpoint and restore on this host, no container engine. `checkpoint`
+//! launches the application in its own PID namespace, waits for readiness, warms it up, shrinks
+//! what the heap leaves behind, dumps it with CRIU and writes the checkpoint directory
+//! atomically. `restore` checks that this host can take the checkpoint (CRIU, kernel, CPU
+//! features, free ports), restores it with CRIU with fresh output files, and waits until the
+//! restored application is ready again.
+
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::app::{self, Jvm, LaunchSpec};
+use crate::checkpoint::{self, AppOutput, CheckpointDir, CriuInfo, HostInfo, Manifest, Shrink, Staging, Timings};
+use crate::criu::{self, Criu, CriuOptions};
+use crate::diagnose;
+use crate::error::{Error, Result};
+use crate::probe::{self, NotReady, Probe};
+use crate::process::{tail_of_file, Cmd};
+use crate::warmup::{self, WarmupSpec};
+use crate::Progress;
+
+/// Options of `cracin checkpoint`.
+#[derive(Debug, Clone)]
+pub struct CheckpointOptions {
+    pub command: Vec<String>,
+    pub cwd: PathBuf,
+    pub out: PathBuf,
+    pub force: bool,
+    pub ready: Option<String>,
+    pub ready_timeout: Duration,
+    pub warmup: Option<WarmupSpec>,
+    /// Small initial heap and Serial GC, so the image holds little empty heap.
+    pub shrink: bool,
+    /// A full GC (jcmd GC.run) right before the dump.
+    pub gc: bool,
+    pub criu: Option<PathBuf>,
+    /// More JVM options (appended to JAVA_TOOL_OPTIONS).
+    pub java_options: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub dump_timeout: Duration,
+}
+
+impl CheckpointOptions {
+    pub fn new(command: Vec<String>, out: PathBuf) -> Self {
+        CheckpointOptions {
+            command,
+            cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+            out,
+            force: false,
+            ready: None,
+            ready_timeout: Duration::from_secs(60),
+            warmup: None,
+            shrink: true,
+            gc: true,
+            criu: None,
+            java_options: Vec::new(),
+            env: Vec::new(),
+            dump_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The JVM options cracin adds for a checkpoint (documented in the README).
+pub fn java_options_for(command: &[String], shrink: bool) -> (Vec<String>, Vec<String>) {
+    // hsperfdata is an mmapped file under /tmp named after the PID: every JVM that is PID 1
+    // of its namespace would share it, and a restored JVM would find it changed.
+    let mut always = vec!["-XX:-UsePerfData".to_string()];
+    let mut shrink_opts = Vec::new();
+    if shrink {
+        if !app::chooses_gc(command) {
+            // G1's default heap made images 4x larger and dumps 7x slower than Serial GC here.
+            shrink_opts.push("-XX:+UseSerialGC".to_string());
+        }
+        if !app::sets_initial_heap(command) {
+            // Serial GC never shrinks below the initial heap, and empty eden pages are dumped
+            // too: a small initial heap is what makes the image small.
+            shrink_opts.push("-Xms16m".to_string());
+        }
+        // After the full GC before the dump, give back what is not used.
+        shrink_opts.push("-XX:MinHeapFreeRatio=10".to_string());
+        shrink_opts.push("-XX:MaxHeapFreeRatio=30".to_string());
+    }
+    always.extend(shrink_opts.iter().cloned());
+    (always, shrink_opts)
+}
+
+/// Fails early when this host cannot checkpoint or restore at all.
+pub fn preflight(criu_path: Option<&Path>, action: &str) -> Result<Criu> {
+    if !crate::sysinfo::is_root() && !crate::sysinfo::has_cap(crate::sysinfo::CAP_CHECKPOINT_RESTORE) {
+        return Err(Error::NotRoot { action: action.into() });
+    }
+    let c = Criu::find(criu_path)?;
+    if let Some(k) = crate::sysinfo::kernel_version() {
+        c.check_kernel(k)?;
+    }
+    Ok(c)
+}
+
+/// What a checkpoint produced.
+#[derive(Debug, Clone)]
+pub struct Checkpointed {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+pub fn checkpoint(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Checkpointed> {
+    let t_all = Instant::now();
+    let probe = match &o.ready {
+        Some(r) => Probe::parse(r)?,
+        None => {
+            return Err(Error::usage(
+                "no readiness probe given",
+                "tell cracin when the application is ready with --ready http://127.0.0.1:PORT/health (2xx), --ready tcp://127.0.0.1:PORT, or --ready 'log:REGEX'",
+            ))
+        }
+    };
+    app::validate_command(&o.command, &o.cwd)?;
+    let criu = preflight(o.criu.as_deref(), "checkpoint")?;
+    let staging = Staging::new(&o.out, o.force)?;
+    if let Some(port) = probe.local_port() {
+        if let Some(holder) = app::port_holder(port) {
+            return Err(Error::PortInUse { port, holder });
+        }
+    }
+
+    let (mut java_options, shrink_opts) = java_options_for(&o.command, o.shrink);
+    java_options.extend(o.java_options.iter().cloned());
+    let spec = LaunchSpec {
+        argv: o.command.clone(),
+        cwd: o.cwd.clone(),
+        java_options,
+        env: o.env.clone(),
+        stdout: staging.dir.join("app.stdout"),
+        stderr: staging.dir.join("app.stderr"),
+    };
+    progress.step("launch", &o.command.join(" "));
+    let mut launched = app::launch(&spec)?;
+    let logs = vec![spec.stdout.clone(), spec.stderr.clone()];
+    progress.step("ready", &format!("waiting for {probe}"));
+    let ready = probe::wait_ready(&probe, &logs, o.ready_timeout, Duration::from_millis(10), || launched.exited());
+    let launch_to_ready = match ready {
+        Ok(_) => launched.started.elapsed(),
+        Err(NotReady::Exited(status)) => {
+            return Err(Error::AppExited {
+                status,
+                log: best_log(&logs),
+                log_tail: output_tail(&logs, 20),
+            })
+        }
+        Err(NotReady::Timeout) => {
+            launched.kill();
+            return Err(Error::NotReady {
+                probe: probe.to_string(),
+                timeout: o.ready_timeout,
+                log: best_log(&logs),
+                log_tail: output_tail(&logs, 20),
+            });
+        }
+    };
+    progress.done("ready", ms(launch_to_ready), &format!("ready {:.0} ms after launch", ms(launch_to_ready)));
+    let java_pid = launched.java_pid();
+    let jvm = java_pid.and_then(app::exe_of).map(|p| Jvm::from_binary(&p));
+    if jvm.is_none() {
+        progress.warn("no java process found in the application's process tree; checkpointing it anyway");
+    }
+
+    let mut warmup_stats = None;
+    let t = Instant::now();
+    if let Some(w) = o.warmup.as_ref().filter(|w| !w.urls.is_empty() && w.requests > 0) {
+        progress.step("warm-up", &format!("{} requests, {} at a time", w.requests, w.concurrency));
+        let st = warmup::run(w).inspect_err(|_| launched.kill())?;
+        progress.done(
+            "warm-up",
+            st.duration_ms,
+            &format!(
+                "{} requests, {:.0} req/s at the start, {:.0} req/s at the end",
+                st.requests, st.start_rps, st.end_rps
+            ),
+        );
+        warmup_stats = Some(st);
+    }
+    let warmup_ms = ms(t.elapsed());
+    if let Some(status) = launched.exited() {
+        return Err(Error::AppExited {
+            status,
+            log: best_log(&logs),
+            log_tail: output_tail(&logs, 20),
+        });
+    }
+
+    let t = Instant::now();
+    let mut gc_done = false;
+    if o.gc {
+        match (&jvm, java_pid) {
+            (Some(j), Some(pid)) => match full_gc(j, pid) {
+                Ok(()) => gc_done = true,
+                Err(e) => progress.warn(&format!("full GC before the dump skipped: {e}")),
+            },
+            _ => progress.warn("full GC before the dump skipped: no JVM found"),
+        }
+    }
+    let gc_ms = ms(t.elapsed());
+
+    let listen_ports = java_pid.map(app::listening_ports_of).unwrap_or_default();
+    progress.step("dump", &format!("criu {} dumping pid {}", criu.version, launched.init_pid));
+    let t = Instant::now();
+    let images = staging.dir.join("images");
+    let dump_log = staging.dir.join("dump.log");
+    let args = criu::dump_args(launched.init_pid, &images, &dump_log, &CriuOptions::default());
+    let out = Cmd::new(&criu.path)
+        .args(&args)
+        .timeout(o.dump_timeout)
+        .logs(&staging.dir, "criu-dump")
+        .run_unchecked();
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => {
+            launched.kill();
+            return Err(e);
+        }
+    };
+    if !out.status.success() {
+        launched.kill();
+        let failed = keep_failed(staging)?;
+        let log = failed.join("dump.log");
+        let files = vec![log.clone(), failed.join("app.stderr"), failed.join("app.stdout")];
+        return Err(Error::CheckpointFailed {
+            command: format!("{} {}", criu.path.display(), args.join(" ")),
+            status: crate::process::describe_status(out.status),
+            log_tail: criu_error_tail(&log, &out.stderr),
+            diagnosis: diagnose::explain_files(&files),
+            log: log.clone(),
+        });
+    }
+    let dump_ms = ms(t.elapsed());
+    // CRIU killed the dumped tree; reap the launcher.
+    launched.wait_exit(Duration::from_secs(10));
+    drop(launched);
+    progress.done("dump", dump_ms, "");
+
+    let manifest = Manifest {
+        format: checkpoint::FORMAT,
+        cracin_version: env!("CARGO_PKG_VERSION").to_string(),
+        created: checkpoint::now_rfc3339(),
+        engine: "local".into(),
+        runtime: "criu".into(),
+        command: o.command.clone(),
+        cwd: o.cwd.clone(),
+        java_tool_options: spec.java_tool_options(),
+        jvm,
+        criu: CriuInfo {
+            path: criu.path.clone(),
+            version: criu.version.to_string(),
+        },
+        host: HostInfo::here(),
+        ready: o.ready.clone(),
+        ready_timeout_s: o.ready_timeout.as_secs_f64(),
+        warmup: o.warmup.clone(),
+        warmup_stats,
+        shrink: Shrink {
+            enabled: o.shrink,
+            options: shrink_opts,
+            gc_before_dump: gc_done,
+        },
+        timings_ms: Timings {
+            launch_to_ready: ms(launch_to_ready),
+            warmup: warmup_ms,
+            gc: gc_ms,
+            dump: dump_ms,
+            total: ms(t_all.elapsed()),
+        },
+        sizes: checkpoint::sizes_of(&images),
+        app_output: AppOutput {
+            stdout: spec.stdout.clone(),
+            stderr: spec.stderr.clone(),
+        },
+        listen_ports,
+        coordination: None,
+    };
+    checkpoint::write_manifest(&staging.dir, &manifest)?;
+    let dir = staging.commit()?;
+    Ok(Checkpointed { dir, manifest })
+}
+
+/// Keeps a failed checkpoint's logs (not its images) beside the target as `<out>.failed`, so the
+/// failure can be read again with `cracin explain`; the previous checkpoint stays untouched.
+fn keep_failed(staging: Staging) -> Result<PathBuf> {
+    let target = staging.target().to_path_buf();
+    let failed = PathBuf::from(format!("{}.failed", target.display()));
+    let _ = std::fs::remove_dir_all(&failed);
+    let _ = std::fs::remove_dir_all(staging.dir.join("images"));
+    std::fs::rename(&staging.dir, &failed).map_err(|e| Error::io(&failed, e))?;
+    std::mem::forget(staging);
+    Ok(failed)
+}
+
+/// CRIU's own `Error (...)` lines are the evidence worth showing; else the log's tail.
+fn criu_error_tail(log: &Path, stderr: &str) -> String {
+    let text = crate::process::read_lossy(log);
+    let errors: Vec<&str> = text.lines().filter(|l| l.contains("Error (")).collect();
+    if !errors.is_empty() {
+        let start = errors.len().saturating_sub(8);
+        return errors[start..].join("\n");
+    }
+    let t = tail_of_file(log, 12);
+    if t.trim().is_empty() {
+        crate::process::tail_of_text(stderr, 12)
+    } else {
+        t
+    }
+}
+
+fn best_log(logs: &[PathBuf]) -> PathBuf {
+    // stderr when it has anything beyond the JVM's "Picked up JAVA_TOOL_OPTIONS" line.
+    let err = &logs[1];
+    let text = crate::process::read_lossy(err);
+    if text.lines().any(|l| !l.starts_with("Picked up JAVA_TOOL_OPTIONS")) {
+        err.clone()
+    } else {
+        logs[0].clone()
+    }
+}
+
+/// The last lines of the application's output (stderr, then stdout), without cracin's own noise.
+pub fn output_tail(logs: &[PathBuf], n: usize) -> String {
+    let mut parts = Vec::new();
+    for p in logs.iter().rev() {
+        let text = crate::process::read_lossy(p);
+        let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with("Picked up JAVA_TOOL_OPTIONS")).collect();
+        if !lines.is_empty() {
+            let start = lines.len().saturating_sub(n);
+            parts.push(lines[start..].join("\n"));
+        }
+    }
+    parts.join("\n")
+}
+
+/// A full GC with `jcmd PID GC.run`, so the heap shrinks before its pages are written. The
+/// attach mechanism leaves a socket file `/tmp/.java_pid1` (the JVM is PID 1 of its namespace);
+/// it is removed again so that the next JVM, or a restored one, does not find a stale one.
+fn full_gc(jvm: &Jvm, pid: u32) -> Result<()> {
+    let jcmd = jvm.jcmd().ok_or_else(|| Error::JavaNotFound {
+        why: format!("no jcmd in {} (a JRE has none)", jvm.home.display()),
+    })?;
+    let sock = PathBuf::from(format!("/proc/{pid}/root/tmp/.java_pid{}", ns_pid(pid).unwrap_or(pid)));
+    // A socket file left by another JVM that was PID 1 would make jcmd talk to the wrong JVM
+    // or fail: only attach when the path is free or is ours.
+    if sock.exists() {
+        return Err(Error::usage(
+            format!("{} exists (another JVM's attach socket)", sock.display()),
+            "remove stale /tmp/.java_pid* files",
+        ));
+    }
+    let r = Cmd::new(jcmd)
+        .args([pid.to_string(), "GC.run".into()])
+        .timeout(Duration::from_secs(30))
+        .run();
+    let _ = std::fs::remove_file(&sock);
+    r.map(|_| ())
+}
+
+/// The PID a process has inside its own PID namespace.
+fn ns_pid(pid: u32) -> Option<u32> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .and_then(|v| v.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Options of `cracin restore`.
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    pub dir: PathBuf,
+    /// Overrides the probe recorded in the manifest.
+    pub ready: Option<String>,
+    pub ready_timeout: Duration,
+    /// Stay attached: make cracin the restored process's parent (subreaper).
+    pub foreground: bool,
+    /// Restore even if the CPU lacks features the checkpoint host had.
+    pub force: bool,
+    pub criu: Option<PathBuf>,
+    /// Skip waiting for readiness.
+    pub no_wait: bool,
+}
+
+impl RestoreOptions {
+    pub fn new(dir: PathBuf) -> Self {
+        RestoreOptions {
+            dir,
+            ready: None,
+            ready_timeout: Duration::from_secs(30),
+            foreground: false,
+            force: false,
+            criu: None,
+            no_wait: false,
+        }
+    }
+}
+
+/// A restored application.
+#[derive(Debug, Clone)]
+pub struct Restored {
+    pub pid: u32,
+    /// Start of the restore to readiness (None when not waited for).
+    pub ready_ms: Option<f64>,
+    pub criu_ms: f64,
+    pub log_dir: PathBuf,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+}
+
+pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> {
+    let t0 = Instant::now();
+    let ck = CheckpointDir::open(&checkpoint::absolute(&o.dir)?)?;
+    let m = &ck.manifest;
+    let criu = preflight(o.criu.as_deref(), "restore")?;
+    let here = HostInfo::here();
+    let missing = crate::sysinfo::missing_cpu_flags(&m.host.cpu_flags, &here.cpu_flags);
+    if !missing.is_empty() {
+        if o.force {
+            progress.warn(&format!("this CPU lacks {}; restoring anyway (--force)", missing.join(" ")));
+        } else {
+            return Err(Error::CpuMismatch { missing });
+        }
+    }
+    for port in &m.listen_ports {
+        if let Some(holder) = app::port_holder(*port) {
+            return Err(Error::PortInUse { port: *port, holder });
+        }
+    }
+    let probe = match o.ready.as_ref().or(m.ready.as_ref()) {
+        Some(r) if !o.no_wait => Some(Probe::parse(r)?),
+        _ => None,
+    };
+    let log_dir = restore_log_dir(&ck.path)?;
+    let stdout = log_dir.join("app.stdout");
+    let stderr = log_dir.join("app.stderr");
+    let open = |p: &Path| {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .map_err(|e| Error::io(p, e))
+    };
+    let pidfile = log_dir.join("pid");
+    let log = log_dir.join("restore.log");
+    let inherit = vec![
+        (3, m.app_output.stdout.display().to_string()),
+        (4, m.app_output.stderr.display().to_string()),
+    ];
+    let args = criu::restore_args(&ck.images(), &log, &pidfile, &inherit, &CriuOptions::default());
+    if o.foreground {
+        // The restored process is criu's child; when criu exits it is re-parented to the
+        // nearest subreaper, which makes cracin able to wait for it and learn its exit status.
+        unsafe {
+            libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        }
+    }
+    progress.step("restore", &format!("criu {} restoring {}", criu.version, ck.path.display()));
+    let t = Instant::now();
+    let out = Cmd::new(&criu.path)
+        .args(&args)
+        .fd(3, open(&stdout)?)
+        .fd(4, open(&stderr)?)
+        .timeout(Duration::from_secs(120))
+        .logs(&log_dir, "criu-restore")
+        .run_unchecked()?;
+    let criu_ms = ms(t.elapsed());
+    if !out.status.success() {
+        return Err(Error::RestoreFailed {
+            command: format!("{} {}", criu.path.display(), args.join(" ")),
+            status: crate::process::describe_status(out.status),
+            log_tail: criu_error_tail(&log, &out.stderr),
+            diagnosis: diagnose::explain_files(&[log.clone(), stderr.clone()]),
+            log,
+        });
+    }
+    let pid: u32 = std::fs::read_to_string(&pidfile)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| Error::BadCheckpoint {
+            path: ck.path.clone(),
+            why: format!("criu restored it but wrote no pid to {}", pidfile.display()),
+        })?;
+    progress.done("restore", criu_ms, &format!("pid {pid}"));
+    let mut ready_ms = None;
+    if let Some(probe) = probe {
+        let logs = vec![stdout.clone(), stderr.clone()];
+        match probe::wait_ready(&probe, &logs, o.ready_timeout, Duration::from_millis(2), || gone(pid)) {
+            Ok(_) => ready_ms = Some(ms(t0.elapsed())),
+            Err(e) => {
+                let how = match e {
+                    NotReady::Exited(h) => h,
+                    NotReady::Timeout => {
+                        unsafe {
+                            libc::kill(pid as i32, libc::SIGKILL);
+                        }
+                        "no answer".into()
+                    }
+                };
+                let _ = how;
+                return Err(Error::RestoredNotReady {
+                    probe: probe.to_string(),
+                    timeout: o.ready_timeout,
+                    log: stderr.clone(),
+                    log_tail: output_tail(&logs, 20),
+                });
+            }
+        }
+    }
+    Ok(Restored {
+        pid,
+        ready_ms,
+        criu_ms,
+        log_dir,
+        stdout,
+        stderr,
+    })
+}
+
+/// `Some(state)` when the process no longer runs (gone or a zombie).
+fn gone(pid: u32) -> Option<String> {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => Some("exited".into()),
+        Ok(s) => {
+            let state = s.rsplit_once(") ").and_then(|(_, r)| r.chars().next());
+            (state == Some('Z')).then(|| "exited".into())
+        }
+    }
+}
+
+/// `restores/<time>-<pid>` inside the checkpoint when it is writable, else a private temp dir.
+fn restore_log_dir(ck: &Path) -> Result<PathBuf> {
+    let name = format!(
+        "{}-{}",
+        humantime::format_rfc3339_millis(std::time::SystemTime::now())
+            .to_string()
+            .replace([':', '.'], "-"),
+        std::process::id()
+    );
+    let d = ck.join("restores").join(&name);
+    if std::fs::create_dir_all(&d).is_ok() {
+        prune_restores(&ck.join("restores"), 20);
+        return Ok(d);
+    }
+    crate::process::private_tmp_dir("cracin-restore")
+}
+
+/// Keeps the newest `keep` restore folders (names sort by time).
+fn prune_restores(dir: &Path, keep: usize) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        let mut v: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+        v.sort();
+        if v.len() > keep {
+            for p in &v[..v.len() - keep] {
+                let _ = std::fs::remove_dir_all(p);
+            }
+        }
+    }
+}
+
+/// Stays attached to a restored application (restored with `foreground`): forwards SIGTERM and
+/// SIGINT to it, reaps it, and returns its exit code (128+signal when a signal ended it).
+pub fn wait_foreground(pid: u32) -> Result<i32> {
+    use nix::sys::signal::{SigSet, Signal};
+    use nix::sys::wait::{waitpid, WaitStatus};
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGTERM);
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGHUP);
+    set.thread_block().map_err(|e| Error::io("sigprocmask", e.into()))?;
+    std::thread::spawn(move || loop {
+        if let Ok(sig) = set.wait() {
+            let fwd = if sig == Signal::SIGHUP { Signal::SIGTERM } else { sig };
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), fwd);
+        }
+    });
+    loop {
+        match waitpid(nix::unistd::Pid::from_raw(pid as i32), None) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(nix::errno::Errno::ECHILD) => {
+                // Not our child (no subreaper): poll until it is gone.
+                while gone(pid).is_none() {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                return Ok(0);
+            }
+            Err(e) => return Err(Error::io("waitpid", e.into())),
+        }
+    }
+}

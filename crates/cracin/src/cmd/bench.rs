@@ -1,0 +1,110 @@
+//! `cracin bench`: cold start versus restore, measured in one run.
+use std::path::PathBuf;
+
+use cracin_core::bench::{self, BenchOptions, BenchResult};
+use cracin_core::Result;
+
+use super::app_args::AppArgs;
+use crate::render::{human_bytes, Steps};
+
+/// Measure what a checkpoint buys: launch → first HTTP 2xx cold versus restore → first 2xx.
+///
+/// Starts the application cold --runs times, checkpoints it once (after --warmup), restores it
+/// --runs times, and prints min/median/max of both and the ratio of the medians, the checkpoint
+/// size, and the latency of the first --latency-requests requests after a cold start and after
+/// a restore next to steady state. Speed claims come from this command, never from tests.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Cold starts and restores to measure (each).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+
+    /// URL whose first requests are timed after each start (default: the --ready URL).
+    #[arg(long, value_name = "URL")]
+    pub latency_url: Option<String>,
+
+    /// How many first requests to time.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub latency_requests: usize,
+
+    /// Also checkpoint with --no-shrink --no-gc and report its size.
+    #[arg(long)]
+    pub compare_untuned: bool,
+
+    /// Print the full result as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub app: AppArgs,
+}
+
+pub fn run(a: Args) -> Result<i32> {
+    let ready = a.app.ready.clone().ok_or_else(|| {
+        cracin_core::Error::usage("bench needs --ready URL", "pass --ready http://127.0.0.1:PORT/PATH")
+    })?;
+    let o = BenchOptions {
+        command: a.app.command.clone(),
+        cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+        ready,
+        ready_timeout: a.app.ready_timeout(),
+        runs: a.runs.max(1),
+        warmup: a.app.warmup_spec(),
+        latency_url: a.latency_url.clone(),
+        latency_requests: a.latency_requests,
+        compare_untuned: a.compare_untuned,
+        criu: a.app.criu.clone(),
+        work_dir: None,
+    };
+    let r = bench::run(&o, &Steps::new(a.json))?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+    } else {
+        print!("{}", text(&r));
+    }
+    Ok(0)
+}
+
+fn pct(v: &[f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    s[((s.len() - 1) as f64 * p).round() as usize]
+}
+
+/// The human-readable benchmark table.
+pub fn text(r: &BenchResult) -> String {
+    let mut s = String::new();
+    s += &format!("date: {}\nmachine: {}, Linux {}, CRIU {}, JVM {}\n", r.date, r.machine, r.kernel, r.criu, r.jvm);
+    s += &format!("command: {}\n\n", r.command.join(" "));
+    s += &format!("{:<34} {:>8} {:>8} {:>8}\n", format!("to first HTTP 2xx ({} runs each)", r.runs), "min", "median", "max");
+    s += &format!("{:<34} {:>6.0}ms {:>6.0}ms {:>6.0}ms\n", "cold start", r.cold_ms.min, r.cold_ms.median, r.cold_ms.max);
+    s += &format!("{:<34} {:>6.0}ms {:>6.0}ms {:>6.0}ms\n", "restore", r.restore_ms.min, r.restore_ms.median, r.restore_ms.max);
+    s += &format!("restore is {:.1}x faster (ratio of medians)\n\n", r.speedup);
+    s += &format!("checkpoint: {} (dump {:.0} ms)", human_bytes(r.checkpoint_bytes), r.dump_ms);
+    if let Some(u) = r.untuned_checkpoint_bytes {
+        s += &format!(", untuned {} ({:.0}% of untuned)", human_bytes(u), 100.0 * r.checkpoint_bytes as f64 / u as f64);
+    }
+    s += "\n";
+    if !r.cold_first_ms.is_empty() {
+        s += &format!(
+            "\nlatency of the first {} requests to {}:\n",
+            r.cold_first_ms.len(),
+            r.latency_url.as_deref().unwrap_or("")
+        );
+        s += &format!("{:<22} {:>9} {:>9} {:>9} {:>9}\n", "", "first", "median", "p90", "sum");
+        for (name, v) in [("after cold start", &r.cold_first_ms), ("after restore", &r.restored_first_ms), ("steady state", &r.steady_ms)] {
+            s += &format!(
+                "{:<22} {:>7.2}ms {:>7.2}ms {:>7.2}ms {:>7.0}ms\n",
+                name,
+                v.first().copied().unwrap_or(0.0),
+                cracin_core::warmup::median(v),
+                pct(v, 0.9),
+                v.iter().sum::<f64>()
+            );
+        }
+    }
+    s
+}

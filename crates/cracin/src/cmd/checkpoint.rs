@@ -1,0 +1,79 @@
+//! `cracin checkpoint`: run the application, wait until it is ready, warm it up, and freeze it.
+use std::path::PathBuf;
+
+use cracin_core::local::{self, CheckpointOptions};
+use cracin_core::Result;
+
+use super::app_args::AppArgs;
+use crate::render::{human_bytes, Steps};
+
+/// Run an application, wait until it is ready, warm it up, and write a checkpoint of the warm JVM.
+///
+/// The command runs as PID 1 of its own PID namespace with stdin from /dev/null and its output in
+/// OUT/app.stdout and OUT/app.stderr. cracin adds -XX:-UsePerfData and, unless --no-shrink,
+/// -XX:+UseSerialGC -Xms16m (each only when the command does not choose its own) through
+/// JAVA_TOOL_OPTIONS, runs a full GC before the dump, and dumps with CRIU. OUT is written
+/// atomically: an existing checkpoint is replaced only with --force, and only once the new one
+/// succeeded; a failed attempt leaves its logs in OUT.failed.
+///
+/// Example: cracin checkpoint --out ./ckpt --ready http://127.0.0.1:8080/health
+///          --warmup http://127.0.0.1:8080/api -- java -jar app.jar
+#[derive(clap::Args)]
+pub struct Args {
+    /// The checkpoint directory to write.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Replace an existing checkpoint (only after the new one succeeded).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print the result as JSON (the manifest) on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub app: AppArgs,
+}
+
+pub fn run(a: Args) -> Result<i32> {
+    let mut o = CheckpointOptions::new(a.app.command.clone(), a.out.clone());
+    o.force = a.force;
+    o.ready = a.app.ready.clone();
+    o.ready_timeout = a.app.ready_timeout();
+    o.warmup = a.app.warmup_spec();
+    o.shrink = !a.app.no_shrink;
+    o.gc = !a.app.no_gc;
+    o.criu = a.app.criu.clone();
+    o.java_options = a.app.java_options.clone();
+    let steps = Steps::new(false);
+    let c = local::checkpoint(&o, &steps)?;
+    let m = &c.manifest;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(m).unwrap_or_default());
+    } else {
+        println!(
+            "checkpoint written to {}: {} of images, ready {:.0} ms after launch, dump {:.0} ms{}",
+            c.dir.display(),
+            human_bytes(m.sizes.images_bytes),
+            m.timings_ms.launch_to_ready,
+            m.timings_ms.dump,
+            if m.shrink.enabled {
+                format!(" (heap shrunk: {}{})", m.shrink.options.join(" "), if m.shrink.gc_before_dump { ", full GC" } else { "" })
+            } else {
+                String::new()
+            }
+        );
+        if let Some(w) = &m.warmup_stats {
+            println!(
+                "warm-up: {} requests in {:.1} s, {:.0} req/s at the start, {:.0} req/s at the end",
+                w.requests,
+                w.duration_ms / 1000.0,
+                w.start_rps,
+                w.end_rps
+            );
+        }
+        println!("restore it with: cracin restore {}", c.dir.display());
+    }
+    Ok(0)
+}

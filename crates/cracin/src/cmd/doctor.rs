@@ -1,0 +1,57 @@
+//! `cracin doctor`: can this machine checkpoint and restore a JVM?
+use std::path::PathBuf;
+
+use cracin_core::doctor::{self, DoctorOptions, Status};
+use cracin_core::Result;
+
+/// Check whether this machine can checkpoint and restore a JVM, and say what to fix.
+///
+/// Checks CRIU's version against the kernel (CRIU < 4.1 fails on Linux >= 6.13, < 4.2 on
+/// >= 6.16), root and capabilities, /proc/sys/kernel/ns_last_pid, soft-dirty tracking, Yama's
+/// ptrace_scope, the JDK and free disk space. Exits 3 when a check fails.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The criu binary to check.
+    #[arg(long, value_name = "PATH")]
+    pub criu: Option<PathBuf>,
+    /// The java binary to check (default: java on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub java: Option<PathBuf>,
+    /// Print the checks as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: Args) -> Result<i32> {
+    let checks = doctor::run(&DoctorOptions {
+        criu: a.criu,
+        java: a.java,
+    });
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&checks).unwrap_or_default());
+    } else {
+        for c in &checks {
+            let tag = match c.status {
+                Status::Pass => "pass",
+                Status::Warn => "warn",
+                Status::Fail => "FAIL",
+            };
+            println!("{tag}  {:<12} {}", c.name, c.detail);
+            if let Some(f) = &c.fix {
+                if c.status != Status::Pass {
+                    println!("      {:<12} fix: {f}", "");
+                }
+            }
+        }
+        let failed = doctor::failed(&checks);
+        println!(
+            "\n{}",
+            if failed {
+                "this machine cannot checkpoint yet: fix the FAIL lines above"
+            } else {
+                "this machine can checkpoint and restore JVMs"
+            }
+        );
+    }
+    Ok(if doctor::failed(&checks) { cracin_core::error::exit::ENVIRONMENT } else { 0 })
+}

@@ -1,0 +1,11 @@
+//! One module per subcommand: its clap arguments and the call into the core.
+pub mod app_args;
+pub mod base;
+pub mod bench;
+pub mod build;
+pub mod checkpoint;
+pub mod doctor;
+pub mod explain;
+pub mod init;
+pub mod report;
+pub mod restore;

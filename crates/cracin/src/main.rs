@@ -1,0 +1,61 @@
+//! The `cracin` binary: a thin layer that turns command-line arguments into the core's option
+//! structs, renders progress and results, and turns errors into a message, a hint and a
+//! documented exit code. All logic lives in `cracin-core`.
+
+mod cmd;
+mod render;
+
+use clap::{Parser, Subcommand};
+
+/// Make JVM applications start in milliseconds.
+///
+/// cracin runs your application once, waits until it is really ready, warms it up, freezes the
+/// warm JVM to disk with CRIU, and starts every later instance from that frozen state.
+///
+/// Runtimes: plain CRIU on any OpenJDK (run and tested here); OpenJDK CRaC and OpenJ9 CRIU
+/// support are generated and planned (`--dry-run`, `init`) but were never run on a CRaC or
+/// OpenJ9 JDK by this project.
+///
+/// Exit codes: 0 ok, 1 internal or I/O error, 2 bad input, 3 this machine cannot do it
+/// (criu missing or too old, not root), 4 the application failed (exited, never ready, port
+/// taken), 5 the checkpoint failed, 6 the restore failed, 7 a container engine step failed.
+#[derive(Parser)]
+#[command(name = "cracin", version, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Checkpoint(cmd::checkpoint::Args),
+    Restore(cmd::restore::Args),
+    Doctor(cmd::doctor::Args),
+    Bench(cmd::bench::Args),
+    Explain(cmd::explain::Args),
+    Build(cmd::build::Args),
+    Init(cmd::init::Args),
+    Base(cmd::base::Args),
+    #[command(hide = true)]
+    Report(cmd::report::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Checkpoint(a) => cmd::checkpoint::run(a),
+        Command::Restore(a) => cmd::restore::run(a),
+        Command::Doctor(a) => cmd::doctor::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
+        Command::Explain(a) => cmd::explain::run(a),
+        Command::Build(a) => cmd::build::run(a),
+        Command::Init(a) => cmd::init::run(a),
+        Command::Base(a) => cmd::base::run(a),
+        Command::Report(a) => cmd::report::run(a),
+    };
+    let code = match result {
+        Ok(code) => code,
+        Err(e) => render::error(&e),
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Installs everything cracin, its tests, the demo and the benchmarks need on Debian 12, idempotently:
+# Debian packages (JDK, Maven, CRIU's build dependencies), CRIU 4.2.1 built from Debian's source
+# tarball with its checksum verified, and the Rust toolchain check. Safe to run again: every step
+# first checks whether its result is already there.
+#
+#   scripts/setup.sh                 host set-up (local engine)
+#   scripts/setup.sh --containers    also podman and docker (for `cracin build`)
+set -euo pipefail
+
+CRIU_VERSION=4.2.1
+CRIU_SHA256=29ec0ee09e296479fe7048c80980e8ef1d0684d0b0204c2b101dfea19f6725b9
+CRIU_PREFIX=/opt/cracin/criu-$CRIU_VERSION
+WITH_CONTAINERS=0
+for arg in "$@"; do
+  case "$arg" in
+    --containers) WITH_CONTAINERS=1 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup.sh: run as root (it installs Debian packages and CRIU under /opt/cracin)" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+PACKAGES=(
+  # CRIU's build dependencies (environment.md)
+  build-essential pkg-config libbsd-dev libcap-dev libgnutls28-dev libnet1-dev libnftables-dev
+  libnl-3-dev libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler protobuf-compiler
+  python3-protobuf uuid-dev curl xz-utils ca-certificates
+  # what CRIU uses at run time (network locking for --tcp-established, iproute2 for netns tests)
+  iptables nftables iproute2 util-linux procps
+  # the JVM and the reference application's build
+  openjdk-17-jdk-headless maven
+  # the report's SVG check
+  chromium
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  log "Debian packages: all present"
+fi
+
+# CRIU 4.2.1: bookworm's 3.17 fails on kernels >= 6.13 (vDSO) and trixie's 4.1 fails dumps of
+# TCP sockets on kernels >= 6.16 (SO_PASSCRED); 4.2.1 works. Built from Debian's own tarball.
+if [ -x "$CRIU_PREFIX/criu" ] && "$CRIU_PREFIX/criu" --version 2>/dev/null | grep -q "Version: $CRIU_VERSION"; then
+  log "CRIU $CRIU_VERSION: already built in $CRIU_PREFIX"
+else
+  log "building CRIU $CRIU_VERSION from Debian's source tarball"
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  (
+    cd "$work"
+    curl -fsSLO "http://deb.debian.org/debian/pool/main/c/criu/criu_${CRIU_VERSION}.orig.tar.xz"
+    echo "$CRIU_SHA256  criu_${CRIU_VERSION}.orig.tar.xz" | sha256sum -c --quiet
+    tar xf "criu_${CRIU_VERSION}.orig.tar.xz"
+    make -C "criu-$CRIU_VERSION" -j"$(nproc)" criu >build.log 2>&1 || { tail -40 build.log; exit 1; }
+    mkdir -p "$CRIU_PREFIX"
+    install -m 0755 "criu-$CRIU_VERSION/criu/criu" "$CRIU_PREFIX/criu"
+    # crit decodes images (used by tests to look inside a checkpoint)
+    rm -rf "$CRIU_PREFIX/python"; mkdir -p "$CRIU_PREFIX/python"
+    if make -C "criu-$CRIU_VERSION" -j"$(nproc)" lib/py/images/magic.py >/dev/null 2>&1 ||
+       make -C "criu-$CRIU_VERSION" lib >/dev/null 2>&1; then :; fi
+    cp -r "criu-$CRIU_VERSION/lib/pycriu" "$CRIU_PREFIX/python/" 2>/dev/null || true
+    cp -r "criu-$CRIU_VERSION/crit" "$CRIU_PREFIX/crit-src" 2>/dev/null || true
+  )
+  rm -rf "$work"; trap - EXIT
+fi
+ln -sf "$CRIU_PREFIX/criu" /usr/local/sbin/criu
+log "criu: $(/usr/local/sbin/criu --version | head -1)"
+
+# Rust: cracin needs a current toolchain (rustup). Debian 12's rustc 1.63 is too old for its crates.
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if command -v cargo >/dev/null 2>&1; then
+  log "cargo: $(cargo --version)"
+else
+  echo "setup.sh: no cargo found. Install Rust >= 1.80 with rustup (https://rustup.rs), then run again." >&2
+  exit 1
+fi
+
+if [ "$WITH_CONTAINERS" = 1 ]; then
+  "$(dirname "$0")/setup-containers.sh"
+fi
+log "done"
