@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use crate::app::{self, Jvm, LaunchSpec};
 use crate::checkpoint::{self, AppOutput, CheckpointDir, CriuInfo, HostInfo, Manifest, Shrink, Staging, Timings};
 use crate::criu::{self, Criu, CriuOptions};
+use crate::coordinate;
 use crate::diagnose;
 use crate::error::{Error, Result};
 use crate::probe::{self, NotReady, Probe};
@@ -38,6 +39,22 @@ pub struct CheckpointOptions {
     pub java_options: Vec<String>,
     pub env: Vec<(String, String)>,
     pub dump_timeout: Duration,
+    /// Start the JVM with cracin's org.crac provider, so the application's Resources run.
+    pub coordinate: bool,
+    /// Who decides when to checkpoint.
+    pub trigger: Trigger,
+    /// How long to wait for the application's checkpoint request.
+    pub trigger_timeout: Duration,
+}
+
+/// Who decides when the checkpoint is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// cracin: after readiness and warm-up (through the provider when the application uses
+    /// org.crac, so its Resources run; from outside otherwise).
+    Ready,
+    /// The application: it calls `org.crac.Core.checkpointRestore()` itself.
+    App,
 }
 
 impl CheckpointOptions {
@@ -56,6 +73,9 @@ impl CheckpointOptions {
             java_options: Vec::new(),
             env: Vec::new(),
             dump_timeout: Duration::from_secs(300),
+            coordinate: true,
+            trigger: Trigger::Ready,
+            trigger_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -106,7 +126,8 @@ pub struct Checkpointed {
 pub fn checkpoint(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Checkpointed> {
     let t_all = Instant::now();
     let probe = match &o.ready {
-        Some(r) => Probe::parse(r)?,
+        Some(r) => Some(Probe::parse(r)?),
+        None if o.trigger == Trigger::App => None,
         None => {
             return Err(Error::usage(
                 "no readiness probe given",
@@ -117,13 +138,35 @@ pub fn checkpoint(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Chec
     app::validate_command(&o.command, &o.cwd)?;
     let criu = preflight(o.criu.as_deref(), "checkpoint")?;
     let staging = Staging::new(&o.out, o.force)?;
-    if let Some(port) = probe.local_port() {
+    if let Some(port) = probe.as_ref().and_then(Probe::local_port) {
         if let Some(holder) = app::port_holder(port) {
             return Err(Error::PortInUse { port, holder });
         }
     }
 
     let (mut java_options, shrink_opts) = java_options_for(&o.command, o.shrink);
+    let coordination = if o.coordinate {
+        match coordinate::Provider::install(Path::new(coordinate::DEFAULT_PROVIDER_DIR)) {
+            Ok(provider) => {
+                let ctl = Path::new(CONTROL_ROOT).join(random_id());
+                let control = coordinate::Control::new(&ctl)?;
+                java_options.extend(provider.jvm_options(&ctl));
+                Some((provider, control))
+            }
+            Err(e) if o.trigger == Trigger::App => return Err(e),
+            Err(e) => {
+                progress.warn(&format!("org.crac Resources will not run: {e}"));
+                None
+            }
+        }
+    } else if o.trigger == Trigger::App {
+        return Err(Error::usage(
+            "--trigger app needs cracin's org.crac provider, but --no-coordinate was given",
+            "drop --no-coordinate",
+        ));
+    } else {
+        None
+    };
     java_options.extend(o.java_options.iter().cloned());
     let spec = LaunchSpec {
         argv: o.command.clone(),
@@ -136,8 +179,14 @@ pub fn checkpoint(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Chec
     progress.step("launch", &o.command.join(" "));
     let mut launched = app::launch(&spec)?;
     let logs = vec![spec.stdout.clone(), spec.stderr.clone()];
-    progress.step("ready", &format!("waiting for {probe}"));
-    let ready = probe::wait_ready(&probe, &logs, o.ready_timeout, Duration::from_millis(10), || launched.exited());
+    let ready = match &probe {
+        Some(probe) => {
+            progress.step("ready", &format!("waiting for {probe}"));
+            probe::wait_ready(probe, &logs, o.ready_timeout, Duration::from_millis(10), || launched.exited())
+        }
+        None => Ok(Duration::ZERO),
+    };
+    let probe_name = probe.as_ref().map(|p| p.to_string()).unwrap_or_default();
     let launch_to_ready = match ready {
         Ok(_) => launched.started.elapsed(),
         Err(NotReady::Exited(status)) => {
@@ -150,7 +199,7 @@ pub fn checkpoint(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Chec
         Err(NotReady::Timeout) => {
             launched.kill();
             return Err(Error::NotReady {
-                probe: probe.to_string(),
+                probe: probe_name,
                 timeout: o.ready_timeout,
                 log: best_log(&logs),
                 log_tail: output_tail(&logs, 20),
@@ -188,6 +237,67 @@ pub fn checkpoint(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Chec
         });
     }
 
+    // Coordinated checkpoint: the application's Resources run before the dump.
+    let mut claimed: Option<(String, &coordinate::Control)> = None;
+    if let Some((_, control)) = &coordination {
+        if o.trigger == Trigger::App || control.is_active() {
+            let t = Instant::now();
+            if o.trigger == Trigger::Ready {
+                progress.step("resources", "asking the application's org.crac Resources to prepare");
+                control.request_checkpoint()?;
+            } else {
+                progress.step("trigger", "waiting for the application to call org.crac.Core.checkpointRestore()");
+            }
+            let alive = || launched_alive(launched.init_pid);
+            match control.wait_for_request(Instant::now() + o.trigger_timeout, &alive) {
+                Ok(req) => {
+                    progress.done("resources", ms(t.elapsed()), "beforeCheckpoint ran");
+                    claimed = Some((req.nonce, control));
+                }
+                Err(coordinate::Waited::Aborted(text)) => {
+                    // The provider ran afterRestore; the application carries on. Say so, then stop it.
+                    let still_serving = match &probe {
+                        Some(p) => p.check(&logs, &probe::probe_agent()),
+                        None => launched.exited().is_none(),
+                    };
+                    launched.kill();
+                    return Err(Error::Coordination {
+                        why: format!(
+                            "a Resource refused the checkpoint in beforeCheckpoint (the application {}; cracin stopped it)",
+                            if still_serving { "carried on and still answered its readiness probe" } else { "did not carry on" }
+                        ),
+                        log_tail: text,
+                    });
+                }
+                Err(coordinate::Waited::Exited) => {
+                    return Err(Error::AppExited {
+                        status: launched.exited().unwrap_or_else(|| "an unknown status".into()),
+                        log: best_log(&logs),
+                        log_tail: output_tail(&logs, 20),
+                    })
+                }
+                Err(coordinate::Waited::TimedOut) => {
+                    launched.kill();
+                    return Err(Error::Coordination {
+                        why: if o.trigger == Trigger::App {
+                            format!(
+                                "the application did not call org.crac.Core.checkpointRestore() within {}",
+                                humantime::format_duration(o.trigger_timeout)
+                            )
+                        } else {
+                            "the application's org.crac provider did not answer the checkpoint request".into()
+                        },
+                        log_tail: output_tail(&logs, 20),
+                    });
+                }
+                Err(coordinate::Waited::Io(e)) => {
+                    launched.kill();
+                    return Err(*e);
+                }
+            }
+        }
+    }
+
     let t = Instant::now();
     let mut gc_done = false;
     if o.gc {
@@ -220,6 +330,10 @@ pub fn checkpoint(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Chec
         }
     };
     if !out.status.success() {
+        if let Some((nonce, control)) = &claimed {
+            // The JVM is still running (CRIU resumes it): let checkpointRestore() throw.
+            let _ = control.report_failure(nonce, &format!("criu dump failed: {}", criu_error_tail(&dump_log, &out.stderr)));
+        }
         launched.kill();
         let failed = keep_failed(staging)?;
         let log = failed.join("dump.log");
@@ -275,11 +389,35 @@ pub fn checkpoint(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Chec
             stderr: spec.stderr.clone(),
         },
         listen_ports,
-        coordination: None,
+        coordination: match (&coordination, &claimed) {
+            (Some((provider, control)), Some((nonce, _))) => Some(checkpoint::Coordination {
+                control_dir: control.dir().to_path_buf(),
+                nonce: nonce.clone(),
+                provider_jar: provider.jar.clone(),
+                trigger: if o.trigger == Trigger::App { "app" } else { "ready" }.into(),
+            }),
+            _ => None,
+        },
     };
     checkpoint::write_manifest(&staging.dir, &manifest)?;
     let dir = staging.commit()?;
     Ok(Checkpointed { dir, manifest })
+}
+
+/// Where control directories of coordinated checkpoints live; the path is baked into the JVM
+/// (a system property), so it must be stable and exist again at restore.
+pub const CONTROL_ROOT: &str = "/var/lib/cracin/control";
+
+fn random_id() -> String {
+    let mut b = [0u8; 8];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut b);
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn launched_alive(pid: u32) -> bool {
+    gone(pid).is_none()
 }
 
 /// Keeps a failed checkpoint's logs (not its images) beside the target as `<out>.failed`, so the
@@ -454,6 +592,21 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
         (4, m.app_output.stderr.display().to_string()),
     ];
     let args = criu::restore_args(&ck.images(), &log, &pidfile, &inherit, &CriuOptions::default());
+    if let Some(c) = &m.coordination {
+        // The waiting checkpointRestore() in the image learns it was restored from this file.
+        let jar = coordinate::install_provider(Path::new(coordinate::DEFAULT_PROVIDER_DIR))?;
+        if jar != c.provider_jar {
+            return Err(Error::BadCheckpoint {
+                path: ck.path.clone(),
+                why: format!(
+                    "it was taken with another cracin's org.crac provider ({}); this cracin has {}",
+                    c.provider_jar.display(),
+                    jar.display()
+                ),
+            });
+        }
+        coordinate::Control::open(&c.control_dir).mark_restored(&c.nonce)?;
+    }
     if o.foreground {
         // The restored process is criu's child; when criu exits it is re-parented to the
         // nearest subreaper, which makes cracin able to wait for it and learn its exit status.
@@ -564,15 +717,30 @@ fn prune_restores(dir: &Path, keep: usize) {
     }
 }
 
-/// Stays attached to a restored application (restored with `foreground`): forwards SIGTERM and
-/// SIGINT to it, reaps it, and returns its exit code (128+signal when a signal ended it).
-pub fn wait_foreground(pid: u32) -> Result<i32> {
+fn stop_signals() -> nix::sys::signal::SigSet {
     use nix::sys::signal::{SigSet, Signal};
-    use nix::sys::wait::{waitpid, WaitStatus};
     let mut set = SigSet::empty();
     set.add(Signal::SIGTERM);
     set.add(Signal::SIGINT);
     set.add(Signal::SIGHUP);
+    set
+}
+
+/// Holds back SIGTERM/SIGINT/SIGHUP from now on (call it first, from the main thread, before a
+/// foreground restore) so that a stop request that arrives while the restore is still running
+/// is forwarded to the application instead of killing cracin and orphaning it.
+pub fn block_stop_signals() -> Result<()> {
+    stop_signals()
+        .thread_block()
+        .map_err(|e| Error::io("sigprocmask", e.into()))
+}
+
+/// Stays attached to a restored application (restored with `foreground`): forwards SIGTERM and
+/// SIGINT to it, reaps it, and returns its exit code (128+signal when a signal ended it).
+pub fn wait_foreground(pid: u32) -> Result<i32> {
+    use nix::sys::signal::Signal;
+    use nix::sys::wait::{waitpid, WaitStatus};
+    let set = stop_signals();
     set.thread_block().map_err(|e| Error::io("sigprocmask", e.into()))?;
     std::thread::spawn(move || loop {
         if let Ok(sig) = set.wait() {

@@ -124,6 +124,15 @@ impl Cmd {
         }
         // Own process group, so that a timeout kills the whole tree the command started.
         c.process_group(0);
+        unsafe {
+            c.pre_exec(|| {
+                // cracin may block SIGTERM/SIGINT to forward them; children start unblocked.
+                let mut empty: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut empty);
+                libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+                Ok(())
+            });
+        }
         if !self.fds.is_empty() {
             use std::os::fd::AsRawFd;
             let map: Vec<(i32, i32)> = self.fds.iter().map(|(n, f)| (*n, f.as_raw_fd())).collect();

@@ -1,13 +1,70 @@
-//! `cracin base` (being written).
+//! `cracin base`: a base image with a headless OpenJDK and CRIU >= 4.2, made offline from Debian
+//! packages (debootstrap) and imported into podman or docker. Runs the core's plan
+//! (`container::base`), the same steps as scripts/base-image.sh, so no script has to be shipped.
+use std::path::PathBuf;
+
+use cracin_core::container::base::{base_plan, BaseOptions};
+use cracin_core::container::{self, Engine};
 use cracin_core::{Error, Result};
 
-/// Not available yet in this build.
+use crate::render::Steps;
+
+/// Build a base image (Debian + OpenJDK JRE + CRIU 4.2.1) without any registry.
+///
+/// --jdk 17 uses Debian bookworm, 21 and 25 use trixie. The debootstrapped rootfs is cached in
+/// /var/cache/cracin, so later runs only add CRIU and import (seconds). Needs root and
+/// debootstrap (scripts/setup-containers.sh installs it).
+///
+/// Example: cracin base --jdk 21 --engine podman
 #[derive(clap::Args)]
 pub struct Args {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    rest: Vec<String>,
+    /// JDK version: 17, 21 or 25.
+    #[arg(long, value_name = "N")]
+    pub jdk: u32,
+
+    /// podman or docker.
+    #[arg(long, default_value = "podman", value_name = "ENGINE")]
+    pub engine: String,
+
+    /// Image name (default localhost/cracin-base:jdkN).
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+
+    /// The CRIU >= 4.2 binary to put into the image.
+    #[arg(long, value_name = "PATH", default_value = "/opt/cracin/criu-4.2.1/criu")]
+    pub criu: PathBuf,
+
+    /// Debootstrap again even if a cached rootfs exists.
+    #[arg(long)]
+    pub rebuild: bool,
+
+    /// Print the commands and stop.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
-pub fn run(_a: Args) -> Result<i32> {
-    Err(Error::usage("`cracin base` is not available in this build yet", "see the README for what works today"))
+pub fn run(a: Args) -> Result<i32> {
+    let engine = Engine::parse(&a.engine)?;
+    let work = std::env::temp_dir().join(format!("cracin-base-{}", std::process::id()));
+    let mut o = BaseOptions::new(a.jdk, engine, work.clone());
+    o.tag = a.tag.clone();
+    o.criu = a.criu.clone();
+    o.rebuild = a.rebuild;
+    let cached = o.rootfs_cache()?.is_file();
+    let plan = base_plan(&o, cached)?;
+    if a.dry_run {
+        print!("{}", plan.render());
+        return Ok(0);
+    }
+    if !cracin_core::sysinfo::is_root() {
+        return Err(Error::NotRoot { action: "debootstrap and import a base image".into() });
+    }
+    if !cracin_core::process::is_executable(&o.criu) {
+        return Err(Error::CriuNotFound { searched: o.criu.display().to_string() });
+    }
+    let logs = cracin_core::process::private_tmp_dir("cracin-base-logs")?;
+    container::execute(&plan, &logs, &Steps::new(false))?;
+    let _ = std::fs::remove_dir_all(&logs);
+    println!("{}", o.tag());
+    Ok(0)
 }

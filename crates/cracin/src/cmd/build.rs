@@ -1,13 +1,175 @@
-//! `cracin build` (being written).
+//! `cracin build`: a container image that starts from a warm checkpoint. Today it prints the
+//! exact plan (`--dry-run`) for every runtime and engine; executing it (`container::execute`, a
+//! loop over the plan's steps through the process runner) is enabled once the in-container
+//! `cracin checkpoint --in-container` / `cracin restore --in-container` exist.
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cracin_core::container::{self, BuildOptions, Engine, Output, Runtime, Source};
 use cracin_core::{Error, Result};
 
-/// Not available yet in this build.
+/// Build a container image whose containers start from a warm checkpoint.
+///
+/// The pipeline: build the checkpoint image (generated from --jar and --base, or your --image),
+/// run it with the runtime's minimal capabilities (inside, the application is started, made
+/// ready, warmed up and checkpointed), commit the stopped container with a restore command, run
+/// the result --verify times and probe it, tag it, and remove everything temporary.
+///
+/// Runtimes: criu (any OpenJDK; measured on podman and docker here), crac (Azul Zulu CRaC) and
+/// openj9 (IBM Semeru): the last two are generated from the seed's recipe and were never run
+/// here.
+///
+/// Example: cracin build --engine podman --base cracin-jdk21 --jar app.jar --tag myapp:instant
+///          --ready http://127.0.0.1:8080/health --warmup http://127.0.0.1:8080/api --dry-run
 #[derive(clap::Args)]
 pub struct Args {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    rest: Vec<String>,
+    /// Container engine: podman (with /opt/cracin/containers.conf) or docker (cracin's Docker 26).
+    #[arg(long, default_value = "podman", value_name = "ENGINE")]
+    pub engine: String,
+
+    /// Checkpoint runtime: criu, crac or openj9.
+    #[arg(long, default_value = "criu", value_name = "RUNTIME")]
+    pub runtime: String,
+
+    /// Base for --jar: cracin-jdk17|21|25, zulu-ubuntu-jdk, zulu-ubuntu-jre, zulu-alpine-jre,
+    /// semeru-ubi-jdk, semeru-ubi-jre, or a Debian/Ubuntu JDK image (CRIU gets built in).
+    #[arg(long, value_name = "BASE")]
+    pub base: Option<String>,
+
+    /// The application jar (cracin generates the Containerfile).
+    #[arg(long, value_name = "PATH", conflicts_with = "image", required_unless_present = "image")]
+    pub jar: Option<PathBuf>,
+
+    /// Your own image that starts the application (for criu it must hold CRIU >= 4.2).
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+
+    /// Name of the image to produce.
+    #[arg(long, value_name = "TAG")]
+    pub tag: String,
+
+    /// Readiness probe as seen inside the container (e.g. http://127.0.0.1:8080/health).
+    #[arg(long, value_name = "URL")]
+    pub ready: Option<String>,
+
+    /// Warm-up URL inside the container (repeatable).
+    #[arg(long, value_name = "URL")]
+    pub warmup: Vec<String>,
+
+    /// How many restore containers must start and answer before the image is tagged.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub verify: u32,
+
+    /// Do not start the application cold when the checkpoint cannot be restored.
+    #[arg(long)]
+    pub no_fallback: bool,
+
+    /// Also write the image to oci-archive:PATH or docker-archive:PATH.
+    #[arg(long, value_name = "DEST")]
+    pub output: Option<String>,
+
+    /// Print every command the build would run, and the generated files, and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Build context for the generated files (default: a private temporary directory).
+    #[arg(long, value_name = "DIR")]
+    pub context: Option<PathBuf>,
+
+    /// The cracin binary copied into criu images (default: this one; a static musl build runs
+    /// on any base).
+    #[arg(long, value_name = "PATH")]
+    pub cracin_binary: Option<PathBuf>,
+
+    /// The command that starts the application inside the container (default: java -jar
+    /// /app/app.jar).
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
-pub fn run(_a: Args) -> Result<i32> {
-    Err(Error::usage("`cracin build` is not available in this build yet", "see the README for what works today"))
+pub fn run(a: Args) -> Result<i32> {
+    let runtime = Runtime::parse(&a.runtime)?;
+    let engine = Engine::parse(&a.engine)?;
+    let source = match (&a.jar, &a.image) {
+        (Some(jar), None) => {
+            let base = match &a.base {
+                Some(b) => container::Base::parse(b)?,
+                None => runtime.default_base(),
+            };
+            Source::Jar { jar: jar.clone(), base }
+        }
+        (None, Some(img)) => {
+            if a.base.is_some() {
+                return Err(Error::usage("--base goes with --jar, not with --image", "drop --base: your image is the base"));
+            }
+            Source::Image(img.clone())
+        }
+        _ => return Err(Error::usage("give --jar or --image", "e.g. --jar target/app.jar --base cracin-jdk21")),
+    };
+    let id = unique_id();
+    let opts = BuildOptions {
+        engine,
+        runtime,
+        source,
+        tag: a.tag.clone(),
+        ready: a.ready.clone(),
+        warmup: a.warmup.clone(),
+        verify: a.verify,
+        fallback: !a.no_fallback,
+        output: a.output.as_deref().map(Output::parse).transpose()?,
+        command: a.command.clone(),
+        context_dir: a
+            .context
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join(format!("cracin-build-{id}"))),
+        cracin_binary: a
+            .cracin_binary
+            .clone()
+            .or_else(|| std::env::current_exe().ok())
+            .unwrap_or_else(|| PathBuf::from("cracin")),
+        id,
+        verify_port: free_port(),
+        yama_ptrace_scope: yama_ptrace_scope(),
+        ready_timeout: Duration::from_secs(120),
+    };
+    let plan = container::build_plan(&opts)?;
+    if a.dry_run {
+        print!("{}", plan.render());
+        if !plan.files.is_empty() {
+            println!("\n# ---- generated files ----");
+            print!("{}", plan.render_files());
+        }
+        return Ok(0);
+    }
+    // Executing is `container::execute(&plan, &log_dir, &Steps::new(false))`; it needs the
+    // in-container checkpoint/restore of `cracin` that the checkpoint image runs.
+    Err(Error::usage(
+        "`cracin build` can only print its plan in this build (--dry-run)",
+        "run it with --dry-run and the printed commands by hand, or use `cracin init` to get the files",
+    ))
+}
+
+/// A short unique suffix for container and image names.
+fn unique_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{:x}{:05x}", std::process::id(), nanos & 0xfffff)
+}
+
+/// A host port that is free right now (verification containers publish the app on it).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(18080)
+}
+
+/// Yama's ptrace_scope (0 when the Yama LSM is absent, as on this machine).
+pub fn yama_ptrace_scope() -> u8 {
+    std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
 }

@@ -16,6 +16,10 @@ use crate::render::{human_bytes, Steps};
 /// atomically: an existing checkpoint is replaced only with --force, and only once the new one
 /// succeeded; a failed attempt leaves its logs in OUT.failed.
 ///
+/// With cracin's org.crac provider (on by default), an application that uses the org.crac API
+/// gets its Resources called: beforeCheckpoint before the dump, afterRestore after each restore,
+/// on a plain OpenJDK (see docs/coordinate.md).
+///
 /// Example: cracin checkpoint --out ./ckpt --ready http://127.0.0.1:8080/health
 ///          --warmup http://127.0.0.1:8080/api -- java -jar app.jar
 #[derive(clap::Args)]
@@ -32,8 +36,28 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
 
+    /// Who decides when to checkpoint: `ready` (cracin, after readiness and warm-up) or `app`
+    /// (the application calls org.crac.Core.checkpointRestore() itself; --ready is optional).
+    #[arg(long, value_enum, default_value = "ready")]
+    pub trigger: TriggerArg,
+
+    /// How long to wait for the application's checkpoint request, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 120.0)]
+    pub trigger_timeout: f64,
+
+    /// Do not start the JVM with cracin's org.crac provider (the application's org.crac
+    /// Resources then do not run; see docs/coordinate.md).
+    #[arg(long)]
+    pub no_coordinate: bool,
+
     #[command(flatten)]
     pub app: AppArgs,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum TriggerArg {
+    Ready,
+    App,
 }
 
 pub fn run(a: Args) -> Result<i32> {
@@ -46,6 +70,12 @@ pub fn run(a: Args) -> Result<i32> {
     o.gc = !a.app.no_gc;
     o.criu = a.app.criu.clone();
     o.java_options = a.app.java_options.clone();
+    o.coordinate = !a.no_coordinate;
+    o.trigger = match a.trigger {
+        TriggerArg::Ready => local::Trigger::Ready,
+        TriggerArg::App => local::Trigger::App,
+    };
+    o.trigger_timeout = std::time::Duration::from_secs_f64(a.trigger_timeout.max(0.1));
     let steps = Steps::new(false);
     let c = local::checkpoint(&o, &steps)?;
     let m = &c.manifest;

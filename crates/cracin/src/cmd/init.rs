@@ -1,13 +1,112 @@
-//! `cracin init` (being written).
+//! `cracin init`: writes the files a checkpointed container image needs (Containerfile, start
+//! scripts, fd_policies.yaml) for the user to own and edit; never overwrites without --force.
+use std::path::PathBuf;
+
+use cracin_core::container::{self, files, Base, FilesSpec, Runtime};
 use cracin_core::{Error, Result};
 
-/// Not available yet in this build.
+/// Write a Containerfile, start scripts and fd_policies.yaml for a checkpointed image.
+///
+/// The files are yours: edit them, commit them, build them with `cracin build --jar` or by hand.
+/// For --runtime criu the Containerfile copies a `cracin` binary from the build context; cracin
+/// puts a copy of itself there. Existing files are never overwritten without --force.
+///
+/// Example: cracin init --runtime crac --base zulu-ubuntu-jre --jar app.jar
 #[derive(clap::Args)]
 pub struct Args {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    rest: Vec<String>,
+    /// Checkpoint runtime: criu, crac or openj9.
+    #[arg(long, default_value = "criu", value_name = "RUNTIME")]
+    pub runtime: String,
+
+    /// Base: cracin-jdk17|21|25, zulu-ubuntu-jdk, zulu-ubuntu-jre, zulu-alpine-jre,
+    /// semeru-ubi-jdk, semeru-ubi-jre, or a Debian/Ubuntu JDK image (default: per runtime).
+    #[arg(long, value_name = "BASE")]
+    pub base: Option<String>,
+
+    /// Where to write the files.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+
+    /// The application jar; copied into DIR as app.jar when it is elsewhere.
+    #[arg(long, value_name = "PATH")]
+    pub jar: Option<PathBuf>,
+
+    /// Readiness probe inside the container (e.g. http://127.0.0.1:8080/health).
+    #[arg(long, value_name = "URL")]
+    pub ready: Option<String>,
+
+    /// Warm-up URL inside the container (repeatable).
+    #[arg(long, value_name = "URL")]
+    pub warmup: Vec<String>,
+
+    /// Do not generate a cold-start fallback for a failed restore.
+    #[arg(long)]
+    pub no_fallback: bool,
+
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub force: bool,
+
+    /// The command that starts the application inside the container (default: java -jar
+    /// /app/app.jar).
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
-pub fn run(_a: Args) -> Result<i32> {
-    Err(Error::usage("`cracin init` is not available in this build yet", "see the README for what works today"))
+pub fn run(a: Args) -> Result<i32> {
+    let runtime = Runtime::parse(&a.runtime)?;
+    let base = match &a.base {
+        Some(b) => Base::parse(b)?,
+        None => runtime.default_base(),
+    };
+    base.check_runtime(runtime)?;
+    let app_cmd = if a.command.is_empty() {
+        vec!["java".into(), "-jar".into(), "/app/app.jar".into()]
+    } else {
+        a.command.clone()
+    };
+    let spec = FilesSpec {
+        runtime,
+        base: base.clone(),
+        app_cmd,
+        ready: a.ready.clone(),
+        warmup: a.warmup.clone(),
+        port: a.ready.as_deref().and_then(container::url_port).unwrap_or(8080),
+        fallback: !a.no_fallback,
+        image: None,
+    };
+    let generated = files::generate(&spec);
+    let mut written = container::write_files(&a.dir, &generated, a.force)?;
+    if let Some(jar) = &a.jar {
+        let dest = a.dir.join("app.jar");
+        let same = std::fs::canonicalize(jar).ok() == std::fs::canonicalize(&dest).ok();
+        if !same {
+            if dest.exists() && !a.force {
+                return Err(Error::OutputExists { path: dest });
+            }
+            std::fs::copy(jar, &dest).map_err(|e| Error::io(jar, e))?;
+            written.push(dest);
+        }
+    }
+    if runtime == Runtime::Criu {
+        let dest = a.dir.join("cracin");
+        let me = std::env::current_exe().map_err(|e| Error::io("/proc/self/exe", e))?;
+        if !dest.exists() || a.force {
+            std::fs::copy(&me, &dest).map_err(|e| Error::io(&me, e))?;
+            written.push(dest);
+        }
+    }
+    for p in &written {
+        println!("wrote {}", p.display());
+    }
+    if runtime != Runtime::Criu {
+        println!("note: the {} runtime's files follow the seed's recipe; cracin never ran them (no such JDK here)", runtime.name());
+    }
+    println!(
+        "next: cracin build --runtime {} --jar {}/app.jar --base {} --tag IMAGE --dry-run",
+        runtime.name(),
+        a.dir.display(),
+        base.name()
+    );
+    Ok(0)
 }

@@ -58,6 +58,9 @@ pub fn run(a: Args) -> Result<i32> {
     o.foreground = a.foreground;
     o.force = a.force;
     o.criu = a.criu.clone();
+    if a.foreground {
+        local::block_stop_signals()?;
+    }
     let r = local::restore(&o, &Steps::new(!a.foreground || a.json))?;
     if a.json {
         println!(

@@ -1,0 +1,204 @@
+//! Shared helpers of the end-to-end tests: prerequisites (root, criu, javac), the test
+//! application compiled at test time, free ports, running the real `cracin` binary, and checks
+//! that nothing is left running.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub fn cracin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cracin"))
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// Why end-to-end tests cannot run here, if they cannot.
+pub fn missing_prerequisite() -> Option<String> {
+    if !nix_is_root() {
+        return Some("not root (CRIU needs root)".into());
+    }
+    let criu = std::env::var_os("CRACIN_CRIU")
+        .map(PathBuf::from)
+        .filter(|p| p.exists())
+        .or_else(|| which("criu"))
+        .or_else(|| Some(PathBuf::from("/usr/local/sbin/criu")).filter(|p| p.exists()));
+    if criu.is_none() {
+        return Some("no criu (run scripts/setup.sh)".into());
+    }
+    if which("javac").is_none() {
+        return Some("no javac".into());
+    }
+    None
+}
+
+/// Prints a visible SKIPPED line and returns true when the test cannot run here.
+pub fn skip(test: &str) -> bool {
+    if let Some(why) = missing_prerequisite() {
+        if std::env::var_os("CRACIN_REQUIRE_E2E").is_some() {
+            panic!("{test}: prerequisite missing but CRACIN_REQUIRE_E2E is set: {why}");
+        }
+        eprintln!("SKIPPED: {test}: {why}");
+        println!("SKIPPED: {test}: {why}");
+        return true;
+    }
+    false
+}
+
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().nth(1))
+        == Some("0")
+}
+
+pub fn which(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// The counter test application, compiled once per test binary into a private directory.
+pub fn counter_classes() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempdir("counter-classes");
+        let src = repo_root().join("tests/fixtures/apps/counter-http/Counter.java");
+        let st = Command::new("javac")
+            .args(["-d".as_ref(), dir.as_os_str(), src.as_os_str()])
+            .status()
+            .expect("javac runs");
+        assert!(st.success(), "javac failed");
+        let st = Command::new("jar")
+            .current_dir(&dir)
+            .args(["cfe", "counter.jar", "Counter", "Counter.class"])
+            .status()
+            .expect("jar runs");
+        assert!(st.success(), "jar failed");
+        dir
+    })
+}
+
+/// A fresh private directory (removed by the OS's tmp cleaning; tests remove theirs).
+pub fn tempdir(prefix: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "cracin-test-{prefix}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A TCP port that was free a moment ago (bound to port 0, then released).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// GET a URL, returning (status, body); None when nothing answered.
+pub fn get(url: &str) -> Option<(u16, String)> {
+    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
+    match agent.get(url).call() {
+        Ok(r) => {
+            let st = r.status();
+            Some((st, r.into_string().unwrap_or_default()))
+        }
+        Err(ureq::Error::Status(st, r)) => Some((st, r.into_string().unwrap_or_default())),
+        Err(_) => None,
+    }
+}
+
+/// A number field of a flat JSON object.
+pub fn json_num(body: &str, key: &str) -> i64 {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("bad JSON {body}: {e}"));
+    v[key].as_i64().unwrap_or_else(|| panic!("no {key} in {body}"))
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("cracin runs");
+    eprintln!(
+        "$ {:?}\n--- status {:?}\n--- stdout\n{}--- stderr\n{}",
+        cmd,
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The PID printed by `cracin restore --json`.
+pub fn restored_pid(o: &Output) -> u32 {
+    let v: serde_json::Value = serde_json::from_str(stdout(o).trim()).expect("restore --json output");
+    v["pid"].as_u64().expect("pid") as u32
+}
+
+/// Kills a process and waits until it is gone.
+pub fn kill_and_wait(pid: u32, sig: i32) {
+    unsafe {
+        libc::kill(pid as i32, sig);
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        let st = std::fs::read_to_string(format!("/proc/{pid}/stat"));
+        match st {
+            Err(_) => return,
+            Ok(s) if s.rsplit_once(") ").and_then(|(_, r)| r.chars().next()) == Some('Z') => return,
+            _ => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    panic!("pid {pid} did not exit");
+}
+
+/// PIDs of processes whose command line contains `marker`.
+pub fn processes_with(marker: &str) -> Vec<u32> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        if pid == std::process::id() {
+            continue;
+        }
+        if let Ok(c) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            let c = String::from_utf8_lossy(&c).replace('\0', " ");
+            if c.contains(marker) && !c.contains("cracin-test-harness") {
+                // zombies have an empty cmdline, so only live processes match
+                v.push(pid);
+            }
+        }
+    }
+    v
+}
+
+/// Asserts that no process of the test (identified by its unique port) is left running.
+pub fn assert_nothing_left(port: u16) {
+    let marker = format!("Counter {port}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = processes_with(&marker);
+        if left.is_empty() {
+            return;
+        }
+        if Instant::now() > deadline {
+            for p in &left {
+                unsafe { libc::kill(*p as i32, libc::SIGKILL) };
+            }
+            panic!("processes left running: {left:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
