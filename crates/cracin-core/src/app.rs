@@ -265,16 +265,20 @@ impl Launched {
         None
     }
 
-    /// Kills every process of the namespace and reaps the launcher.
+    /// Kills every process of the namespace and reaps the launcher. Returns once the processes
+    /// are gone (their sockets closed), so the next start finds its port free.
     pub fn kill(&mut self) {
         GUARDED_PID.store(0, std::sync::atomic::Ordering::SeqCst);
         if self.exited().is_none() {
-            // SIGKILL to the namespace's init ends every process in it.
+            // SIGKILL to the namespace's init ends every process in it; unshare, which waits for
+            // init, then exits by itself.
             unsafe {
                 libc::kill(self.init_pid as i32, libc::SIGKILL);
             }
-            let _ = self.launcher.kill();
-            let _ = self.launcher.wait();
+            if self.wait_exit(Duration::from_secs(10)).is_none() {
+                let _ = self.launcher.kill();
+                let _ = self.launcher.wait();
+            }
             self.finished = Some("killed by cracin".into());
         }
     }

@@ -235,21 +235,22 @@ fn run_in(
     })
 }
 
-/// Stops a restored process and waits until it is gone (its port free again).
+/// Stops a restored process and waits until it is gone (its port free again). A zombie leader
+/// may still have threads closing its sockets, so only a reaped process counts as gone.
 pub fn stop(pid: u32) {
     unsafe {
         libc::kill(pid as i32, libc::SIGKILL);
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Err(_) => return,
-            Ok(s) if s.rsplit_once(") ").and_then(|(_, r)| r.chars().next()) == Some('Z') => {
-                // A zombie of ours (subreaper): reap it.
-                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), None);
-                return;
-            }
-            Ok(_) => std::thread::sleep(Duration::from_millis(5)),
+        // Reap it if it is ours (a foreground restore made cracin its subreaper).
+        let _ = nix::sys::wait::waitpid(
+            nix::unistd::Pid::from_raw(pid as i32),
+            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+        );
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            return;
         }
+        std::thread::sleep(Duration::from_millis(2));
     }
 }

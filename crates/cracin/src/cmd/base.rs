@@ -31,7 +31,11 @@ pub struct Args {
     pub tag: Option<String>,
 
     /// The CRIU >= 4.2 binary to put into the image.
-    #[arg(long, value_name = "PATH", default_value = "/opt/cracin/criu-4.2.1/criu")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/opt/cracin/criu-4.2.1/criu"
+    )]
     pub criu: PathBuf,
 
     /// Debootstrap again even if a cached rootfs exists.
@@ -57,10 +61,14 @@ pub fn run(a: Args) -> Result<i32> {
         return Ok(0);
     }
     if !cracin_core::sysinfo::is_root() {
-        return Err(Error::NotRoot { action: "debootstrap and import a base image".into() });
+        return Err(Error::NotRoot {
+            action: "debootstrap and import a base image".into(),
+        });
     }
     if !cracin_core::process::is_executable(&o.criu) {
-        return Err(Error::CriuNotFound { searched: o.criu.display().to_string() });
+        return Err(Error::CriuNotFound {
+            searched: o.criu.display().to_string(),
+        });
     }
     let logs = cracin_core::process::private_tmp_dir("cracin-base-logs")?;
     container::execute(&plan, &logs, &Steps::new(false))?;

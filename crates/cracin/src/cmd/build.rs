@@ -37,7 +37,12 @@ pub struct Args {
     pub base: Option<String>,
 
     /// The application jar (cracin generates the Containerfile).
-    #[arg(long, value_name = "PATH", conflicts_with = "image", required_unless_present = "image")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        conflicts_with = "image",
+        required_unless_present = "image"
+    )]
     pub jar: Option<PathBuf>,
 
     /// Your own image that starts the application (for criu it must hold CRIU >= 4.2).
@@ -96,15 +101,26 @@ pub fn run(a: Args) -> Result<i32> {
                 Some(b) => container::Base::parse(b)?,
                 None => runtime.default_base(),
             };
-            Source::Jar { jar: jar.clone(), base }
+            Source::Jar {
+                jar: jar.clone(),
+                base,
+            }
         }
         (None, Some(img)) => {
             if a.base.is_some() {
-                return Err(Error::usage("--base goes with --jar, not with --image", "drop --base: your image is the base"));
+                return Err(Error::usage(
+                    "--base goes with --jar, not with --image",
+                    "drop --base: your image is the base",
+                ));
             }
             Source::Image(img.clone())
         }
-        _ => return Err(Error::usage("give --jar or --image", "e.g. --jar target/app.jar --base cracin-jdk21")),
+        _ => {
+            return Err(Error::usage(
+                "give --jar or --image",
+                "e.g. --jar target/app.jar --base cracin-jdk21",
+            ))
+        }
     };
     let id = unique_id();
     let opts = BuildOptions {

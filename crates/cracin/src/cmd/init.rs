@@ -71,7 +71,11 @@ pub fn run(a: Args) -> Result<i32> {
         app_cmd,
         ready: a.ready.clone(),
         warmup: a.warmup.clone(),
-        port: a.ready.as_deref().and_then(container::url_port).unwrap_or(8080),
+        port: a
+            .ready
+            .as_deref()
+            .and_then(container::url_port)
+            .unwrap_or(8080),
         fallback: !a.no_fallback,
         image: None,
     };
@@ -82,7 +86,10 @@ pub fn run(a: Args) -> Result<i32> {
         let same = std::fs::canonicalize(jar).ok() == std::fs::canonicalize(&dest).ok();
         if !same {
             if dest.exists() && !a.force {
-                return Err(Error::OutputExists { path: dest });
+                return Err(Error::usage(
+                    format!("{} already exists", dest.display()),
+                    "pass --force to replace it, or choose another --dir",
+                ));
             }
             std::fs::copy(jar, &dest).map_err(|e| Error::io(jar, e))?;
             written.push(dest);

@@ -1,0 +1,810 @@
+//! Container images that start from a checkpoint: the `cracin build` pipeline as a plan of exact
+//! commands for podman or docker and for each runtime (plain CRIU, OpenJDK CRaC, OpenJ9), plus
+//! the files it generates (`files`), what each runtime needs from the engine (`runtime`) and the
+//! registry-free base image (`base`). A `Plan` is data: `--dry-run` prints it, tests compare it
+//! with snapshots, and `execute` runs it step by step through `process::Cmd`, so what is printed
+//! is exactly what runs.
+//!
+//! The pipeline: build the checkpoint image → run it with the runtime's minimal capabilities
+//! (inside, the JVM is started, made ready, warmed up and dumped) → commit the stopped container
+//! with the restore CMD → run the restore image N times and probe it → tag → remove everything
+//! temporary. Measured facts behind each flag are in docs/containers.md.
+
+pub mod base;
+pub mod files;
+pub mod runtime;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub use files::{FilesSpec, GeneratedFile};
+pub use runtime::{Base, Runtime};
+
+use crate::error::{Error, Result};
+use crate::process::{shell_quote, Cmd};
+use crate::Progress;
+
+/// podman or docker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    Podman,
+    Docker,
+}
+
+/// A container engine: the client binary and the environment it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Engine {
+    pub kind: EngineKind,
+    pub binary: String,
+    pub env: Vec<(String, String)>,
+}
+
+/// cracin's podman settings (written by scripts/setup-containers.sh).
+pub const PODMAN_CONF: &str = "/opt/cracin/containers.conf";
+/// cracin's private Docker 26 (scripts/setup-containers.sh, scripts/dockerd.sh).
+pub const DOCKER_CLIENT: &str = "/opt/cracin/docker/usr/bin/docker";
+pub const DOCKER_SOCKET: &str = "unix:///run/cracin/docker.sock";
+pub const DOCKER_CONFIG_DIR: &str = "/opt/cracin/docker-config";
+
+impl Engine {
+    /// podman with cracin's containers.conf (runc, ulimits this machine allows).
+    pub fn podman() -> Engine {
+        Engine {
+            kind: EngineKind::Podman,
+            binary: "podman".into(),
+            env: vec![("CONTAINERS_CONF".into(), PODMAN_CONF.into())],
+        }
+    }
+
+    /// cracin's Docker 26 client talking to its private daemon. The docker 28 CLI also talks to
+    /// it (API negotiated down to 1.45), but the 26 client is the one measured.
+    pub fn docker() -> Engine {
+        Engine {
+            kind: EngineKind::Docker,
+            binary: DOCKER_CLIENT.into(),
+            env: vec![
+                ("DOCKER_HOST".into(), DOCKER_SOCKET.into()),
+                ("DOCKER_CONFIG".into(), DOCKER_CONFIG_DIR.into()),
+            ],
+        }
+    }
+
+    /// `podman` or `docker`; the environment (CONTAINERS_CONF, DOCKER_HOST) overrides the defaults.
+    pub fn parse(s: &str) -> Result<Engine> {
+        let mut e = match s {
+            "podman" => Engine::podman(),
+            "docker" => Engine::docker(),
+            _ => {
+                return Err(Error::usage(
+                    format!("unknown engine `{s}`"),
+                    "use --engine podman or --engine docker",
+                ))
+            }
+        };
+        for (k, v) in e.env.iter_mut() {
+            if let Ok(val) = std::env::var(k.as_str()) {
+                if !val.is_empty() {
+                    *v = val;
+                }
+            }
+        }
+        Ok(e)
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self.kind {
+            EngineKind::Podman => "podman",
+            EngineKind::Docker => "docker",
+        }
+    }
+
+    /// A command line for this engine.
+    pub fn cmd(&self, args: &[&str]) -> Vec<String> {
+        std::iter::once(self.binary.as_str())
+            .chain(args.iter().copied())
+            .map(String::from)
+            .collect()
+    }
+}
+
+/// How a step is carried out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepKind {
+    /// Run `command`; a failure stops the plan.
+    Run,
+    /// Poll the URL in `command[1]` from the host until it answers (or `timeout` passes).
+    Probe { timeout: Duration },
+    /// Run only when an earlier step failed, to remove what the plan created; errors ignored.
+    OnFailure,
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub name: String,
+    pub command: Vec<String>,
+    pub why: String,
+    pub kind: StepKind,
+    /// How long the command may take.
+    pub timeout: Duration,
+}
+
+/// Files to write, then steps to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub title: String,
+    /// Environment added to every command (CONTAINERS_CONF, DOCKER_HOST, …).
+    pub env: Vec<(String, String)>,
+    /// Generated files and the directory they go to.
+    pub files_dir: Option<PathBuf>,
+    pub files: Vec<GeneratedFile>,
+    pub steps: Vec<Step>,
+    /// Things the user should know (runtimes never run here, network needs, …).
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    fn step(&mut self, name: impl Into<String>, command: Vec<String>, why: impl Into<String>) {
+        self.steps.push(Step {
+            name: name.into(),
+            command,
+            why: why.into(),
+            kind: StepKind::Run,
+            timeout: Duration::from_secs(120),
+        });
+    }
+
+    fn last_timeout(&mut self, t: Duration) {
+        if let Some(s) = self.steps.last_mut() {
+            s.timeout = t;
+        }
+    }
+
+    fn on_failure(
+        &mut self,
+        name: impl Into<String>,
+        command: Vec<String>,
+        why: impl Into<String>,
+    ) {
+        self.steps.push(Step {
+            name: name.into(),
+            command,
+            why: why.into(),
+            kind: StepKind::OnFailure,
+            timeout: Duration::from_secs(60),
+        });
+    }
+
+    /// The plan as a shell-like script: environment, files, then each step with its reason.
+    pub fn render(&self) -> String {
+        let mut s = format!("# {}\n", self.title);
+        for n in &self.notes {
+            let _ = writeln!(s, "# note: {n}");
+        }
+        if !self.env.is_empty() {
+            let env: Vec<String> = self
+                .env
+                .iter()
+                .map(|(k, v)| format!("{k}={}", shell_quote(v)))
+                .collect();
+            let _ = writeln!(s, "export {}", env.join(" "));
+        }
+        if let Some(dir) = &self.files_dir {
+            for f in &self.files {
+                let _ = writeln!(
+                    s,
+                    "# writes {} (mode {:o})",
+                    dir.join(&f.name).display(),
+                    f.mode
+                );
+            }
+        }
+        let mut n = 0;
+        for st in &self.steps {
+            let line = st
+                .command
+                .iter()
+                .map(|a| shell_quote(a))
+                .collect::<Vec<_>>()
+                .join(" ");
+            match &st.kind {
+                StepKind::Run => {
+                    n += 1;
+                    let _ = write!(s, "\n# {n}. {}: {}\n{line}\n", st.name, st.why);
+                }
+                StepKind::Probe { timeout } => {
+                    n += 1;
+                    let _ = write!(
+                        s,
+                        "\n# {n}. {}: {} (cracin polls it, up to {} s)\n{line}\n",
+                        st.name,
+                        st.why,
+                        timeout.as_secs()
+                    );
+                }
+                StepKind::OnFailure => {
+                    let _ = write!(s, "\n# on failure, {}: {}\n{line}\n", st.name, st.why);
+                }
+            }
+        }
+        s
+    }
+
+    /// The generated files, each under a `==> NAME <==` header (as `tail` prints several files).
+    pub fn render_files(&self) -> String {
+        let mut s = String::new();
+        for f in &self.files {
+            let _ = write!(s, "==> {} <==\n{}\n", f.name, f.content);
+        }
+        s
+    }
+}
+
+/// Writes generated files into `dir` (created if needed) with their modes.
+pub fn write_files(dir: &Path, files: &[GeneratedFile], force: bool) -> Result<Vec<PathBuf>> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    if !force {
+        if let Some(f) = files.iter().find(|f| dir.join(&f.name).exists()) {
+            return Err(Error::usage(
+                format!("{} already exists", dir.join(&f.name).display()),
+                "pass --force to overwrite the generated files (your edits are lost), or choose another --dir",
+            ));
+        }
+    }
+    let mut written = Vec::new();
+    for f in files {
+        let p = dir.join(&f.name);
+        std::fs::write(&p, &f.content).map_err(|e| Error::io(&p, e))?;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(f.mode))
+            .map_err(|e| Error::io(&p, e))?;
+        written.push(p);
+    }
+    Ok(written)
+}
+
+/// `--output` of `cracin build`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    OciArchive(PathBuf),
+    DockerArchive(PathBuf),
+}
+
+impl Output {
+    pub fn parse(s: &str) -> Result<Output> {
+        if let Some(p) = s.strip_prefix("oci-archive:") {
+            Ok(Output::OciArchive(p.into()))
+        } else if let Some(p) = s.strip_prefix("docker-archive:") {
+            Ok(Output::DockerArchive(p.into()))
+        } else {
+            Err(Error::usage(
+                format!("bad --output `{s}`"),
+                "use oci-archive:PATH or docker-archive:PATH",
+            ))
+        }
+    }
+}
+
+/// Where the application comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// `--jar`: cracin generates the Containerfile FROM `base`.
+    Jar { jar: PathBuf, base: Base },
+    /// `--image`: the user's image (it starts the application; for criu it must hold CRIU).
+    Image(String),
+}
+
+/// Everything `build_plan` needs; all values explicit so a plan is reproducible.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub engine: Engine,
+    pub runtime: Runtime,
+    pub source: Source,
+    /// The final image name.
+    pub tag: String,
+    /// Readiness probe inside the container.
+    pub ready: Option<String>,
+    pub warmup: Vec<String>,
+    /// How many restore containers must come up and answer before the image is tagged.
+    pub verify: u32,
+    pub fallback: bool,
+    pub output: Option<Output>,
+    /// The application command inside the container (default `java -jar /app/app.jar`).
+    pub command: Vec<String>,
+    /// Build context directory for generated files.
+    pub context_dir: PathBuf,
+    /// The cracin binary to copy into criu-runtime images (should be statically linked).
+    pub cracin_binary: PathBuf,
+    /// Makes container and image names unique.
+    pub id: String,
+    /// Host port the verification containers publish the application port on.
+    pub verify_port: u16,
+    /// Yama's ptrace_scope on this host (0 when Yama is absent).
+    pub yama_ptrace_scope: u8,
+    pub ready_timeout: Duration,
+}
+
+impl BuildOptions {
+    /// The application port inside the container: from the readiness URL, else 8080.
+    pub fn app_port(&self) -> u16 {
+        self.ready.as_deref().and_then(url_port).unwrap_or(8080)
+    }
+
+    pub fn app_cmd(&self) -> Vec<String> {
+        if self.command.is_empty() {
+            vec!["java".into(), "-jar".into(), runtime::APP_JAR.into()]
+        } else {
+            self.command.clone()
+        }
+    }
+
+    pub fn files_spec(&self) -> Option<FilesSpec> {
+        let (base, image) = match &self.source {
+            Source::Jar { base, .. } => (base.clone(), None),
+            // crac/openj9 use the user's image as it is; criu adds a layer with cracin.
+            Source::Image(img) if self.runtime == Runtime::Criu => {
+                (Runtime::Criu.default_base(), Some(img.clone()))
+            }
+            Source::Image(_) => return None,
+        };
+        Some(FilesSpec {
+            runtime: self.runtime,
+            base,
+            app_cmd: self.app_cmd(),
+            ready: self.ready.clone(),
+            warmup: self.warmup.clone(),
+            port: self.app_port(),
+            fallback: self.fallback,
+            image,
+        })
+    }
+}
+
+/// The port of an http(s)://host:port/… or tcp://host:port URL.
+pub fn url_port(url: &str) -> Option<u16> {
+    let rest = url.split_once("://")?.1;
+    let hostport = rest.split('/').next()?;
+    match hostport.rsplit_once(':') {
+        Some((_, p)) => p.parse().ok(),
+        None if url.starts_with("https://") => Some(443),
+        None if url.starts_with("http://") => Some(80),
+        None => None,
+    }
+}
+
+/// The readiness URL as seen from the host through the published port.
+fn host_probe(ready: Option<&str>, port: u16) -> String {
+    match ready {
+        Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+            let (scheme, rest) = u.split_once("://").unwrap_or(("http", u));
+            let path = rest.find('/').map(|i| &rest[i..]).unwrap_or("/");
+            format!("{scheme}://127.0.0.1:{port}{path}")
+        }
+        _ => format!("tcp://127.0.0.1:{port}"),
+    }
+}
+
+/// The whole build as a plan.
+pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
+    if let Source::Jar { base, .. } = &o.source {
+        base.check_runtime(o.runtime)?;
+    }
+    if o.verify == 0 {
+        return Err(Error::usage(
+            "--verify must be at least 1",
+            "an unverified image is not tagged: use --verify 1 or more",
+        ));
+    }
+    let e = &o.engine;
+    let id = &o.id;
+    let ckpt_ctr = format!("cracin-ckpt-{id}");
+    let ckpt_img = format!("localhost/cracin-ckpt-{id}:latest");
+    let restore_img = format!("localhost/cracin-restore-{id}:latest");
+    let mut p = Plan {
+        title: format!(
+            "cracin build: runtime {}, engine {}, {} -> {}",
+            o.runtime.name(),
+            e.name(),
+            match &o.source {
+                Source::Jar { jar, base } => format!("jar {} on {}", jar.display(), base.name()),
+                Source::Image(i) => format!("image {i}"),
+            },
+            o.tag
+        ),
+        env: e.env.clone(),
+        files_dir: None,
+        files: Vec::new(),
+        steps: Vec::new(),
+        notes: Vec::new(),
+    };
+    if o.runtime != Runtime::Criu {
+        p.notes.push(format!(
+            "the {} runtime is generated from the seed's recipe and was never run by cracin's tests (no such JDK here)",
+            o.runtime.name()
+        ));
+    }
+    if let Source::Jar {
+        base: Base::JdkImage { .. },
+        ..
+    } = &o.source
+    {
+        p.notes
+            .push("the CRIU builder stage needs network access (apt, deb.debian.org)".into());
+    }
+    if o.runtime == Runtime::Crac {
+        if let Source::Jar { base, .. } = &o.source {
+            if !base.has_jcmd() {
+                p.notes.push("a JRE has no jcmd: the application must checkpoint itself (org.crac Core.checkpointRestore())".into());
+            }
+        }
+    }
+    if o.runtime == Runtime::Openj9 {
+        p.notes.push("OpenJ9 cannot be checkpointed from outside: the application must call CRIUSupport.checkpointJVM() (or org.crac) itself".into());
+    }
+
+    // 1. The checkpoint image.
+    let built = match o.files_spec() {
+        Some(spec) => {
+            let ctx = o.context_dir.display().to_string();
+            p.files_dir = Some(o.context_dir.clone());
+            p.files = files::generate(&spec);
+            if let Source::Jar { jar, .. } = &o.source {
+                p.step(
+                    "context-jar",
+                    vec![
+                        "cp".into(),
+                        jar.display().to_string(),
+                        format!("{ctx}/app.jar"),
+                    ],
+                    "put the application jar into the build context",
+                );
+            }
+            if o.runtime == Runtime::Criu {
+                p.step(
+                    "context-cracin",
+                    vec![
+                        "cp".into(),
+                        o.cracin_binary.display().to_string(),
+                        format!("{ctx}/cracin"),
+                    ],
+                    "cracin checkpoints and restores the JVM from inside the container",
+                );
+            }
+            let file = format!("{ctx}/Containerfile");
+            p.step(
+                "build",
+                e.cmd(&["build", "-f", &file, "-t", &ckpt_img, &ctx]),
+                "build the checkpoint image",
+            );
+            p.last_timeout(Duration::from_secs(1800));
+            true
+        }
+        None => false,
+    };
+    let run_img = if built {
+        ckpt_img.clone()
+    } else {
+        match &o.source {
+            Source::Image(i) => i.clone(),
+            Source::Jar { .. } => unreachable!("jar sources always build"),
+        }
+    };
+
+    // 2. The checkpoint run: attached, so its exit status is the checkpoint's.
+    let mut run = e.cmd(&["run", "--name", &ckpt_ctr]);
+    run.extend(o.runtime.checkpoint_flags(o.yama_ptrace_scope));
+    run.push(run_img);
+    p.step(
+        "checkpoint",
+        run,
+        match o.runtime {
+            Runtime::Criu => "start the app, wait until ready, warm up, `criu dump --unprivileged` (the container exits)",
+            Runtime::Crac => "start the app; the trigger checkpoints it with jcmd (the container exits)",
+            Runtime::Openj9 => "start the app; it checkpoints itself (the container exits)",
+        },
+    );
+    p.last_timeout(o.ready_timeout + Duration::from_secs(600));
+
+    // 3. The restore image.
+    let mut commit = e.cmd(&["commit"]);
+    for c in o.runtime.commit_changes(&o.app_cmd(), o.fallback) {
+        commit.push("--change".into());
+        commit.push(c);
+    }
+    commit.push(ckpt_ctr.clone());
+    commit.push(restore_img.clone());
+    p.step(
+        "commit",
+        commit,
+        "make the restore image: the stopped container's files plus the restore CMD",
+    );
+    p.last_timeout(Duration::from_secs(600));
+    p.step(
+        "remove-checkpoint-container",
+        e.cmd(&["rm", &ckpt_ctr]),
+        "the checkpoint container is no longer needed",
+    );
+
+    // 4. Verification: every restore must come up and answer.
+    let port = o.app_port();
+    for i in 1..=o.verify {
+        let name = format!("cracin-verify-{id}-{i}");
+        let mut run = e.cmd(&["run", "-d", "--name", &name]);
+        run.extend(o.runtime.restore_flags(e.kind));
+        run.push("-p".into());
+        run.push(format!("127.0.0.1:{}:{port}", o.verify_port));
+        run.push(restore_img.clone());
+        p.step(
+            format!("verify-{i}-run"),
+            run,
+            "start a restore container with the production flags",
+        );
+        p.steps.push(Step {
+            name: format!("verify-{i}-ready"),
+            command: vec![
+                "probe".into(),
+                host_probe(o.ready.as_deref(), o.verify_port),
+            ],
+            why: "the restored application must answer through the published port".into(),
+            kind: StepKind::Probe {
+                timeout: Duration::from_secs(30),
+            },
+            timeout: Duration::from_secs(30),
+        });
+        p.step(
+            format!("verify-{i}-logs"),
+            e.cmd(&["logs", &name]),
+            "keep the restored application's output as evidence",
+        );
+        p.step(
+            format!("verify-{i}-stop"),
+            e.cmd(&["stop", "-t", "10", &name]),
+            "SIGTERM must stop it",
+        );
+        p.step(
+            format!("verify-{i}-rm"),
+            e.cmd(&["rm", &name]),
+            "remove the verification container",
+        );
+    }
+
+    // 5. Tag, export, clean up.
+    p.step(
+        "tag",
+        e.cmd(&["tag", &restore_img, &o.tag]),
+        "the verified image gets its name",
+    );
+    p.step(
+        "untag",
+        e.cmd(&["rmi", &restore_img]),
+        "drop the temporary name (the image stays under its tag)",
+    );
+    if built {
+        p.step(
+            "remove-checkpoint-image",
+            e.cmd(&["rmi", &ckpt_img]),
+            "the checkpoint image is no longer needed",
+        );
+    }
+    if let Some(out) = &o.output {
+        let step = match (e.kind, out) {
+            (EngineKind::Podman, Output::OciArchive(path)) => e.cmd(&[
+                "save",
+                "--format",
+                "oci-archive",
+                "-o",
+                &path.display().to_string(),
+                &o.tag,
+            ]),
+            (EngineKind::Podman, Output::DockerArchive(path)) => e.cmd(&[
+                "save",
+                "--format",
+                "docker-archive",
+                "-o",
+                &path.display().to_string(),
+                &o.tag,
+            ]),
+            (EngineKind::Docker, Output::DockerArchive(path)) => {
+                e.cmd(&["save", "-o", &path.display().to_string(), &o.tag])
+            }
+            (EngineKind::Docker, Output::OciArchive(path)) => {
+                let host = e
+                    .env
+                    .iter()
+                    .find(|(k, _)| k == "DOCKER_HOST")
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_else(|| DOCKER_SOCKET.into());
+                vec![
+                    "skopeo".into(),
+                    "copy".into(),
+                    "--src-daemon-host".into(),
+                    host,
+                    format!("docker-daemon:{}", o.tag),
+                    format!("oci-archive:{}", path.display()),
+                ]
+            }
+        };
+        p.step("export", step, "write the image to an archive");
+        p.last_timeout(Duration::from_secs(600));
+    }
+    let mut rm = e.cmd(&["rm", "-f", &ckpt_ctr]);
+    rm.extend((1..=o.verify).map(|i| format!("cracin-verify-{id}-{i}")));
+    p.on_failure("remove-containers", rm, "leave no container behind");
+    let mut rmi = e.cmd(&["rmi", &restore_img]);
+    if built {
+        rmi.push(ckpt_img.clone());
+    }
+    p.on_failure("remove-images", rmi, "leave no temporary image behind");
+    Ok(p)
+}
+
+/// Runs a plan: writes its files, runs its steps in order with the plan's environment (logs in
+/// `log_dir`), and on the first failure runs the `OnFailure` steps before returning the error.
+pub fn execute(plan: &Plan, log_dir: &Path, progress: &dyn Progress) -> Result<()> {
+    if let Some(dir) = &plan.files_dir {
+        write_files(dir, &plan.files, true)?;
+    }
+    let result = plan
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.kind != StepKind::OnFailure)
+        .try_for_each(|(i, s)| run_step(plan, i, s, log_dir, progress));
+    if result.is_err() {
+        for (i, s) in plan
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.kind == StepKind::OnFailure)
+        {
+            let _ = step_cmd(plan, i, s, log_dir).map(|c| c.run_unchecked());
+        }
+    }
+    result
+}
+
+fn step_cmd(plan: &Plan, i: usize, s: &Step, log_dir: &Path) -> Result<Cmd> {
+    let (prog, args) = s.command.split_first().ok_or_else(|| {
+        Error::usage(
+            format!("plan step {} has no command", s.name),
+            "this is a bug in cracin",
+        )
+    })?;
+    let mut c = Cmd::new(prog)
+        .args(args)
+        .timeout(s.timeout)
+        .logs(log_dir, format!("{:02}-{}", i + 1, s.name));
+    for (k, v) in &plan.env {
+        c = c.env(k, v);
+    }
+    Ok(c)
+}
+
+fn run_step(
+    plan: &Plan,
+    i: usize,
+    s: &Step,
+    log_dir: &Path,
+    progress: &dyn Progress,
+) -> Result<()> {
+    progress.step(&s.name, &s.why);
+    let t0 = Instant::now();
+    match &s.kind {
+        StepKind::Probe { timeout } => {
+            let url = s.command.get(1).cloned().unwrap_or_default();
+            let probe = crate::probe::Probe::parse(&url)?;
+            crate::probe::wait_ready(&probe, &[], *timeout, Duration::from_millis(10), || None)
+                .map_err(|_| Error::RestoredNotReady {
+                    probe: url.clone(),
+                    timeout: *timeout,
+                    log: log_dir.to_path_buf(),
+                    log_tail: String::new(),
+                })?;
+        }
+        _ => {
+            step_cmd(plan, i, s, log_dir)?.run()?;
+        }
+    }
+    let ms = t0.elapsed().as_secs_f64() * 1000.0;
+    progress.done(&s.name, ms, "");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_from_urls() {
+        assert_eq!(url_port("http://127.0.0.1:8080/health"), Some(8080));
+        assert_eq!(url_port("http://localhost/x"), Some(80));
+        assert_eq!(url_port("tcp://127.0.0.1:9000"), Some(9000));
+        assert_eq!(
+            host_probe(Some("http://127.0.0.1:8080/health?x=1"), 18080),
+            "http://127.0.0.1:18080/health?x=1"
+        );
+        assert_eq!(host_probe(None, 18080), "tcp://127.0.0.1:18080");
+    }
+
+    #[test]
+    fn outputs_parse() {
+        assert_eq!(
+            Output::parse("oci-archive:/tmp/a.tar").unwrap(),
+            Output::OciArchive("/tmp/a.tar".into())
+        );
+        assert!(Output::parse("dir:/tmp").is_err());
+    }
+
+    #[test]
+    fn write_files_refuses_to_overwrite() {
+        let d = tempfile::tempdir().unwrap();
+        let f = vec![GeneratedFile {
+            name: "a.sh".into(),
+            content: "x".into(),
+            mode: 0o755,
+        }];
+        write_files(d.path(), &f, false).unwrap();
+        assert!(matches!(
+            write_files(d.path(), &f, false),
+            Err(Error::Usage { .. })
+        ));
+        write_files(d.path(), &f, true).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(d.path().join("a.sh"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o755
+        );
+    }
+
+    #[test]
+    fn execute_runs_steps_in_order_and_cleans_up_on_failure() {
+        let d = tempfile::tempdir().unwrap();
+        let marker = d.path().join("cleaned");
+        let mut p = Plan {
+            title: "t".into(),
+            env: vec![("CRACIN_TEST_ENV".into(), "yes".into())],
+            files_dir: Some(d.path().join("ctx")),
+            files: vec![GeneratedFile {
+                name: "f".into(),
+                content: "hello".into(),
+                mode: 0o644,
+            }],
+            steps: vec![],
+            notes: vec![],
+        };
+        p.step(
+            "ok",
+            vec![
+                "sh".into(),
+                "-c".into(),
+                "test \"$CRACIN_TEST_ENV\" = yes".into(),
+            ],
+            "env reaches steps",
+        );
+        p.step(
+            "fail",
+            vec!["sh".into(), "-c".into(), "exit 3".into()],
+            "fails",
+        );
+        p.on_failure(
+            "clean",
+            vec!["touch".into(), marker.display().to_string()],
+            "cleanup runs",
+        );
+        let err = execute(&p, &d.path().join("logs"), &crate::Quiet).unwrap_err();
+        assert!(
+            matches!(err, Error::Command { ref status, .. } if status == "exit status 3"),
+            "{err:?}"
+        );
+        assert!(marker.exists());
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("ctx/f")).unwrap(),
+            "hello"
+        );
+    }
+}

@@ -1,0 +1,655 @@
+//! Snapshot tests of `cracin build`/`cracin base` plans and generated files for every runtime,
+//! base and engine. Two layers: explicit assertions that the seed's exact flags, commands and
+//! file contents appear (written from the seed, the part that must never drift), and whole-plan
+//! snapshots under tests/snapshots/container/ that catch any other change. Run with
+//! `UPDATE_SNAPSHOTS=1` to rewrite the snapshots after an intended change, then review the diff.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cracin_core::container::base::{base_plan, BaseOptions};
+use cracin_core::container::{
+    build_plan, Base, BuildOptions, Engine, Output, Plan, Runtime, Source,
+};
+
+fn opts(engine: Engine, runtime: Runtime, source: Source, fallback: bool) -> BuildOptions {
+    BuildOptions {
+        engine,
+        runtime,
+        source,
+        tag: "myapp:instant".into(),
+        ready: Some("http://127.0.0.1:8080/health".into()),
+        warmup: vec!["http://127.0.0.1:8080/api".into()],
+        verify: 2,
+        fallback,
+        output: None,
+        command: vec![],
+        context_dir: PathBuf::from("/build/ctx"),
+        cracin_binary: PathBuf::from("/usr/local/bin/cracin"),
+        id: "t1".into(),
+        verify_port: 18080,
+        yama_ptrace_scope: 0,
+        ready_timeout: Duration::from_secs(60),
+    }
+}
+
+fn jar(base: &str) -> Source {
+    Source::Jar {
+        jar: PathBuf::from("target/app.jar"),
+        base: Base::parse(base).unwrap(),
+    }
+}
+
+fn full(p: &Plan) -> String {
+    format!(
+        "{}\n# ---- generated files ----\n{}",
+        p.render(),
+        p.render_files()
+    )
+}
+
+/// Compares with tests/snapshots/container/NAME.txt, or writes it when UPDATE_SNAPSHOTS=1.
+fn snapshot(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/snapshots/container")
+        .join(format!("{name}.txt"));
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with UPDATE_SNAPSHOTS=1 to create it)",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let first = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(expected.lines().count().min(actual.lines().count()));
+        panic!(
+            "{} differs from the plan at line {}:\n  expected: {:?}\n  actual:   {:?}\n(UPDATE_SNAPSHOTS=1 rewrites it after an intended change)",
+            path.display(),
+            first + 1,
+            expected.lines().nth(first),
+            actual.lines().nth(first)
+        );
+    }
+}
+
+fn file<'a>(p: &'a Plan, name: &str) -> &'a str {
+    &p.files
+        .iter()
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("no {name}"))
+        .content
+}
+
+fn step_line(p: &Plan, name: &str) -> String {
+    let s = p
+        .steps
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no step {name}"));
+    s.command.join(" ")
+}
+
+// ---- the seed's exact values ----
+
+#[test]
+fn crac_follows_the_seed() {
+    let p = build_plan(&opts(
+        Engine::docker(),
+        Runtime::Crac,
+        jar("zulu-ubuntu-jdk"),
+        false,
+    ))
+    .unwrap();
+    let run = step_line(&p, "checkpoint");
+    assert!(run.ends_with("run --name cracin-ckpt-t1 --cap-add=CHECKPOINT_RESTORE --cap-add=SYS_PTRACE localhost/cracin-ckpt-t1:latest"), "{run}");
+    let commit = p.steps.iter().find(|s| s.name == "commit").unwrap();
+    assert!(
+        commit
+            .command
+            .contains(&r#"CMD ["java", "-XX:CRaCRestoreFrom=/app/checkpoint"]"#.to_string()),
+        "{:?}",
+        commit.command
+    );
+    let cf = file(&p, "Containerfile");
+    assert!(cf.contains("FROM azul/zulu-openjdk:21-jdk-crac-latest\n"));
+    assert!(cf.contains("-XX:CRaCCheckpointTo=/app/checkpoint"));
+    assert!(cf.contains("-Djdk.crac.resource-policies=/app/fd_policies.yaml"));
+    assert!(cf.contains("-XX:CRaCMinPid=1000"));
+    assert!(cf.contains("COPY fd_policies.yaml /app/\n"));
+    assert!(cf.contains("WORKDIR /app\nCMD [\"./start_jcmd.sh\"]\n"));
+    assert_eq!(
+        file(&p, "fd_policies.yaml"),
+        "type: FILE\npath: **/*.jar\naction: reopen\nwarn: false\n---\ntype: FILE\npath: **/bundleFile\naction: reopen\nwarn: false\n"
+    );
+    assert!(file(&p, "start_jcmd.sh").contains(". ./start_create_checkpoint.sh &\n. ./start.sh\n"));
+    assert!(file(&p, "start_create_checkpoint.sh").contains("jcmd /app/app.jar JDK.checkpoint"));
+    assert!(
+        file(&p, "start.sh").contains("exec java $JAVA_OPTS $JAVA_OPTS_EXTRA -jar /app/app.jar")
+    );
+    let verify = step_line(&p, "verify-1-run");
+    assert!(
+        verify.contains(" --cap-add=CHECKPOINT_RESTORE -p 127.0.0.1:18080:8080 "),
+        "{verify}"
+    );
+}
+
+#[test]
+fn crac_jre_bases_follow_the_seed() {
+    let p = build_plan(&opts(
+        Engine::podman(),
+        Runtime::Crac,
+        jar("zulu-alpine-jre"),
+        true,
+    ))
+    .unwrap();
+    let cf = file(&p, "Containerfile");
+    assert!(cf.contains("FROM alpine:3.20\n"));
+    assert!(cf.contains("ADD \"https://cdn.azul.com/zulu/bin/zulu21.34.21-ca-crac-jre21.0.3-linux_musl_x64.tar.gz\" $JAVA_HOME/openjdk.tar.gz"));
+    assert!(cf.contains("tar --extract --file $JAVA_HOME/openjdk.tar.gz --directory \"$JAVA_HOME\" --strip-components 1;"));
+    assert!(!cf.contains("CRaCMinPid"), "Alpine: CRaCMinPid fails there");
+    assert!(file(&p, "start.sh").contains("for i in $(seq 1000)\ndo\n    /bin/true\ndone\n"));
+    assert!(
+        !p.files.iter().any(|f| f.name == "start_jcmd.sh"),
+        "a JRE has no jcmd"
+    );
+    let u = build_plan(&opts(
+        Engine::podman(),
+        Runtime::Crac,
+        jar("zulu-ubuntu-jre"),
+        true,
+    ))
+    .unwrap();
+    let cf = file(&u, "Containerfile");
+    assert!(cf.contains("FROM ubuntu:22.04\n"));
+    assert!(cf.contains("zulu21.34.21-ca-crac-jre21.0.3-linux_x64.tar.gz"));
+    let commit = u.steps.iter().find(|s| s.name == "commit").unwrap();
+    assert!(commit.command.contains(
+        &r#"CMD ["java", "-XX:CRaCRestoreFrom=/app/checkpoint", "-XX:+CRaCIgnoreRestoreIfUnavailable", "-jar", "/app/app.jar"]"#.to_string()
+    ));
+}
+
+#[test]
+fn openj9_follows_the_seed() {
+    let p = build_plan(&opts(
+        Engine::docker(),
+        Runtime::Openj9,
+        jar("semeru-ubi-jre"),
+        false,
+    ))
+    .unwrap();
+    let run = step_line(&p, "checkpoint");
+    assert!(run.contains(" --cap-drop=ALL --cap-add=CHECKPOINT_RESTORE --cap-add=SYS_PTRACE --cap-add=SETPCAP --security-opt seccomp=unconfined "), "{run}");
+    let commit = p.steps.iter().find(|s| s.name == "commit").unwrap();
+    assert!(commit.command.contains(
+        &r#"CMD ["criu", "restore", "--unprivileged", "-D", "/app/checkpoint", "--shell-job", "-v4", "--log-file=restore.log"]"#.to_string()
+    ));
+    let verify = step_line(&p, "verify-1-run");
+    assert!(
+        verify.contains(
+            " --cap-add=CHECKPOINT_RESTORE --cap-add=SYS_PTRACE --security-opt seccomp=unconfined "
+        ),
+        "{verify}"
+    );
+    let cf = file(&p, "Containerfile");
+    assert!(cf.contains("FROM icr.io/appcafe/ibm-semeru-runtimes:open-21-jre-ubi-minimal\n"));
+    assert!(cf.contains("-XX:+EnableCRIUSupport"));
+    assert!(cf.contains("-Dopenj9.internal.criu.unprivilegedMode=true"));
+    assert!(cf.contains("USER root\n"));
+    assert!(cf.contains("mkdir -p /app/checkpoint && \\\n  chmod 777 /app/checkpoint"));
+    assert!(cf.contains("USER 1001\n"));
+    let start = file(&p, "start.sh");
+    assert!(start.contains("for i in $(seq 1000)"));
+    assert!(start.contains(" 0</dev/null 1>/app/checkpoint/stdout 2>/app/checkpoint/stderr"));
+    let j = build_plan(&opts(
+        Engine::podman(),
+        Runtime::Openj9,
+        jar("semeru-ubi-jdk"),
+        true,
+    ))
+    .unwrap();
+    assert!(file(&j, "Containerfile")
+        .contains("FROM icr.io/appcafe/ibm-semeru-runtimes:open-21-jdk-ubi-minimal\n"));
+    assert!(file(&j, "restore.sh").contains(
+        "criu restore --unprivileged -D /app/checkpoint --shell-job -v4 --log-file=restore.log -d"
+    ));
+}
+
+// ---- plain CRIU: the values measured on this machine (docs/containers.md) ----
+
+#[test]
+fn criu_uses_the_measured_minimal_privileges() {
+    let p = build_plan(&opts(
+        Engine::podman(),
+        Runtime::Criu,
+        jar("cracin-jdk21"),
+        true,
+    ))
+    .unwrap();
+    assert_eq!(
+        step_line(&p, "checkpoint"),
+        "podman run --name cracin-ckpt-t1 --cap-add=CHECKPOINT_RESTORE --security-opt seccomp=unconfined localhost/cracin-ckpt-t1:latest"
+    );
+    assert_eq!(
+        step_line(&p, "verify-1-run"),
+        "podman run -d --name cracin-verify-t1-1 --cap-add=CHECKPOINT_RESTORE -p 127.0.0.1:18080:8080 localhost/cracin-restore-t1:latest"
+    );
+    let commit = p.steps.iter().find(|s| s.name == "commit").unwrap();
+    for c in ["ENTRYPOINT []", "STOPSIGNAL SIGTERM", "WORKDIR /app"] {
+        assert!(commit.command.contains(&c.to_string()), "{c}");
+    }
+    assert!(p.env.contains(&(
+        "CONTAINERS_CONF".into(),
+        "/opt/cracin/containers.conf".into()
+    )));
+    let cf = file(&p, "Containerfile");
+    assert!(cf.contains("FROM localhost/cracin-base:jdk21\n"));
+    // Yama: SYS_PTRACE only where ptrace_scope >= 1.
+    let mut o = opts(Engine::podman(), Runtime::Criu, jar("cracin-jdk21"), true);
+    o.yama_ptrace_scope = 1;
+    assert!(step_line(&build_plan(&o).unwrap(), "checkpoint").contains("--cap-add=SYS_PTRACE"));
+    // Docker 26's default seccomp profile blocks clone3: restore gets podman's profile.
+    let d = build_plan(&opts(
+        Engine::docker(),
+        Runtime::Criu,
+        jar("cracin-jdk21"),
+        true,
+    ))
+    .unwrap();
+    assert!(step_line(&d, "verify-1-run").contains(
+        "--cap-add=CHECKPOINT_RESTORE --security-opt seccomp=/usr/share/containers/seccomp.json"
+    ));
+    assert!(d.env.contains(&(
+        "DOCKER_HOST".into(),
+        "unix:///run/cracin/docker.sock".into()
+    )));
+}
+
+#[test]
+fn plans_refuse_nonsense() {
+    assert!(build_plan(&opts(
+        Engine::podman(),
+        Runtime::Crac,
+        jar("cracin-jdk21"),
+        true
+    ))
+    .is_err());
+    assert!(build_plan(&opts(
+        Engine::podman(),
+        Runtime::Criu,
+        jar("semeru-ubi-jre"),
+        true
+    ))
+    .is_err());
+    let mut o = opts(Engine::podman(), Runtime::Criu, jar("cracin-jdk21"), true);
+    o.verify = 0;
+    assert!(build_plan(&o).is_err());
+}
+
+// ---- whole-plan snapshots ----
+
+#[test]
+fn snapshots_of_every_runtime_base_and_engine() {
+    let cases: Vec<(&str, BuildOptions)> = vec![
+        (
+            "criu-podman-cracin-jdk21",
+            opts(Engine::podman(), Runtime::Criu, jar("cracin-jdk21"), true),
+        ),
+        (
+            "criu-docker-cracin-jdk17",
+            opts(Engine::docker(), Runtime::Criu, jar("cracin-jdk17"), true),
+        ),
+        (
+            "criu-podman-temurin-builder",
+            opts(
+                Engine::podman(),
+                Runtime::Criu,
+                jar("eclipse-temurin:21-jdk"),
+                true,
+            ),
+        ),
+        ("criu-docker-image", {
+            let mut o = opts(
+                Engine::docker(),
+                Runtime::Criu,
+                Source::Image("myapp:latest".into()),
+                false,
+            );
+            o.output = Some(Output::OciArchive("/out/myapp.tar".into()));
+            o
+        }),
+        (
+            "crac-docker-zulu-ubuntu-jdk",
+            opts(
+                Engine::docker(),
+                Runtime::Crac,
+                jar("zulu-ubuntu-jdk"),
+                false,
+            ),
+        ),
+        (
+            "crac-podman-zulu-ubuntu-jre",
+            opts(
+                Engine::podman(),
+                Runtime::Crac,
+                jar("zulu-ubuntu-jre"),
+                true,
+            ),
+        ),
+        (
+            "crac-podman-zulu-alpine-jre",
+            opts(
+                Engine::podman(),
+                Runtime::Crac,
+                jar("zulu-alpine-jre"),
+                true,
+            ),
+        ),
+        (
+            "crac-docker-image",
+            opts(
+                Engine::docker(),
+                Runtime::Crac,
+                Source::Image("myapp:crac".into()),
+                false,
+            ),
+        ),
+        (
+            "openj9-docker-semeru-ubi-jre",
+            opts(
+                Engine::docker(),
+                Runtime::Openj9,
+                jar("semeru-ubi-jre"),
+                false,
+            ),
+        ),
+        ("openj9-podman-semeru-ubi-jdk-fallback", {
+            let mut o = opts(
+                Engine::podman(),
+                Runtime::Openj9,
+                jar("semeru-ubi-jdk"),
+                true,
+            );
+            o.output = Some(Output::DockerArchive("/out/myapp.tar".into()));
+            o
+        }),
+    ];
+    for (name, o) in cases {
+        snapshot(name, &full(&build_plan(&o).unwrap()));
+    }
+    let b = BaseOptions::new(21, Engine::podman(), "/var/tmp/cracin-base-w".into());
+    snapshot(
+        "base-podman-jdk21-cold",
+        &base_plan(&b, false).unwrap().render(),
+    );
+    let b = BaseOptions::new(17, Engine::docker(), "/var/tmp/cracin-base-w".into());
+    snapshot(
+        "base-docker-jdk17-cached",
+        &base_plan(&b, true).unwrap().render(),
+    );
+}
+
+// ---- the plain-CRIU flow for real, on podman and docker ----
+//
+// Until the in-container `cracin checkpoint/restore --in-container` exist, the checkpoint and
+// restore commands are the fixture's scripts (tests/fixtures/apps/container-http), which do what
+// those commands will do. Everything else is the real thing: the runtime's measured flags, the
+// engine's environment, commit with --change, verification through the published port, and
+// `container::execute` running the plan. Needs root, podman (and cracin's dockerd for docker),
+// localhost/cracin-base:jdk21 in the engine (scripts/base-image.sh), javac, jar and gcc.
+
+mod e2e {
+    use super::*;
+    use cracin_core::container::{execute, EngineKind, Step, StepKind};
+    use cracin_core::process::{which, Cmd};
+
+    fn skip(why: &str) {
+        println!("SKIPPED: {why}");
+    }
+
+    fn step(name: &str, command: Vec<String>, kind: StepKind) -> Step {
+        Step {
+            name: name.into(),
+            command,
+            why: name.into(),
+            kind,
+            timeout: Duration::from_secs(300),
+        }
+    }
+
+    fn engine_cmd(e: &Engine, args: &[&str]) -> Cmd {
+        let mut c = Cmd::new(&e.binary)
+            .args(args)
+            .timeout(Duration::from_secs(120));
+        for (k, v) in &e.env {
+            c = c.env(k, v);
+        }
+        c
+    }
+
+    fn prerequisites(e: &Engine) -> Option<String> {
+        if !cracin_core::sysinfo::is_root() {
+            return Some("not root".into());
+        }
+        for tool in ["javac", "jar", "gcc"] {
+            if which(tool).is_none() {
+                return Some(format!("{tool} not found"));
+            }
+        }
+        if which(&e.binary).is_none() {
+            return Some(format!(
+                "{} not found (scripts/setup-containers.sh)",
+                e.binary
+            ));
+        }
+        match engine_cmd(e, &["image", "inspect", "localhost/cracin-base:jdk21"]).run_unchecked() {
+            Ok(o) if o.status.success() => None,
+            _ => Some(format!(
+                "{} does not answer or lacks localhost/cracin-base:jdk21 (scripts/dockerd.sh start; scripts/base-image.sh --jdk 21 --engine {})",
+                e.name(),
+                e.name()
+            )),
+        }
+    }
+
+    /// Build context: the fixture's Containerfile and scripts, Tiny.java as app.jar, a static pidbump.
+    fn context(dir: &std::path::Path) {
+        let fx = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/apps/container-http");
+        for f in ["Containerfile", "checkpoint.sh", "restore.sh"] {
+            std::fs::copy(fx.join(f), dir.join(f)).unwrap();
+        }
+        let classes = dir.join("classes");
+        Cmd::new("javac")
+            .args(["--release", "17", "-d"])
+            .arg(&classes)
+            .arg(fx.join("Tiny.java"))
+            .run()
+            .unwrap();
+        std::fs::write(classes.join("m.txt"), "Main-Class: Tiny\n").unwrap();
+        Cmd::new("jar")
+            .arg("cfm")
+            .arg(dir.join("app.jar"))
+            .arg(classes.join("m.txt"))
+            .args(["-C"])
+            .arg(&classes)
+            .arg(".")
+            .run()
+            .unwrap();
+        std::fs::remove_dir_all(&classes).unwrap();
+        Cmd::new("gcc")
+            .args(["-O2", "-static", "-o"])
+            .arg(dir.join("pidbump"))
+            .arg(fx.join("pidbump.c"))
+            .run()
+            .unwrap();
+    }
+
+    fn flow(e: Engine) {
+        if let Some(why) = prerequisites(&e) {
+            return skip(&why);
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let ctx = tmp.path().join("ctx");
+        std::fs::create_dir_all(&ctx).unwrap();
+        context(&ctx);
+        let id = format!("e2e{}{}", std::process::id(), e.name());
+        let (ckpt_ctr, ckpt_img) = (
+            format!("cracin-ckpt-{id}"),
+            format!("localhost/cracin-ckpt-{id}:latest"),
+        );
+        let (restore_img, verify_ctr) = (
+            format!("localhost/cracin-restore-{id}:latest"),
+            format!("cracin-verify-{id}"),
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let c = |args: &[&str]| e.cmd(args);
+        let ctx_s = ctx.display().to_string();
+        let mut checkpoint = c(&["run", "--name", &ckpt_ctr]);
+        checkpoint.extend(Runtime::Criu.checkpoint_flags(0));
+        checkpoint.push(ckpt_img.clone());
+        let mut verify = c(&["run", "-d", "--name", &verify_ctr]);
+        verify.extend(Runtime::Criu.restore_flags(e.kind));
+        verify.extend([
+            "-p".to_string(),
+            format!("127.0.0.1:{port}:8080"),
+            restore_img.clone(),
+        ]);
+        let plan = Plan {
+            title: format!("e2e {}", e.name()),
+            env: e.env.clone(),
+            files_dir: None,
+            files: vec![],
+            steps: vec![
+                step(
+                    "build",
+                    c(&[
+                        "build",
+                        "-f",
+                        &format!("{ctx_s}/Containerfile"),
+                        "-t",
+                        &ckpt_img,
+                        &ctx_s,
+                    ]),
+                    StepKind::Run,
+                ),
+                step("checkpoint", checkpoint, StepKind::Run),
+                step(
+                    "commit",
+                    c(&[
+                        "commit",
+                        "--change",
+                        r#"CMD ["/app/restore.sh"]"#,
+                        "--change",
+                        "ENTRYPOINT []",
+                        "--change",
+                        "STOPSIGNAL SIGTERM",
+                        &ckpt_ctr,
+                        &restore_img,
+                    ]),
+                    StepKind::Run,
+                ),
+                step(
+                    "remove-checkpoint-container",
+                    c(&["rm", &ckpt_ctr]),
+                    StepKind::Run,
+                ),
+                step("verify-run", verify, StepKind::Run),
+                step(
+                    "verify-ready",
+                    vec!["probe".into(), format!("http://127.0.0.1:{port}/api")],
+                    StepKind::Probe {
+                        timeout: Duration::from_secs(30),
+                    },
+                ),
+                step("verify-logs", c(&["logs", &verify_ctr]), StepKind::Run),
+                step(
+                    "verify-stop",
+                    c(&["stop", "-t", "10", &verify_ctr]),
+                    StepKind::Run,
+                ),
+                step("verify-rm", c(&["rm", &verify_ctr]), StepKind::Run),
+                step(
+                    "remove-checkpoint-image",
+                    c(&["rmi", &ckpt_img]),
+                    StepKind::Run,
+                ),
+                step(
+                    "remove-containers",
+                    c(&["rm", "-f", &ckpt_ctr, &verify_ctr]),
+                    StepKind::OnFailure,
+                ),
+                step(
+                    "remove-images",
+                    c(&["rmi", &restore_img, &ckpt_img]),
+                    StepKind::OnFailure,
+                ),
+            ],
+            notes: vec![],
+        };
+        let logs = tmp.path().join("logs");
+        let result = execute(&plan, &logs, &cracin_core::Quiet);
+        let restore_log = std::fs::read_dir(&logs)
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|f| f.file_name().to_string_lossy().contains("verify-logs"))
+                    .map(|f| cracin_core::process::read_lossy(&f.path()))
+                    .collect::<String>()
+            })
+            .unwrap_or_default();
+        let _ = engine_cmd(&e, &["rmi", &restore_img]).run_unchecked();
+        if let Err(err) = result {
+            let tails: String = std::fs::read_dir(&logs)
+                .map(|rd| {
+                    rd.flatten()
+                        .map(|f| {
+                            format!(
+                                "--- {}\n{}\n",
+                                f.path().display(),
+                                cracin_core::process::tail_of_file(&f.path(), 15)
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            panic!("{} flow failed: {err:?}\n{tails}", e.name());
+        }
+        // The restored JVM wrote to the container's stdout (criu --inherit-fd): it answered the
+        // probe's /api request after 200 warm-up requests, so its counter says 201.
+        assert!(
+            restore_log.contains("api request 201"),
+            "restore container output: {restore_log}"
+        );
+        let leftovers = engine_cmd(&e, &["ps", "-a", "--format", "{{.Names}}"])
+            .run()
+            .unwrap()
+            .stdout;
+        assert!(
+            !leftovers.contains(&id),
+            "containers left behind: {leftovers}"
+        );
+    }
+
+    #[test]
+    fn criu_flow_on_podman() {
+        flow(Engine::podman());
+    }
+
+    #[test]
+    fn criu_flow_on_docker() {
+        let e = Engine::docker();
+        assert_eq!(e.kind, EngineKind::Docker);
+        flow(e);
+    }
+}
