@@ -179,12 +179,31 @@ pub fn checkpoint(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Chec
     progress.step("launch", &o.command.join(" "));
     let mut launched = app::launch(&spec)?;
     let logs = vec![spec.stdout.clone(), spec.stderr.clone()];
+    // With --trigger app the application may ask for its checkpoint before the probe passes
+    // (its Resources may even have closed the port the probe polls): that ends the wait too.
+    let requested_early = |c: &Option<(coordinate::Provider, coordinate::Control)>| {
+        o.trigger == Trigger::App && c.as_ref().is_some_and(|(_, ctl)| ctl.dir().join("request").exists())
+    };
+    let mut early = false;
     let ready = match &probe {
         Some(probe) => {
             progress.step("ready", &format!("waiting for {probe}"));
-            probe::wait_ready(probe, &logs, o.ready_timeout, Duration::from_millis(10), || launched.exited())
+            probe::wait_ready(probe, &logs, o.ready_timeout, Duration::from_millis(10), || {
+                if requested_early(&coordination) {
+                    early = true;
+                    return Some("requested".into());
+                }
+                launched.exited()
+            })
         }
         None => Ok(Duration::ZERO),
+    };
+    let ready = match ready {
+        Err(NotReady::Exited(_)) if early => {
+            progress.warn("the application asked for its checkpoint before it was ready: no warm-up");
+            Ok(Duration::ZERO)
+        }
+        r => r,
     };
     let probe_name = probe.as_ref().map(|p| p.to_string()).unwrap_or_default();
     let launch_to_ready = match ready {
@@ -215,7 +234,7 @@ pub fn checkpoint(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Chec
 
     let mut warmup_stats = None;
     let t = Instant::now();
-    if let Some(w) = o.warmup.as_ref().filter(|w| !w.urls.is_empty() && w.requests > 0) {
+    if let Some(w) = o.warmup.as_ref().filter(|w| !early && !w.urls.is_empty() && w.requests > 0) {
         progress.step("warm-up", &format!("{} requests, {} at a time", w.requests, w.concurrency));
         let st = warmup::run(w).inspect_err(|_| launched.kill())?;
         progress.done(

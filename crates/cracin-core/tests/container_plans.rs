@@ -30,6 +30,7 @@ fn opts(engine: Engine, runtime: Runtime, source: Source, fallback: bool) -> Bui
         verify_port: 18080,
         yama_ptrace_scope: 0,
         ready_timeout: Duration::from_secs(60),
+        entrypoints: None,
     }
 }
 
@@ -398,36 +399,24 @@ fn snapshots_of_every_runtime_base_and_engine() {
 
 // ---- the plain-CRIU flow for real, on podman and docker ----
 //
-// Until the in-container `cracin checkpoint/restore --in-container` exist, the checkpoint and
-// restore commands are the fixture's scripts (tests/fixtures/apps/container-http), which do what
-// those commands will do. Everything else is the real thing: the runtime's measured flags, the
-// engine's environment, commit with --change, verification through the published port, and
-// `container::execute` running the plan. Needs root, podman (and cracin's dockerd for docker),
-// localhost/cracin-base:jdk21 in the engine (scripts/base-image.sh), javac, jar and gcc.
+// `build_plan` for `--image` with the criu runtime, executed by `container::execute` against the
+// real engines, real CRIU and a real JVM. Until the in-container `cracin checkpoint/restore
+// --in-container` exist, the image's own scripts (tests/fixtures/apps/container-http) stand in
+// for them through `BuildOptions::entrypoints`; everything else is the plan `cracin build` runs:
+// build, checkpoint with the measured flags, commit with --change, two verifications through the
+// published port (with the fallback check on the logs), tag, clean-up. Needs root, podman (and
+// cracin's dockerd for docker), localhost/cracin-base:jdk21 in the engine
+// (scripts/base-image.sh), javac, jar and gcc.
 
 mod e2e {
     use super::*;
-    use cracin_core::container::{execute, EngineKind, Step, StepKind};
-    use cracin_core::process::{which, Cmd};
-
-    fn skip(why: &str) {
-        println!("SKIPPED: {why}");
-    }
-
-    fn step(name: &str, command: Vec<String>, kind: StepKind) -> Step {
-        Step {
-            name: name.into(),
-            command,
-            why: name.into(),
-            kind,
-            timeout: Duration::from_secs(300),
-        }
-    }
+    use cracin_core::container::{execute, Entrypoints};
+    use cracin_core::process::{read_lossy, tail_of_file, which, Cmd};
 
     fn engine_cmd(e: &Engine, args: &[&str]) -> Cmd {
         let mut c = Cmd::new(&e.binary)
             .args(args)
-            .timeout(Duration::from_secs(120));
+            .timeout(Duration::from_secs(300));
         for (k, v) in &e.env {
             c = c.env(k, v);
         }
@@ -459,8 +448,8 @@ mod e2e {
         }
     }
 
-    /// Build context: the fixture's Containerfile and scripts, Tiny.java as app.jar, a static pidbump.
-    fn context(dir: &std::path::Path) {
+    /// The fixture's build context: Containerfile and scripts, Tiny.java as app.jar, a static pidbump.
+    fn fixture_context(dir: &std::path::Path) {
         let fx = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../../tests/fixtures/apps/container-http");
         for f in ["Containerfile", "checkpoint.sh", "restore.sh"] {
@@ -478,7 +467,7 @@ mod e2e {
             .arg("cfm")
             .arg(dir.join("app.jar"))
             .arg(classes.join("m.txt"))
-            .args(["-C"])
+            .arg("-C")
             .arg(&classes)
             .arg(".")
             .run()
@@ -494,121 +483,73 @@ mod e2e {
 
     fn flow(e: Engine) {
         if let Some(why) = prerequisites(&e) {
-            return skip(&why);
+            println!("SKIPPED: {why}");
+            return;
         }
         let tmp = tempfile::tempdir().unwrap();
-        let ctx = tmp.path().join("ctx");
-        std::fs::create_dir_all(&ctx).unwrap();
-        context(&ctx);
+        let app_ctx = tmp.path().join("app");
+        std::fs::create_dir_all(&app_ctx).unwrap();
+        fixture_context(&app_ctx);
         let id = format!("e2e{}{}", std::process::id(), e.name());
-        let (ckpt_ctr, ckpt_img) = (
-            format!("cracin-ckpt-{id}"),
-            format!("localhost/cracin-ckpt-{id}:latest"),
-        );
-        let (restore_img, verify_ctr) = (
-            format!("localhost/cracin-restore-{id}:latest"),
-            format!("cracin-verify-{id}"),
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let c = |args: &[&str]| e.cmd(args);
-        let ctx_s = ctx.display().to_string();
-        let mut checkpoint = c(&["run", "--name", &ckpt_ctr]);
-        checkpoint.extend(Runtime::Criu.checkpoint_flags(0));
-        checkpoint.push(ckpt_img.clone());
-        let mut verify = c(&["run", "-d", "--name", &verify_ctr]);
-        verify.extend(Runtime::Criu.restore_flags(e.kind));
-        verify.extend([
-            "-p".to_string(),
-            format!("127.0.0.1:{port}:8080"),
-            restore_img.clone(),
-        ]);
-        let plan = Plan {
-            title: format!("e2e {}", e.name()),
-            env: e.env.clone(),
-            files_dir: None,
-            files: vec![],
-            steps: vec![
-                step(
-                    "build",
-                    c(&[
-                        "build",
-                        "-f",
-                        &format!("{ctx_s}/Containerfile"),
-                        "-t",
-                        &ckpt_img,
-                        &ctx_s,
-                    ]),
-                    StepKind::Run,
-                ),
-                step("checkpoint", checkpoint, StepKind::Run),
-                step(
-                    "commit",
-                    c(&[
-                        "commit",
-                        "--change",
-                        r#"CMD ["/app/restore.sh"]"#,
-                        "--change",
-                        "ENTRYPOINT []",
-                        "--change",
-                        "STOPSIGNAL SIGTERM",
-                        &ckpt_ctr,
-                        &restore_img,
-                    ]),
-                    StepKind::Run,
-                ),
-                step(
-                    "remove-checkpoint-container",
-                    c(&["rm", &ckpt_ctr]),
-                    StepKind::Run,
-                ),
-                step("verify-run", verify, StepKind::Run),
-                step(
-                    "verify-ready",
-                    vec!["probe".into(), format!("http://127.0.0.1:{port}/api")],
-                    StepKind::Probe {
-                        timeout: Duration::from_secs(30),
-                    },
-                ),
-                step("verify-logs", c(&["logs", &verify_ctr]), StepKind::Run),
-                step(
-                    "verify-stop",
-                    c(&["stop", "-t", "10", &verify_ctr]),
-                    StepKind::Run,
-                ),
-                step("verify-rm", c(&["rm", &verify_ctr]), StepKind::Run),
-                step(
-                    "remove-checkpoint-image",
-                    c(&["rmi", &ckpt_img]),
-                    StepKind::Run,
-                ),
-                step(
-                    "remove-containers",
-                    c(&["rm", "-f", &ckpt_ctr, &verify_ctr]),
-                    StepKind::OnFailure,
-                ),
-                step(
-                    "remove-images",
-                    c(&["rmi", &restore_img, &ckpt_img]),
-                    StepKind::OnFailure,
-                ),
+        let app_img = format!("localhost/cracin-e2e-app-{id}:latest");
+        let out_tag = format!("localhost/cracin-e2e-out-{id}:latest");
+        engine_cmd(
+            &e,
+            &[
+                "build",
+                "-f",
+                &format!("{}/Containerfile", app_ctx.display()),
+                "-t",
+                &app_img,
             ],
-            notes: vec![],
+        )
+        .arg(&app_ctx)
+        .run()
+        .unwrap();
+        let o = BuildOptions {
+            engine: e.clone(),
+            runtime: Runtime::Criu,
+            source: Source::Image(app_img.clone()),
+            tag: out_tag.clone(),
+            ready: Some("http://127.0.0.1:8080/api".into()),
+            warmup: vec![],
+            verify: 2,
+            fallback: true,
+            output: None,
+            command: vec![],
+            context_dir: tmp.path().join("ctx"),
+            // The stand-in scripts do cracin's in-container work; any executable fills the slot.
+            cracin_binary: PathBuf::from("/bin/true"),
+            id: id.clone(),
+            verify_port: std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port(),
+            yama_ptrace_scope: 0,
+            ready_timeout: Duration::from_secs(60),
+            entrypoints: Some(Entrypoints {
+                checkpoint: vec!["/app/checkpoint.sh".into()],
+                restore: vec!["/app/restore.sh".into()],
+            }),
         };
+        let plan = build_plan(&o).unwrap();
         let logs = tmp.path().join("logs");
         let result = execute(&plan, &logs, &cracin_core::Quiet);
-        let restore_log = std::fs::read_dir(&logs)
-            .map(|rd| {
-                rd.flatten()
-                    .filter(|f| f.file_name().to_string_lossy().contains("verify-logs"))
-                    .map(|f| cracin_core::process::read_lossy(&f.path()))
-                    .collect::<String>()
-            })
-            .unwrap_or_default();
-        let _ = engine_cmd(&e, &["rmi", &restore_img]).run_unchecked();
+        let log_of = |step: &str| -> String {
+            std::fs::read_dir(&logs)
+                .map(|rd| {
+                    rd.flatten()
+                        .filter(|f| f.file_name().to_string_lossy().contains(step))
+                        .map(|f| read_lossy(&f.path()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let tagged = engine_cmd(&e, &["image", "inspect", &out_tag])
+            .run_unchecked()
+            .map(|o| o.status.success());
+        let _ = engine_cmd(&e, &["rmi", &out_tag, &app_img]).run_unchecked();
         if let Err(err) = result {
             let tails: String = std::fs::read_dir(&logs)
                 .map(|rd| {
@@ -617,7 +558,7 @@ mod e2e {
                             format!(
                                 "--- {}\n{}\n",
                                 f.path().display(),
-                                cracin_core::process::tail_of_file(&f.path(), 15)
+                                tail_of_file(&f.path(), 15)
                             )
                         })
                         .collect()
@@ -625,12 +566,17 @@ mod e2e {
                 .unwrap_or_default();
             panic!("{} flow failed: {err:?}\n{tails}", e.name());
         }
-        // The restored JVM wrote to the container's stdout (criu --inherit-fd): it answered the
-        // probe's /api request after 200 warm-up requests, so its counter says 201.
-        assert!(
-            restore_log.contains("api request 201"),
-            "restore container output: {restore_log}"
-        );
+        assert!(matches!(tagged, Ok(true)), "{out_tag} was not tagged");
+        // The restored JVM writes to the container's stdout (criu --inherit-fd): it answered the
+        // probe's /api request after the checkpoint script's 200 warm-up requests, so 201, in
+        // both verification containers (each restores the same checkpoint).
+        for i in [1, 2] {
+            let out = log_of(&format!("verify-{i}-logs"));
+            assert!(
+                out.contains("api request 201"),
+                "verification {i} output: {out}"
+            );
+        }
         let leftovers = engine_cmd(&e, &["ps", "-a", "--format", "{{.Names}}"])
             .run()
             .unwrap()
@@ -639,6 +585,11 @@ mod e2e {
             !leftovers.contains(&id),
             "containers left behind: {leftovers}"
         );
+        let images = engine_cmd(&e, &["images", "--format", "{{.Repository}}"])
+            .run()
+            .unwrap()
+            .stdout;
+        assert!(!images.contains(&id), "images left behind: {images}");
     }
 
     #[test]
@@ -648,8 +599,6 @@ mod e2e {
 
     #[test]
     fn criu_flow_on_docker() {
-        let e = Engine::docker();
-        assert_eq!(e.kind, EngineKind::Docker);
-        flow(e);
+        flow(Engine::docker());
     }
 }

@@ -36,6 +36,9 @@ pub struct FilesSpec {
     pub fallback: bool,
     /// Build FROM this image instead of a base (the user's `--image`), adding only what cracin needs.
     pub image: Option<String>,
+    /// criu runtime: the checkpoint container's CMD instead of `cracin checkpoint --in-container`
+    /// (an image whose own scripts do the in-container work; the end-to-end tests use this).
+    pub checkpoint_cmd: Option<Vec<String>>,
 }
 
 /// CRIU 4.2.1 from Debian's source tarball (the same pin as scripts/setup.sh).
@@ -186,7 +189,11 @@ STOPSIGNAL SIGTERM\n\
 ENTRYPOINT []\n\
 CMD {cmd}\n",
         port = s.port,
-        cmd = json_array(&criu_checkpoint_cmd(s.ready.as_deref(), &s.warmup, &s.app_cmd)),
+        cmd = json_array(
+            &s.checkpoint_cmd
+                .clone()
+                .unwrap_or_else(|| criu_checkpoint_cmd(s.ready.as_deref(), &s.warmup, &s.app_cmd))
+        ),
     ));
 }
 
@@ -375,7 +382,8 @@ fn openj9_restore_sh(s: &FilesSpec) -> String {
         "  while [ -e /proc/$pid ] && ! grep -q '^[^)]*) Z' /proc/$pid/stat 2>/dev/null; do sleep 0.2 & wait $!; done".into(),
         "  exit 0".into(),
         "fi".into(),
-        format!("echo \"cracin: restore failed (see {CHECKPOINT_DIR}/restore.log); starting cold\" >&2"),
+        // The marker verification looks for (`super::FALLBACK_MARKER`).
+        format!("echo \"{} (see {CHECKPOINT_DIR}/restore.log); starting cold\" >&2", super::FALLBACK_MARKER),
         java_line(&s.app_cmd).replace(" $JAVA_OPTS_EXTRA", ""),
     ];
     lines.join("\n") + "\n"

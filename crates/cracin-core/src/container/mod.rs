@@ -115,9 +115,16 @@ pub enum StepKind {
     Run,
     /// Poll the URL in `command[1]` from the host until it answers (or `timeout` passes).
     Probe { timeout: Duration },
+    /// Run `command`; it fails if its output (stdout or stderr) contains `absent` — e.g. the
+    /// restore entrypoint's fallback message, so a cold start cannot pass as a restore.
+    RunExpectAbsent { absent: String },
     /// Run only when an earlier step failed, to remove what the plan created; errors ignored.
     OnFailure,
 }
+
+/// What a restore entrypoint prints on stderr when it falls back to a cold start (cracin's
+/// in-container restore and the generated OpenJ9 restore.sh); verification fails on it.
+pub const FALLBACK_MARKER: &str = "cracin: restore failed";
 
 /// One step of a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,6 +230,14 @@ impl Plan {
                         timeout.as_secs()
                     );
                 }
+                StepKind::RunExpectAbsent { absent } => {
+                    n += 1;
+                    let _ = write!(
+                        s,
+                        "\n# {n}. {}: {} (fails if the output contains {absent:?})\n{line}\n",
+                        st.name, st.why
+                    );
+                }
                 StepKind::OnFailure => {
                     let _ = write!(s, "\n# on failure, {}: {}\n{line}\n", st.name, st.why);
                 }
@@ -323,6 +338,16 @@ pub struct BuildOptions {
     /// Yama's ptrace_scope on this host (0 when Yama is absent).
     pub yama_ptrace_scope: u8,
     pub ready_timeout: Duration,
+    /// criu runtime: replaces cracin's in-container checkpoint and restore commands (for images
+    /// whose own scripts do that work; the end-to-end tests use the fixture's scripts).
+    pub entrypoints: Option<Entrypoints>,
+}
+
+/// The checkpoint container's CMD and the restore image's CMD, when not cracin's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entrypoints {
+    pub checkpoint: Vec<String>,
+    pub restore: Vec<String>,
 }
 
 impl BuildOptions {
@@ -357,6 +382,7 @@ impl BuildOptions {
             port: self.app_port(),
             fallback: self.fallback,
             image,
+            checkpoint_cmd: self.entrypoints.as_ref().map(|e| e.checkpoint.clone()),
         })
     }
 }
@@ -508,7 +534,11 @@ pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
 
     // 3. The restore image.
     let mut commit = e.cmd(&["commit"]);
-    for c in o.runtime.commit_changes(&o.app_cmd(), o.fallback) {
+    let changes = match &o.entrypoints {
+        Some(ep) => o.runtime.commit_changes_with(&ep.restore),
+        None => o.runtime.commit_changes(&o.app_cmd(), o.fallback),
+    };
+    for c in changes {
         commit.push("--change".into());
         commit.push(c);
     }
@@ -557,6 +587,16 @@ pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
             e.cmd(&["logs", &name]),
             "keep the restored application's output as evidence",
         );
+        if o.fallback && o.runtime != Runtime::Crac {
+            if let Some(s) = p.steps.last_mut() {
+                s.kind = StepKind::RunExpectAbsent {
+                    absent: FALLBACK_MARKER.into(),
+                };
+                s.why =
+                    "the output is evidence, and a fallback to a cold start fails the verification"
+                        .into();
+            }
+        }
         p.step(
             format!("verify-{i}-stop"),
             e.cmd(&["stop", "-t", "10", &name]),
@@ -608,21 +648,11 @@ pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
             (EngineKind::Docker, Output::DockerArchive(path)) => {
                 e.cmd(&["save", "-o", &path.display().to_string(), &o.tag])
             }
+            // Docker >= 25 saves an OCI image layout (oci-layout, index.json, blobs) that is
+            // also a docker-archive: skopeo reads it as both. (bookworm's skopeo 1.9 cannot
+            // read from Docker 26 directly: "client version 1.22 is too old".)
             (EngineKind::Docker, Output::OciArchive(path)) => {
-                let host = e
-                    .env
-                    .iter()
-                    .find(|(k, _)| k == "DOCKER_HOST")
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or_else(|| DOCKER_SOCKET.into());
-                vec![
-                    "skopeo".into(),
-                    "copy".into(),
-                    "--src-daemon-host".into(),
-                    host,
-                    format!("docker-daemon:{}", o.tag),
-                    format!("oci-archive:{}", path.display()),
-                ]
+                e.cmd(&["save", "-o", &path.display().to_string(), &o.tag])
             }
         };
         p.step("export", step, "write the image to an archive");
@@ -701,6 +731,22 @@ fn run_step(
                     log: log_dir.to_path_buf(),
                     log_tail: String::new(),
                 })?;
+        }
+        StepKind::RunExpectAbsent { absent } => {
+            let out = step_cmd(plan, i, s, log_dir)?.run()?;
+            if out.stdout.contains(absent.as_str()) || out.stderr.contains(absent.as_str()) {
+                let text = format!("{}{}", out.stdout, out.stderr);
+                let line = text
+                    .lines()
+                    .find(|l| l.contains(absent.as_str()))
+                    .unwrap_or("");
+                return Err(Error::Command {
+                    command: s.command.join(" "),
+                    status: format!("output contains {absent:?}"),
+                    log: out.stderr_path.clone(),
+                    log_tail: line.to_string(),
+                });
+            }
         }
         _ => {
             step_cmd(plan, i, s, log_dir)?.run()?;
@@ -796,6 +842,18 @@ mod tests {
             vec!["touch".into(), marker.display().to_string()],
             "cleanup runs",
         );
+        p.steps.insert(
+            1,
+            Step {
+                name: "no-fallback".into(),
+                command: vec!["echo".into(), "restored".into()],
+                why: "passes: the marker is absent".into(),
+                kind: StepKind::RunExpectAbsent {
+                    absent: FALLBACK_MARKER.into(),
+                },
+                timeout: Duration::from_secs(5),
+            },
+        );
         let err = execute(&p, &d.path().join("logs"), &crate::Quiet).unwrap_err();
         assert!(
             matches!(err, Error::Command { ref status, .. } if status == "exit status 3"),
@@ -806,5 +864,36 @@ mod tests {
             std::fs::read_to_string(d.path().join("ctx/f")).unwrap(),
             "hello"
         );
+    }
+
+    #[test]
+    fn a_fallback_fails_verification() {
+        let d = tempfile::tempdir().unwrap();
+        let p = Plan {
+            title: "t".into(),
+            env: vec![],
+            files_dir: None,
+            files: vec![],
+            steps: vec![Step {
+                name: "logs".into(),
+                command: vec![
+                    "sh".into(),
+                    "-c".into(),
+                    format!("echo '{FALLBACK_MARKER} (see restore.log); starting cold' >&2"),
+                ],
+                why: "t".into(),
+                kind: StepKind::RunExpectAbsent {
+                    absent: FALLBACK_MARKER.into(),
+                },
+                timeout: Duration::from_secs(5),
+            }],
+            notes: vec![],
+        };
+        match execute(&p, d.path(), &crate::Quiet).unwrap_err() {
+            Error::Command { log_tail, .. } => {
+                assert!(log_tail.contains("starting cold"), "{log_tail}")
+            }
+            other => panic!("unexpected {other:?}"),
+        }
     }
 }

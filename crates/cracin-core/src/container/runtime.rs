@@ -184,8 +184,13 @@ impl Runtime {
     /// The `--change` values of `commit`: the restore CMD, no ENTRYPOINT (a base's entrypoint
     /// would wrap the restore), SIGTERM to stop, /app as working directory.
     pub fn commit_changes(self, app_cmd: &[String], fallback: bool) -> Vec<String> {
+        self.commit_changes_with(&self.restore_cmd(app_cmd, fallback))
+    }
+
+    /// `commit_changes` with a given restore CMD.
+    pub fn commit_changes_with(self, restore_cmd: &[String]) -> Vec<String> {
         vec![
-            format!("CMD {}", json_array(&self.restore_cmd(app_cmd, fallback))),
+            format!("CMD {}", json_array(restore_cmd)),
             "ENTRYPOINT []".into(),
             "STOPSIGNAL SIGTERM".into(),
             "WORKDIR /app".into(),

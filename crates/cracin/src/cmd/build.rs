@@ -147,6 +147,7 @@ pub fn run(a: Args) -> Result<i32> {
         verify_port: free_port(),
         yama_ptrace_scope: yama_ptrace_scope(),
         ready_timeout: Duration::from_secs(120),
+        entrypoints: None,
     };
     let plan = container::build_plan(&opts)?;
     if a.dry_run {

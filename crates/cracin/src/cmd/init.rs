@@ -78,6 +78,7 @@ pub fn run(a: Args) -> Result<i32> {
             .unwrap_or(8080),
         fallback: !a.no_fallback,
         image: None,
+        checkpoint_cmd: None,
     };
     let generated = files::generate(&spec);
     let mut written = container::write_files(&a.dir, &generated, a.force)?;
@@ -109,6 +110,10 @@ pub fn run(a: Args) -> Result<i32> {
     if runtime != Runtime::Criu {
         println!("note: the {} runtime's files follow the seed's recipe; cracin never ran them (no such JDK here)", runtime.name());
     }
+    println!(
+        "by hand: podman build -f {d}/Containerfile {d}   (docker needs the -f too: it looks for a Dockerfile)",
+        d = a.dir.display()
+    );
     println!(
         "next: cracin build --runtime {} --jar {}/app.jar --base {} --tag IMAGE --dry-run",
         runtime.name(),

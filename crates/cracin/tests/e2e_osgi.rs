@@ -1,0 +1,169 @@
+//! End-to-end tests on the reference workload: the seed's OSGi application (Equinox, Declarative
+//! Services, the Jakarta REST whiteboard on Jetty), built by `scripts/build-examples.sh`.
+//! `app.jar` is checkpointed after a warm-up and restored twice with its state; `app-crac.jar`
+//! runs on the plain JDK (org.crac falls back to its no-op), and under cracin's provider its
+//! Jetty connector Resource closes the listening socket before the dump and reopens it after the
+//! restore, with the checkpoint triggered by the application's own component.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn jar(name: &str) -> Option<PathBuf> {
+    let p = repo_root().join("examples/osgi-jakartars/target").join(name);
+    if p.is_file() {
+        Some(p)
+    } else if std::env::var_os("CRACIN_REQUIRE_E2E").is_some() {
+        panic!("{} is missing: run scripts/build-examples.sh", p.display());
+    } else {
+        println!("SKIPPED: {} missing (run scripts/build-examples.sh)", p.display());
+        None
+    }
+}
+
+fn activated_at(log: &str) -> i64 {
+    log.lines()
+        .find_map(|l| l.split("ModifierResource activated at ").nth(1))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no activation line in {log}"))
+}
+
+fn check_fubar(port: u16) {
+    let (st, body) = get(&format!("http://127.0.0.1:{port}/modify/fubar")).expect("answers");
+    assert_eq!(st, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let modified: Vec<&str> = v["modified"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
+    assert!(modified.contains(&"FUBAR") && modified.contains(&"rabuf"), "{body}");
+}
+
+#[test]
+fn app_jar_checkpoint_and_two_restores_keep_state() {
+    if skip("app_jar_checkpoint_and_two_restores_keep_state") {
+        return;
+    }
+    let Some(jar) = jar("app.jar") else { return };
+    let work = tempdir("osgi");
+    let ck = work.join("ck");
+    let port = free_port();
+    let out = run(cracin().args([
+        "checkpoint",
+        "--out",
+        ck.to_str().unwrap(),
+        "--ready",
+        &format!("http://127.0.0.1:{port}/health"),
+        "--ready-timeout",
+        "90",
+        "--warmup",
+        &format!("http://127.0.0.1:{port}/modify/fubar"),
+        "--warmup-requests",
+        "200",
+        "--",
+        "java",
+        &format!("-Dorg.osgi.service.http.port={port}"),
+        "-jar",
+        jar.to_str().unwrap(),
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let started = activated_at(&std::fs::read_to_string(ck.join("app.stdout")).unwrap());
+    for round in 1..=2 {
+        let out = run(cracin().args(["restore", ck.to_str().unwrap(), "--json"]));
+        assert!(out.status.success(), "restore {round}: {}", stderr(&out));
+        check_fubar(port);
+        let (_, stats) = get(&format!("http://127.0.0.1:{port}/modify/stats")).unwrap();
+        // 200 warm-up requests before the checkpoint, plus the one above.
+        assert_eq!(json_num(&stats, "requestCount"), 201, "round {round}: {stats}");
+        assert_eq!(json_num(&stats, "startupTimestamp"), started, "round {round}: {stats}");
+        kill_and_wait(restored_pid(&out), libc::SIGKILL);
+    }
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn app_crac_jar_serves_on_the_plain_jdk() {
+    let Some(jar) = jar("app-crac.jar") else { return };
+    if which("java").is_none() {
+        println!("SKIPPED: app_crac_jar_serves_on_the_plain_jdk: no java");
+        return;
+    }
+    let work = tempdir("osgi-plain");
+    let port = free_port();
+    let out = std::fs::File::create(work.join("out")).unwrap();
+    let mut child = Command::new("java")
+        .args([
+            &format!("-Dorg.osgi.service.http.port={port}"),
+            "-Dapp.checkpoint.delay.ms=100",
+            "-jar",
+            jar.to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut log = String::new();
+    while Instant::now() < deadline {
+        log = std::fs::read_to_string(work.join("out")).unwrap_or_default();
+        if log.contains("checkpointRestore failed")
+            && get(&format!("http://127.0.0.1:{port}/modify/fubar")).is_some_and(|(st, _)| st == 200)
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // org.crac found no implementation: its no-op throws, the component logs it, the app serves.
+    assert!(log.contains("checkpointRestore failed: java.lang.UnsupportedOperationException"), "{log}");
+    check_fubar(port);
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn app_crac_jar_under_cracin_closes_and_reopens_its_connector() {
+    if skip("app_crac_jar_under_cracin_closes_and_reopens_its_connector") {
+        return;
+    }
+    let Some(jar) = jar("app-crac.jar") else { return };
+    let work = tempdir("osgi-crac");
+    let ck = work.join("ck");
+    let port = free_port();
+    // The seed's CheckpointCreationComponent triggers the checkpoint itself.
+    let out = run(cracin().args([
+        "checkpoint",
+        "--out",
+        ck.to_str().unwrap(),
+        "--trigger",
+        "app",
+        "--trigger-timeout",
+        "120",
+        "--",
+        "java",
+        &format!("-Dorg.osgi.service.http.port={port}"),
+        "-Dapp.checkpoint.delay.ms=3000",
+        "-jar",
+        jar.to_str().unwrap(),
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = std::fs::read_to_string(ck.join("app.stdout")).unwrap();
+    assert!(log.contains("beforeCheckpoint: connectors stopped"), "{log}");
+    // The JVM listened on no TCP port at dump time: the Resource closed Jetty's socket.
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(ck.join("cracin.json")).unwrap()).unwrap();
+    assert_eq!(m["listen_ports"], serde_json::json!([]), "{}", m["listen_ports"]);
+    assert_eq!(m["coordination"]["trigger"], "app");
+
+    let ready = format!("http://127.0.0.1:{port}/health");
+    let out = run(cracin().args(["restore", ck.to_str().unwrap(), "--json", "--ready", &ready]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    check_fubar(port);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let restored_log = std::fs::read_to_string(v["stdout"].as_str().unwrap()).unwrap();
+    assert!(restored_log.contains("afterRestore: connectors started"), "{restored_log}");
+    assert!(restored_log.contains("checkpointRestore returned"), "{restored_log}");
+    kill_and_wait(restored_pid(&out), libc::SIGKILL);
+    let _ = std::fs::remove_dir_all(&work);
+}
