@@ -129,6 +129,7 @@ fn run_in(
             env: vec![],
             stdout: work.join(format!("cold-{i}.stdout")),
             stderr: work.join(format!("cold-{i}.stderr")),
+            in_container: false,
         };
         let mut l = app::launch(&spec)?;
         let logs = vec![spec.stdout.clone(), spec.stderr.clone()];

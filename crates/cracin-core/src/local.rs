@@ -45,6 +45,9 @@ pub struct CheckpointOptions {
     pub trigger: Trigger,
     /// How long to wait for the application's checkpoint request.
     pub trigger_timeout: Duration,
+    /// Running as PID 1 of a checkpoint container (`cracin build`): no PID namespace of our own,
+    /// `criu --unprivileged` when only CAP_CHECKPOINT_RESTORE is there.
+    pub in_container: bool,
 }
 
 /// Who decides when the checkpoint is taken.
@@ -76,6 +79,7 @@ impl CheckpointOptions {
             coordinate: true,
             trigger: Trigger::Ready,
             trigger_timeout: Duration::from_secs(120),
+            in_container: false,
         }
     }
 }
@@ -102,6 +106,15 @@ pub fn java_options_for(command: &[String], shrink: bool) -> (Vec<String>, Vec<S
     }
     always.extend(shrink_opts.iter().cloned());
     (always, shrink_opts)
+}
+
+/// `--unprivileged` when CRIU has CAP_CHECKPOINT_RESTORE but not CAP_SYS_ADMIN (a container
+/// started with --cap-add=CHECKPOINT_RESTORE).
+fn criu_options() -> CriuOptions {
+    use crate::sysinfo::{has_cap, CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN};
+    CriuOptions {
+        unprivileged: !has_cap(CAP_SYS_ADMIN) && has_cap(CAP_CHECKPOINT_RESTORE),
+    }
 }
 
 /// Fails early when this host cannot checkpoint or restore at all.
@@ -175,6 +188,7 @@ pub fn checkpoint(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Chec
         env: o.env.clone(),
         stdout: staging.dir.join("app.stdout"),
         stderr: staging.dir.join("app.stderr"),
+        in_container: o.in_container,
     };
     progress.step("launch", &o.command.join(" "));
     let mut launched = app::launch(&spec)?;
@@ -335,7 +349,7 @@ pub fn checkpoint(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Chec
     let t = Instant::now();
     let images = staging.dir.join("images");
     let dump_log = staging.dir.join("dump.log");
-    let args = criu::dump_args(launched.init_pid, &images, &dump_log, &CriuOptions::default());
+    let args = criu::dump_args(launched.init_pid, &images, &dump_log, &criu_options());
     let out = Cmd::new(&criu.path)
         .args(&args)
         .timeout(o.dump_timeout)
@@ -543,6 +557,9 @@ pub struct RestoreOptions {
     pub criu: Option<PathBuf>,
     /// Skip waiting for readiness.
     pub no_wait: bool,
+    /// The restored application writes to cracin's own stdout/stderr (a container's logs)
+    /// instead of files.
+    pub inherit_stdio: bool,
 }
 
 impl RestoreOptions {
@@ -555,6 +572,7 @@ impl RestoreOptions {
             force: false,
             criu: None,
             no_wait: false,
+            inherit_stdio: false,
         }
     }
 }
@@ -594,7 +612,11 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
         Some(r) if !o.no_wait => Some(Probe::parse(r)?),
         _ => None,
     };
-    let log_dir = restore_log_dir(&ck.path)?;
+    let log_dir = if o.inherit_stdio {
+        crate::process::private_tmp_dir("cracin-restore")?
+    } else {
+        restore_log_dir(&ck.path)?
+    };
     let stdout = log_dir.join("app.stdout");
     let stderr = log_dir.join("app.stderr");
     let open = |p: &Path| {
@@ -610,7 +632,7 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
         (3, m.app_output.stdout.display().to_string()),
         (4, m.app_output.stderr.display().to_string()),
     ];
-    let args = criu::restore_args(&ck.images(), &log, &pidfile, &inherit, &CriuOptions::default());
+    let args = criu::restore_args(&ck.images(), &log, &pidfile, &inherit, &criu_options());
     if let Some(c) = &m.coordination {
         // The waiting checkpointRestore() in the image learns it was restored from this file.
         let jar = coordinate::install_provider(Path::new(coordinate::DEFAULT_PROVIDER_DIR))?;
@@ -635,10 +657,21 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
     }
     progress.step("restore", &format!("criu {} restoring {}", criu.version, ck.path.display()));
     let t = Instant::now();
+    let (out_fd, err_fd) = if o.inherit_stdio {
+        use std::os::fd::AsFd;
+        let dup = |fd: std::os::fd::BorrowedFd| {
+            fd.try_clone_to_owned()
+                .map(std::fs::File::from)
+                .map_err(|e| Error::io("stdout", e))
+        };
+        (dup(std::io::stdout().as_fd())?, dup(std::io::stderr().as_fd())?)
+    } else {
+        (open(&stdout)?, open(&stderr)?)
+    };
     let out = Cmd::new(&criu.path)
         .args(&args)
-        .fd(3, open(&stdout)?)
-        .fd(4, open(&stderr)?)
+        .fd(3, out_fd)
+        .fd(4, err_fd)
         .timeout(Duration::from_secs(120))
         .logs(&log_dir, "criu-restore")
         .run_unchecked()?;
@@ -767,10 +800,13 @@ pub fn wait_foreground(pid: u32) -> Result<i32> {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), fwd);
         }
     });
+    // As PID 1 of a container every orphan is ours too: reap them all, return on the JVM.
+    let me_init = std::process::id() == 1;
+    let target = if me_init { None } else { Some(nix::unistd::Pid::from_raw(pid as i32)) };
     loop {
-        match waitpid(nix::unistd::Pid::from_raw(pid as i32), None) {
-            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
-            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+        match waitpid(target, None) {
+            Ok(WaitStatus::Exited(p, code)) if p.as_raw() as u32 == pid => return Ok(code),
+            Ok(WaitStatus::Signaled(p, sig, _)) if p.as_raw() as u32 == pid => return Ok(128 + sig as i32),
             Ok(_) => continue,
             Err(nix::errno::Errno::EINTR) => continue,
             Err(nix::errno::Errno::ECHILD) => {

@@ -658,14 +658,20 @@ pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
         p.step("export", step, "write the image to an archive");
         p.last_timeout(Duration::from_secs(600));
     }
-    let mut rm = e.cmd(&["rm", "-f", &ckpt_ctr]);
-    rm.extend((1..=o.verify).map(|i| format!("cracin-verify-{id}-{i}")));
-    p.on_failure("remove-containers", rm, "leave no container behind");
-    let mut rmi = e.cmd(&["rmi", &restore_img]);
-    if built {
-        rmi.push(ckpt_img.clone());
+    // One command per object: an engine that does not know one name (a verification that never
+    // started) must not keep the others.
+    let mut containers = vec![ckpt_ctr.clone()];
+    containers.extend((1..=o.verify).map(|i| format!("cracin-verify-{id}-{i}")));
+    for c in &containers {
+        p.on_failure("remove-container", e.cmd(&["rm", "-f", c]), "leave no container behind");
     }
-    p.on_failure("remove-images", rmi, "leave no temporary image behind");
+    let mut images = vec![restore_img.clone()];
+    if built {
+        images.push(ckpt_img.clone());
+    }
+    for i in &images {
+        p.on_failure("remove-image", e.cmd(&["rmi", i]), "leave no temporary image behind");
+    }
     Ok(p)
 }
 

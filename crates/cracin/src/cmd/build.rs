@@ -158,12 +158,19 @@ pub fn run(a: Args) -> Result<i32> {
         }
         return Ok(0);
     }
-    // Executing is `container::execute(&plan, &log_dir, &Steps::new(false))`; it needs the
-    // in-container checkpoint/restore of `cracin` that the checkpoint image runs.
-    Err(Error::usage(
-        "`cracin build` can only print its plan in this build (--dry-run)",
-        "run it with --dry-run and the printed commands by hand, or use `cracin init` to get the files",
-    ))
+    let log_dir = std::env::temp_dir().join(format!("cracin-build-{}-logs", opts.id));
+    std::fs::create_dir_all(&log_dir).map_err(|e| Error::io(&log_dir, e))?;
+    eprintln!("cracin build: logs in {}", log_dir.display());
+    container::execute(&plan, &log_dir, &crate::render::Steps::new(false))?;
+    println!("built {} ({} verified restores)", a.tag, a.verify);
+    println!(
+        "run it with: {} run -p {port}:{port} {} {}",
+        a.engine,
+        opts.runtime.restore_flags(opts.engine.kind).join(" "),
+        a.tag,
+        port = opts.app_port()
+    );
+    Ok(0)
 }
 
 /// A short unique suffix for container and image names.

@@ -50,6 +50,12 @@ pub struct Args {
     #[arg(long)]
     pub no_coordinate: bool,
 
+    /// Run as PID 1 of a checkpoint container (what `cracin build` runs inside the image): no
+    /// PID namespace of cracin's own, the JVM started above PID 1000 without the capabilities the
+    /// restore container will lack, and `criu --unprivileged` with CAP_CHECKPOINT_RESTORE alone.
+    #[arg(long)]
+    pub in_container: bool,
+
     #[command(flatten)]
     pub app: AppArgs,
 }
@@ -71,6 +77,7 @@ pub fn run(a: Args) -> Result<i32> {
     o.criu = a.app.criu.clone();
     o.java_options = a.app.java_options.clone();
     o.coordinate = !a.no_coordinate;
+    o.in_container = a.in_container;
     o.trigger = match a.trigger {
         TriggerArg::Ready => local::Trigger::Ready,
         TriggerArg::App => local::Trigger::App,

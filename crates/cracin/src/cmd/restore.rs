@@ -48,6 +48,25 @@ pub struct Args {
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+
+    /// The restore entrypoint of an image made by `cracin build` (PID 1 of the container):
+    /// stays attached, the application writes to the container's stdout/stderr, and signals
+    /// are forwarded.
+    #[arg(long)]
+    pub in_container: bool,
+
+    /// Write the application's output to cracin's own stdout/stderr (implied by --in-container).
+    #[arg(long)]
+    pub inherit_stdio: bool,
+
+    /// If the restore fails, say why in one line and start the application cold instead (the
+    /// command after `--`, else the one recorded in the checkpoint).
+    #[arg(long)]
+    pub fallback: bool,
+
+    /// The command for --fallback.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 pub fn run(a: Args) -> Result<i32> {
@@ -58,10 +77,25 @@ pub fn run(a: Args) -> Result<i32> {
     o.foreground = a.foreground;
     o.force = a.force;
     o.criu = a.criu.clone();
-    if a.foreground {
+    let foreground = a.foreground || a.in_container;
+    o.foreground = foreground;
+    o.inherit_stdio = a.in_container || a.inherit_stdio;
+    if a.in_container {
+        // No readiness wait unless asked: the container's own health check decides.
+        o.no_wait = o.ready.is_none();
+    }
+    if foreground {
         local::block_stop_signals()?;
     }
-    let r = local::restore(&o, &Steps::new(!a.foreground || a.json))?;
+    let r = match local::restore(&o, &Steps::new(foreground || a.json)) {
+        Ok(r) => r,
+        Err(e) if a.fallback => return cold_start(&a.dir, &a.command, &e),
+        Err(e) => return Err(e),
+    };
+    if a.in_container {
+        eprintln!("cracin: restored in {:.0} ms (pid {})", r.ready_ms.unwrap_or(r.criu_ms), r.pid);
+        return local::wait_foreground(r.pid);
+    }
     if a.json {
         println!(
             "{}",
@@ -85,4 +119,41 @@ pub fn run(a: Args) -> Result<i32> {
         return local::wait_foreground(r.pid);
     }
     Ok(0)
+}
+
+/// The fallback when a restore fails (as Open Liberty does): one line saying why, then the
+/// application's own command, started cold in place of cracin.
+fn cold_start(dir: &std::path::Path, command: &[String], why: &cracin_core::Error) -> Result<i32> {
+    use std::os::unix::process::CommandExt;
+    let first_line = why.to_string();
+    eprintln!("cracin: restore failed: {first_line}; starting the application cold");
+    let text = std::fs::read_to_string(dir.join(cracin_core::checkpoint::MANIFEST)).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let argv: Vec<String> = if command.is_empty() {
+        v["command"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
+    } else {
+        command.to_vec()
+    };
+    let Some((prog, args)) = argv.split_first() else {
+        eprintln!("cracin: no command recorded in {}: cannot start cold", dir.display());
+        return Ok(cracin_core::error::exit::RESTORE);
+    };
+    // Signals were held back for forwarding; the cold JVM must receive them itself.
+    let empty = unsafe {
+        let mut s: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut s);
+        s
+    };
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) };
+    let mut c = std::process::Command::new(prog);
+    c.args(args);
+    if let Some(cwd) = v["cwd"].as_str() {
+        c.current_dir(cwd);
+    }
+    let err = c.exec();
+    eprintln!("cracin: cannot start {prog}: {err}");
+    Ok(cracin_core::error::exit::RESTORE)
 }
