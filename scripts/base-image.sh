@@ -57,6 +57,11 @@ command -v "$ENGINE_BIN" >/dev/null || die "$ENGINE_BIN missing: run scripts/set
 if [ "$ENGINE" = docker ] && ! timeout 5 "$ENGINE_BIN" version >/dev/null 2>&1; then
   die "docker does not answer on $DOCKER_HOST: start it with scripts/dockerd.sh start"
 fi
+if [ "$REBUILD" = 0 ] && "$ENGINE_BIN" image inspect "$TAG" >/dev/null 2>&1 &&
+   "$ENGINE_BIN" run --rm --network=none "$TAG" /usr/local/sbin/criu --version 2>/dev/null | grep -q "$("$CRIU" --version | head -1)"; then
+  log "$TAG on $ENGINE: already there (--rebuild to make it again)"
+  exit 0
+fi
 
 CACHE=/var/cache/cracin
 ROOTFS_TAR=$CACHE/rootfs-$SUITE-jdk$JDK.tar

@@ -5,7 +5,8 @@
 # first checks whether its result is already there.
 #
 #   scripts/setup.sh                 host set-up (local engine)
-#   scripts/setup.sh --containers    also podman and docker (for `cracin build`)
+#   scripts/setup.sh --containers    also podman, docker 26 and the jdk17 base image on both
+#                                    (for `cracin build`)
 set -euo pipefail
 
 CRIU_VERSION=4.2.1
@@ -93,5 +94,10 @@ fi
 
 if [ "$WITH_CONTAINERS" = 1 ]; then
   "$(dirname "$0")/setup-containers.sh"
+  # The base image the container tests and the demo use (debootstrap, no registry; cached).
+  "$(dirname "$0")/dockerd.sh" start
+  for engine in podman docker; do
+    "$(dirname "$0")/base-image.sh" --jdk 17 --engine "$engine"
+  done
 fi
 log "done"

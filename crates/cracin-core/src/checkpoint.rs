@@ -77,6 +77,9 @@ pub struct Shrink {
     pub options: Vec<String>,
     /// Whether a full GC ran right before the dump.
     pub gc_before_dump: bool,
+    /// The diagnostic commands that ran in the JVM right before the dump.
+    #[serde(default)]
+    pub before_dump: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -136,6 +136,15 @@ pub enum Error {
 
     #[error("the application's checkpoint was refused: {why}")]
     Coordination { why: String, log_tail: String },
+
+    #[error("container engine step `{step}` failed: `{command}` exited with {status}")]
+    Engine {
+        step: String,
+        command: String,
+        status: String,
+        log: PathBuf,
+        log_tail: String,
+    },
 }
 
 impl Error {
@@ -167,6 +176,7 @@ impl Error {
             BadCheckpoint { .. } | CpuMismatch { .. } | RestoreFailed { .. } | RestoredNotReady { .. } => {
                 exit::RESTORE
             }
+            Engine { .. } => exit::ENGINE,
         }
     }
 
@@ -187,7 +197,8 @@ impl Error {
             | NotReady { log, log_tail, .. }
             | RestoredNotReady { log, log_tail, .. }
             | CheckpointFailed { log, log_tail, .. }
-            | RestoreFailed { log, log_tail, .. } => Some((Some(log.as_path()), log_tail.as_str())),
+            | RestoreFailed { log, log_tail, .. }
+            | Engine { log, log_tail, .. } => Some((Some(log.as_path()), log_tail.as_str())),
             CommandTimeout { log_tail, .. } | Coordination { log_tail, .. } => Some((None, log_tail.as_str())),
             _ => None,
         }
@@ -216,6 +227,7 @@ impl Error {
                 }
             }
             RestoredNotReady { .. } => "the restored process runs but does not answer; check its output log and `cracin explain` the checkpoint".into(),
+            Engine { .. } => "the engine's output above says why; `cracin build --dry-run` prints every command so you can run them by hand".into(),
             _ => return None,
         })
     }

@@ -4,6 +4,7 @@
 //! prints: it returns data and errors, and the binary decides how to show them.
 
 pub mod app;
+pub mod attach;
 pub mod bench;
 pub mod checkpoint;
 pub mod container;
@@ -15,6 +16,7 @@ pub mod error;
 pub mod local;
 pub mod probe;
 pub mod process;
+pub mod report;
 pub mod sysinfo;
 pub mod warmup;
 

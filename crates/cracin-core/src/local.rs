@@ -333,13 +333,17 @@ pub fn checkpoint(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Chec
 
     let t = Instant::now();
     let mut gc_done = false;
+    let mut before_dump = Vec::new();
     if o.gc {
-        match (&jvm, java_pid) {
-            (Some(j), Some(pid)) => match full_gc(j, pid) {
-                Ok(()) => gc_done = true,
+        match java_pid {
+            Some(pid) => match shrink_before_dump(pid) {
+                Ok(steps) => {
+                    gc_done = true;
+                    before_dump = steps;
+                }
                 Err(e) => progress.warn(&format!("full GC before the dump skipped: {e}")),
             },
-            _ => progress.warn("full GC before the dump skipped: no JVM found"),
+            None => progress.warn("full GC before the dump skipped: no JVM found"),
         }
     }
     let gc_ms = ms(t.elapsed());
@@ -408,6 +412,7 @@ pub fn checkpoint(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Chec
             enabled: o.shrink,
             options: shrink_opts,
             gc_before_dump: gc_done,
+            before_dump,
         },
         timings_ms: Timings {
             launch_to_ready: ms(launch_to_ready),
@@ -506,37 +511,21 @@ pub fn output_tail(logs: &[PathBuf], n: usize) -> String {
     parts.join("\n")
 }
 
-/// A full GC with `jcmd PID GC.run`, so the heap shrinks before its pages are written. The
-/// attach mechanism leaves a socket file `/tmp/.java_pid1` (the JVM is PID 1 of its namespace);
-/// it is removed again so that the next JVM, or a restored one, does not find a stale one.
-fn full_gc(jvm: &Jvm, pid: u32) -> Result<()> {
-    let jcmd = jvm.jcmd().ok_or_else(|| Error::JavaNotFound {
-        why: format!("no jcmd in {} (a JRE has none)", jvm.home.display()),
-    })?;
-    let sock = PathBuf::from(format!("/proc/{pid}/root/tmp/.java_pid{}", ns_pid(pid).unwrap_or(pid)));
-    // A socket file left by another JVM that was PID 1 would make jcmd talk to the wrong JVM
-    // or fail: only attach when the path is free or is ours.
-    if sock.exists() {
-        return Err(Error::usage(
-            format!("{} exists (another JVM's attach socket)", sock.display()),
-            "remove stale /tmp/.java_pid* files",
-        ));
+/// Right before the dump: a full GC (the heap shrinks to what is live, and Serial GC gives the
+/// rest back), then glibc's free memory back to the kernel (`System.trim_native_heap`, JDK
+/// 17.0.9+). Pages given back are not dumped. Runs through the attach API, so JREs work too.
+fn shrink_before_dump(pid: u32) -> Result<Vec<String>> {
+    let mut done = Vec::new();
+    let r = crate::attach::jcmd(pid, "GC.run", Duration::from_secs(30));
+    if r.is_ok() {
+        done.push("GC.run".to_string());
+        // Older JDKs lack the command: that is fine, the GC was the bigger part.
+        if crate::attach::jcmd(pid, "System.trim_native_heap", Duration::from_secs(10)).is_ok() {
+            done.push("System.trim_native_heap".to_string());
+        }
     }
-    let r = Cmd::new(jcmd)
-        .args([pid.to_string(), "GC.run".into()])
-        .timeout(Duration::from_secs(30))
-        .run();
-    let _ = std::fs::remove_file(&sock);
-    r.map(|_| ())
-}
-
-/// The PID a process has inside its own PID namespace.
-fn ns_pid(pid: u32) -> Option<u32> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find_map(|l| l.strip_prefix("NSpid:"))
-        .and_then(|v| v.split_whitespace().last())
-        .and_then(|v| v.parse().ok())
+    crate::attach::remove_socket_file(pid);
+    r.map(|_| done)
 }
 
 fn ms(d: Duration) -> f64 {

@@ -36,7 +36,6 @@ enum Command {
     Build(cmd::build::Args),
     Init(cmd::init::Args),
     Base(cmd::base::Args),
-    #[command(hide = true)]
     Report(cmd::report::Args),
 }
 

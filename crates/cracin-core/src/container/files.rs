@@ -181,14 +181,15 @@ fn criu_containerfile(s: &FilesSpec, f: &mut String) {
 COPY cracin {CRACIN_IN_IMAGE}\n\
 # {CHECKPOINT_DIR} must not exist yet: the checkpoint is written atomically.\n\
 RUN mkdir -p /app && criu --version\n\
-WORKDIR /app\n\
-EXPOSE {port}\n\
+{workdir}EXPOSE {port}\n\
 STOPSIGNAL SIGTERM\n\
 # Checkpoint run: start the application with PIDs >= {MIN_PID} and no capabilities, wait until it is\n\
 # ready, warm it up, `criu dump --unprivileged` into {CHECKPOINT_DIR}; the container then exits.\n\
 ENTRYPOINT []\n\
 CMD {cmd}\n",
         port = s.port,
+        // An existing image keeps its own working directory: its command may use relative paths.
+        workdir = if jar { "WORKDIR /app\n" } else { "" },
         cmd = json_array(
             &s.checkpoint_cmd
                 .clone()

@@ -411,6 +411,47 @@ fn host_probe(ready: Option<&str>, port: u16) -> String {
     }
 }
 
+/// The command an existing image runs: its ENTRYPOINT followed by its CMD, as `ENGINE image
+/// inspect` reports them (podman and docker print the same JSON). `cracin build --image` starts
+/// exactly this inside the checkpoint container when no command follows `--`.
+pub fn image_command(engine: &Engine, image: &str) -> Result<Vec<String>> {
+    let mut c = Cmd::new(&engine.binary)
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{json .Config.Entrypoint}}|{{json .Config.Cmd}}",
+            image,
+        ])
+        .timeout(Duration::from_secs(60));
+    for (k, v) in &engine.env {
+        c = c.env(k, v);
+    }
+    let out = c.run()?;
+    parse_image_command(&out.stdout).ok_or_else(|| {
+        Error::usage(
+            format!(
+                "image {image} has no ENTRYPOINT or CMD (inspect said {:?})",
+                out.stdout.trim()
+            ),
+            "give the command that starts the JVM after `--`, e.g. `-- java -jar /app/app.jar`",
+        )
+    })
+}
+
+/// `ENTRYPOINT|CMD` as two JSON values (arrays or null) → the whole command line.
+fn parse_image_command(s: &str) -> Option<Vec<String>> {
+    let (ep, cmd) = s.trim().split_once('|')?;
+    let mut v = Vec::new();
+    for part in [ep, cmd] {
+        let j: serde_json::Value = serde_json::from_str(part.trim()).ok()?;
+        if let Some(a) = j.as_array() {
+            v.extend(a.iter().filter_map(|x| x.as_str().map(String::from)));
+        }
+    }
+    (!v.is_empty()).then_some(v)
+}
+
 /// The whole build as a plan.
 pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
     if let Source::Jar { base, .. } = &o.source {
@@ -539,6 +580,11 @@ pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
         None => o.runtime.commit_changes(&o.app_cmd(), o.fallback),
     };
     for c in changes {
+        // An existing image keeps its own working directory (its command, started cold by the
+        // fallback, may use relative paths; the restored JVM gets its cwd back from CRIU anyway).
+        if matches!(o.source, Source::Image(_)) && c.starts_with("WORKDIR ") {
+            continue;
+        }
         commit.push("--change".into());
         commit.push(c);
     }
@@ -777,6 +823,20 @@ mod tests {
             "http://127.0.0.1:18080/health?x=1"
         );
         assert_eq!(host_probe(None, 18080), "tcp://127.0.0.1:18080");
+    }
+
+    #[test]
+    fn image_commands_join_entrypoint_and_cmd() {
+        assert_eq!(
+            parse_image_command("null|[\"java\",\"-jar\",\"app.jar\"]\n").unwrap(),
+            ["java", "-jar", "app.jar"]
+        );
+        assert_eq!(
+            parse_image_command("[\"/entry.sh\"]|[\"--port\",\"8080\"]").unwrap(),
+            ["/entry.sh", "--port", "8080"]
+        );
+        assert_eq!(parse_image_command("null|null"), None);
+        assert_eq!(parse_image_command("garbage"), None);
     }
 
     #[test]

@@ -1,7 +1,7 @@
-//! `cracin build`: a container image that starts from a warm checkpoint. Today it prints the
-//! exact plan (`--dry-run`) for every runtime and engine; executing it (`container::execute`, a
-//! loop over the plan's steps through the process runner) is enabled once the in-container
-//! `cracin checkpoint --in-container` / `cracin restore --in-container` exist.
+//! `cracin build`: a container image that starts from a warm checkpoint. It makes the plan
+//! (`container::build_plan`), prints it with `--dry-run`, or runs it step by step
+//! (`container::execute`) on podman or docker; the image runs cracin's own in-container
+//! checkpoint and restore (`cracin checkpoint|restore --in-container`).
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -45,7 +45,9 @@ pub struct Args {
     )]
     pub jar: Option<PathBuf>,
 
-    /// Your own image that starts the application (for criu it must hold CRIU >= 4.2).
+    /// Your own image that starts the application (for criu it must hold CRIU >= 4.2; its
+    /// ENTRYPOINT + CMD is the application's command unless one follows `--`, and must exec the
+    /// JVM rather than keep a shell as its parent).
     #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,
 
@@ -87,7 +89,7 @@ pub struct Args {
     pub cracin_binary: Option<PathBuf>,
 
     /// The command that starts the application inside the container (default: java -jar
-    /// /app/app.jar).
+    /// /app/app.jar with --jar, the image's ENTRYPOINT + CMD with --image).
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
@@ -122,7 +124,16 @@ pub fn run(a: Args) -> Result<i32> {
             ))
         }
     };
+    // An existing image is checkpointed running its own command (ENTRYPOINT + CMD) unless one
+    // is given after `--`.
+    let command = match &source {
+        Source::Image(img) if a.command.is_empty() && runtime == Runtime::Criu => {
+            container::image_command(&engine, img)?
+        }
+        _ => a.command.clone(),
+    };
     let id = unique_id();
+    let private_context = a.context.is_none();
     let opts = BuildOptions {
         engine,
         runtime,
@@ -133,7 +144,7 @@ pub fn run(a: Args) -> Result<i32> {
         verify: a.verify,
         fallback: !a.no_fallback,
         output: a.output.as_deref().map(Output::parse).transpose()?,
-        command: a.command.clone(),
+        command,
         context_dir: a
             .context
             .clone()
@@ -161,11 +172,22 @@ pub fn run(a: Args) -> Result<i32> {
     let log_dir = std::env::temp_dir().join(format!("cracin-build-{}-logs", opts.id));
     std::fs::create_dir_all(&log_dir).map_err(|e| Error::io(&log_dir, e))?;
     eprintln!("cracin build: logs in {}", log_dir.display());
-    container::execute(&plan, &log_dir, &crate::render::Steps::new(false))?;
+    let result = container::execute(&plan, &log_dir, &crate::render::Steps::new(false));
+    if private_context {
+        // It holds a copy of the jar and of cracin itself: tens of MB per build.
+        let _ = std::fs::remove_dir_all(&opts.context_dir);
+    }
+    result?;
     println!("built {} ({} verified restores)", a.tag, a.verify);
+    let env: String = opts
+        .engine
+        .env
+        .iter()
+        .map(|(k, v)| format!("{k}={v} "))
+        .collect();
     println!(
-        "run it with: {} run -p {port}:{port} {} {}",
-        a.engine,
+        "run it with: {env}{} run -p {port}:{port} {} {}",
+        opts.engine.binary,
         opts.runtime.restore_flags(opts.engine.kind).join(" "),
         a.tag,
         port = opts.app_port()

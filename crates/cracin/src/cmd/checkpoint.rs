@@ -96,7 +96,11 @@ pub fn run(a: Args) -> Result<i32> {
             m.timings_ms.launch_to_ready,
             m.timings_ms.dump,
             if m.shrink.enabled {
-                format!(" (heap shrunk: {}{})", m.shrink.options.join(" "), if m.shrink.gc_before_dump { ", full GC" } else { "" })
+                format!(
+                    " (heap shrunk: {}{})",
+                    m.shrink.options.join(" "),
+                    if m.shrink.before_dump.is_empty() { String::new() } else { format!("; before the dump: {}", m.shrink.before_dump.join(", ")) }
+                )
             } else {
                 String::new()
             }

@@ -1,0 +1,397 @@
+//! `cracin report`: the seed's cost table, measured on one application in one session. For each
+//! engine asked for (the local engine, podman, docker) it measures the time to the first HTTP 2xx
+//! of a cold start and of a restore (medians of several runs), the durations of checkpoint and
+//! restore, the sizes (base image, application image, restore image, checkpoint files) and the
+//! warmth of the JVM (the latency of each of the first requests after a cold start and after a
+//! restore, next to steady state). An engine that cannot be measured here is reported as "not
+//! measured" with the reason, never with invented numbers.
+//!
+//! The `Report` is plain data; `markdown` and `svg` render it, so rendering is tested with fixed
+//! figures and the measurement (`measure`) only fills the struct.
+
+pub mod engines;
+pub mod markdown;
+pub mod svg;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::bench::{self, BenchOptions, Stats};
+use crate::error::{Error, Result};
+use crate::Progress;
+
+/// The whole report: where, what and with which tools it was measured, and one entry per engine.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub date: String,
+    pub machine: Machine,
+    pub criu: String,
+    pub jvm: String,
+    pub command: Vec<String>,
+    pub ready: String,
+    pub warmup: Vec<String>,
+    pub warmup_requests: usize,
+    /// Cold starts and restores measured per engine; every figure is a median over these.
+    pub runs: usize,
+    pub latency_url: Option<String>,
+    pub latency_requests: usize,
+    pub engines: Vec<EngineReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    pub cpu_model: String,
+    pub cores: usize,
+    pub kernel: String,
+}
+
+impl Machine {
+    pub fn here() -> Machine {
+        Machine {
+            cpu_model: crate::sysinfo::cpu().0,
+            cores: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            kernel: crate::sysinfo::kernel_release(),
+        }
+    }
+}
+
+/// The figures of one engine. `not_measured` says why an engine has no figures.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct EngineReport {
+    /// `local`, `podman` or `docker`.
+    pub engine: String,
+    pub not_measured: Option<String>,
+    /// Cold start → first 2xx (containers: `run -d` → first 2xx through the published port).
+    pub cold_ms: Option<Stats>,
+    /// Restore → first 2xx (containers: `run -d` of the restore image → first 2xx).
+    pub restore_ms: Option<Stats>,
+    /// Cold median / restore median.
+    pub speedup: Option<f64>,
+    /// How long taking the checkpoint took, and what that figure covers.
+    pub checkpoint_ms: Option<f64>,
+    pub checkpoint_what: String,
+    pub sizes: Sizes,
+    pub latency: Option<Latency>,
+    pub notes: Vec<String>,
+}
+
+impl EngineReport {
+    pub fn not_measured(engine: &str, why: impl Into<String>) -> EngineReport {
+        EngineReport {
+            engine: engine.into(),
+            not_measured: Some(why.into()),
+            ..Default::default()
+        }
+    }
+}
+
+/// Sizes in bytes; None where the engine has no such thing (the local engine has no images).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Sizes {
+    pub base_image_bytes: Option<u64>,
+    pub app_image_bytes: Option<u64>,
+    pub restore_image_bytes: Option<u64>,
+    pub checkpoint_bytes: Option<u64>,
+}
+
+/// Latency of each of the first requests after the first cold start and after the first
+/// restore, and of as many requests once the restored JVM had served those (steady state).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Latency {
+    pub url: String,
+    pub cold_first_ms: Vec<f64>,
+    pub restored_first_ms: Vec<f64>,
+    pub steady_ms: Vec<f64>,
+}
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct ReportOptions {
+    /// The application and the local measurement (command, readiness, warm-up, runs, latency).
+    pub bench: BenchOptions,
+    /// `local`, `podman`, `docker`, in the order wanted.
+    pub engines: Vec<String>,
+    /// The cracin binary copied into container images (the running one).
+    pub cracin_binary: PathBuf,
+}
+
+/// Parses `--engine local,podman,docker`.
+pub fn parse_engines(s: &str) -> Result<Vec<String>> {
+    let mut v: Vec<String> = Vec::new();
+    for e in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        if !["local", "podman", "docker"].contains(&e) {
+            return Err(Error::usage(
+                format!("unknown engine `{e}`"),
+                "use --engine with a comma-separated list of local, podman, docker",
+            ));
+        }
+        if !v.iter().any(|x| x == e) {
+            v.push(e.to_string());
+        }
+    }
+    if v.is_empty() {
+        return Err(Error::usage(
+            "--engine names no engine",
+            "e.g. --engine local,podman",
+        ));
+    }
+    Ok(v)
+}
+
+/// Measures every engine asked for. The local engine's failure is the report's failure (it is
+/// the reference); a container engine that fails is reported as not measured, with the error.
+pub fn measure(o: &ReportOptions, progress: &dyn Progress) -> Result<Report> {
+    let mut engines = Vec::new();
+    let mut jvm = String::new();
+    for name in &o.engines {
+        let e = match name.as_str() {
+            "local" => {
+                progress.step("local", "cold starts, checkpoint, restores (bench)");
+                let b = bench::run(&o.bench, progress)?;
+                jvm = b.jvm.clone();
+                from_bench(b)
+            }
+            other => engines::measure_container(other, o, progress),
+        };
+        if let Some(why) = &e.not_measured {
+            progress.warn(&format!("{name}: not measured: {why}"));
+        }
+        engines.push(e);
+    }
+    if jvm.is_empty() {
+        jvm = java_version(&o.bench.command);
+    }
+    Ok(Report {
+        date: crate::checkpoint::now_rfc3339(),
+        machine: Machine::here(),
+        criu: crate::criu::Criu::find(o.bench.criu.as_deref())
+            .map(|c| c.version.to_string())
+            .unwrap_or_else(|e| format!("none ({e})")),
+        jvm,
+        command: o.bench.command.clone(),
+        ready: o.bench.ready.clone(),
+        warmup: o
+            .bench
+            .warmup
+            .as_ref()
+            .map(|w| w.urls.clone())
+            .unwrap_or_default(),
+        warmup_requests: o.bench.warmup.as_ref().map(|w| w.requests).unwrap_or(0),
+        runs: o.bench.runs,
+        latency_url: o
+            .bench
+            .latency_url
+            .clone()
+            .or_else(|| Some(o.bench.ready.clone())),
+        latency_requests: o.bench.latency_requests,
+        engines,
+    })
+}
+
+fn from_bench(b: bench::BenchResult) -> EngineReport {
+    EngineReport {
+        engine: "local".into(),
+        not_measured: None,
+        speedup: Some(b.speedup),
+        cold_ms: Some(b.cold_ms),
+        restore_ms: Some(b.restore_ms),
+        checkpoint_ms: Some(b.dump_ms),
+        checkpoint_what: "criu dump of the warm JVM".into(),
+        sizes: Sizes {
+            checkpoint_bytes: Some(b.checkpoint_bytes),
+            ..Default::default()
+        },
+        latency: Some(Latency {
+            url: b.latency_url.unwrap_or_default(),
+            cold_first_ms: b.cold_first_ms,
+            restored_first_ms: b.restored_first_ms,
+            steady_ms: b.steady_ms,
+        }),
+        notes: vec![
+            "cold: launch of the command → first 2xx; restored: start of the restore → first 2xx"
+                .into(),
+        ],
+    }
+}
+
+/// `java -version` of the command's java (when no local run told us the JVM).
+fn java_version(command: &[String]) -> String {
+    let java = command.first().cloned().unwrap_or_else(|| "java".into());
+    match crate::process::Cmd::new(&java)
+        .arg("-version")
+        .timeout(std::time::Duration::from_secs(20))
+        .run_unchecked()
+    {
+        Ok(out) => out.stderr.lines().next().unwrap_or("").trim().to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+/// The three files of a report.
+pub struct Written {
+    pub markdown: PathBuf,
+    pub json: PathBuf,
+    pub svg: PathBuf,
+}
+
+/// Writes `report.md`, `report.json` and `report.svg` into `dir` (created if needed).
+pub fn write(r: &Report, dir: &Path) -> Result<Written> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let w = Written {
+        markdown: dir.join("report.md"),
+        json: dir.join("report.json"),
+        svg: dir.join("report.svg"),
+    };
+    let json = serde_json::to_string_pretty(r)
+        .map_err(|e| Error::io(&w.json, std::io::Error::other(e)))?;
+    for (p, text) in [
+        (&w.markdown, markdown::render(r)),
+        (&w.json, json + "\n"),
+        (&w.svg, svg::render(r)),
+    ] {
+        std::fs::write(p, text).map_err(|e| Error::io(p, e))?;
+    }
+    Ok(w)
+}
+
+/// A fixed report for rendering tests and examples: figures of the kind the OSGi application
+/// gives on this machine, with 100-request latency series shaped like real ones.
+pub fn sample() -> Report {
+    let series = |first: f64, tail: f64, decay: f64| -> Vec<f64> {
+        (0..100)
+            .map(|i| {
+                tail + (first - tail) * (-(i as f64) / decay).exp()
+                    + 0.05 * ((i * 7 % 11) as f64) / 11.0
+            })
+            .collect()
+    };
+    let local = EngineReport {
+        engine: "local".into(),
+        not_measured: None,
+        cold_ms: Some(Stats::of(&[2410.0, 2388.5, 2502.0, 2377.0, 2450.0])),
+        restore_ms: Some(Stats::of(&[121.0, 118.0, 130.5, 117.0, 125.0])),
+        speedup: Some(2410.0 / 121.0),
+        checkpoint_ms: Some(212.0),
+        checkpoint_what: "criu dump of the warm JVM".into(),
+        sizes: Sizes {
+            checkpoint_bytes: Some(61_000_000),
+            ..Default::default()
+        },
+        latency: Some(Latency {
+            url: "http://127.0.0.1:8080/modify/fubar".into(),
+            cold_first_ms: series(180.0, 0.9, 8.0),
+            restored_first_ms: series(3.0, 0.5, 3.0),
+            steady_ms: series(0.45, 0.4, 1.0),
+        }),
+        notes: vec![],
+    };
+    let podman = EngineReport {
+        engine: "podman".into(),
+        not_measured: None,
+        cold_ms: Some(Stats::of(&[3100.0, 3050.0, 3200.0, 2990.0, 3150.0])),
+        restore_ms: Some(Stats::of(&[480.0, 470.0, 500.0, 465.0, 490.0])),
+        speedup: Some(3100.0 / 480.0),
+        checkpoint_ms: Some(5200.0),
+        checkpoint_what: "checkpoint container: start, ready, warm-up, dump".into(),
+        sizes: Sizes {
+            base_image_bytes: Some(346_000_000),
+            app_image_bytes: Some(372_000_000),
+            restore_image_bytes: Some(435_000_000),
+            checkpoint_bytes: Some(62_000_000),
+        },
+        latency: None,
+        notes: vec![],
+    };
+    Report {
+        date: "2026-11-27T06:00:00Z".into(),
+        machine: Machine {
+            cpu_model: "AMD EPYC 7B13".into(),
+            cores: 2,
+            kernel: "6.18.0".into(),
+        },
+        criu: "4.2.1".into(),
+        jvm: "17.0.13".into(),
+        command: vec!["java".into(), "-jar".into(), "app.jar".into()],
+        ready: "http://127.0.0.1:8080/health".into(),
+        warmup: vec!["http://127.0.0.1:8080/modify/fubar".into()],
+        warmup_requests: 1000,
+        runs: 5,
+        latency_url: Some("http://127.0.0.1:8080/modify/fubar".into()),
+        latency_requests: 100,
+        engines: vec![
+            local,
+            podman,
+            EngineReport::not_measured(
+                "docker",
+                "cracin's dockerd is not running (scripts/dockerd.sh start)",
+            ),
+        ],
+    }
+}
+
+/// Human size: "61.0 MB" (decimal, like the engines print).
+pub fn human_bytes(b: u64) -> String {
+    let b = b as f64;
+    if b >= 1e9 {
+        format!("{:.2} GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.1} MB", b / 1e6)
+    } else if b >= 1e3 {
+        format!("{:.0} kB", b / 1e3)
+    } else {
+        format!("{b:.0} B")
+    }
+}
+
+/// Percentile of a series (nearest rank on the sorted values).
+pub fn percentile(v: &[f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    s[((s.len() - 1) as f64 * p).round() as usize]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engines_parse() {
+        assert_eq!(
+            parse_engines("local, podman,local").unwrap(),
+            vec!["local", "podman"]
+        );
+        assert!(parse_engines("lxc").is_err());
+        assert!(parse_engines(",").is_err());
+    }
+
+    #[test]
+    fn sizes_and_percentiles() {
+        assert_eq!(human_bytes(61_000_000), "61.0 MB");
+        assert_eq!(human_bytes(1_500_000_000), "1.50 GB");
+        assert_eq!(percentile(&[5.0, 1.0, 3.0, 2.0, 4.0], 0.5), 3.0);
+        assert_eq!(percentile(&[], 0.9), 0.0);
+    }
+
+    #[test]
+    fn a_report_serializes_with_its_figures() {
+        let j = serde_json::to_value(sample()).unwrap();
+        assert_eq!(
+            j["engines"][0]["latency"]["cold_first_ms"]
+                .as_array()
+                .unwrap()
+                .len(),
+            100
+        );
+        assert_eq!(
+            j["engines"][2]["not_measured"],
+            "cracin's dockerd is not running (scripts/dockerd.sh start)"
+        );
+        assert_eq!(j["runs"], 5);
+    }
+}

@@ -1,0 +1,505 @@
+//! End-to-end tests of `cracin build` on real podman and real docker (cracin's Docker 26): the
+//! Counter application is built into a restore image (real CRIU inside the container, real JVM),
+//! and containers of that image must come back with the state of the checkpoint (the warm-up's
+//! count, the checkpointed JVM's start time), log through the engine, stop on SIGTERM, restore
+//! again and again, and fall back to a cold start when the container lacks CHECKPOINT_RESTORE.
+//! A checkpoint that cannot be restored must fail the build's verification and leave the
+//! previous image under the tag. `--image` mode checkpoints an existing image running its own
+//! CMD in its own working directory.
+//!
+//! Each engine is a separate test; a test prints `SKIPPED:` when its engine, its daemon or the
+//! base image `localhost/cracin-base:jdk21` is missing (and panics instead when
+//! CRACIN_REQUIRE_E2E is set). Every container and image a test creates is removed by a guard,
+//! also when it fails.
+
+mod common;
+
+use std::cell::RefCell;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use cracin_core::container::Engine;
+
+const BASE_IMAGE: &str = "localhost/cracin-base:jdk21";
+const APP_CMD: [&str; 5] = [
+    "java",
+    "-Dcounter.bind=0.0.0.0",
+    "-jar",
+    "/app/app.jar",
+    "8080",
+];
+
+fn engine_cmd(e: &Engine) -> Command {
+    let mut c = Command::new(&e.binary);
+    for (k, v) in &e.env {
+        c.env(k, v);
+    }
+    c
+}
+
+/// Runs an engine command quietly; (success, stdout, stderr).
+fn eng(e: &Engine, args: &[&str]) -> (bool, String, String) {
+    let out = engine_cmd(e).args(args).output().expect("engine runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Why this engine's tests cannot run here, if they cannot.
+fn missing(e: &Engine) -> Option<String> {
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Uid:")
+                .map(|v| v.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false);
+    if !uid {
+        return Some("not root".into());
+    }
+    if which("javac").is_none() {
+        return Some("no javac".into());
+    }
+    if !Path::new(&e.binary).is_file() && which(&e.binary).is_none() {
+        return Some(format!(
+            "no {} client (scripts/setup-containers.sh)",
+            e.binary
+        ));
+    }
+    match engine_cmd(e).args(["version"]).output() {
+        Ok(o) if o.status.success() => {}
+        _ => {
+            return Some(format!(
+                "{} does not answer{}",
+                e.name(),
+                if e.name() == "docker" {
+                    " (scripts/dockerd.sh start)"
+                } else {
+                    ""
+                }
+            ))
+        }
+    }
+    if !eng(e, &["image", "inspect", BASE_IMAGE]).0 {
+        return Some(format!(
+            "no {BASE_IMAGE} in {} (cracin base --jdk 21 --engine {})",
+            e.name(),
+            e.name()
+        ));
+    }
+    None
+}
+
+fn skip_engine(test: &str, e: &Engine) -> bool {
+    if let Some(why) = missing(e) {
+        if std::env::var_os("CRACIN_REQUIRE_E2E").is_some() {
+            panic!("{test}: prerequisite missing but CRACIN_REQUIRE_E2E is set: {why}");
+        }
+        eprintln!("SKIPPED: {test}: {why}");
+        println!("SKIPPED: {test}: {why}");
+        return true;
+    }
+    false
+}
+
+/// Removes every container and image the test registered, whatever happens.
+struct Cleanup<'a> {
+    engine: &'a Engine,
+    containers: RefCell<Vec<String>>,
+    images: RefCell<Vec<String>>,
+    dirs: RefCell<Vec<std::path::PathBuf>>,
+}
+
+impl<'a> Cleanup<'a> {
+    fn new(engine: &'a Engine) -> Self {
+        Cleanup {
+            engine,
+            containers: RefCell::default(),
+            images: RefCell::default(),
+            dirs: RefCell::default(),
+        }
+    }
+    fn container(&self, name: &str) -> String {
+        self.containers.borrow_mut().push(name.to_string());
+        name.to_string()
+    }
+    fn image(&self, name: &str) -> String {
+        self.images.borrow_mut().push(name.to_string());
+        name.to_string()
+    }
+    fn dir(&self, prefix: &str) -> std::path::PathBuf {
+        let d = tempdir(prefix);
+        self.dirs.borrow_mut().push(d.clone());
+        d
+    }
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        for c in self.containers.borrow().iter() {
+            let _ = eng(self.engine, &["rm", "-f", c]);
+        }
+        for i in self.images.borrow().iter() {
+            let _ = eng(self.engine, &["rmi", "-f", i]);
+        }
+        for d in self.dirs.borrow().iter() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// A name nobody else uses.
+fn unique(what: &str, e: &Engine) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "cracin-e2e-{what}-{}-{}-{nanos:x}",
+        e.name(),
+        std::process::id()
+    )
+}
+
+/// The flags a restore container needs on this engine (docs/containers.md).
+fn restore_flags(e: &Engine) -> Vec<&'static str> {
+    match e.name() {
+        "docker" => vec![
+            "--cap-add=CHECKPOINT_RESTORE",
+            "--security-opt",
+            "seccomp=/usr/share/containers/seccomp.json",
+        ],
+        _ => vec!["--cap-add=CHECKPOINT_RESTORE"],
+    }
+}
+
+/// A build context holding the Counter jar as app.jar.
+fn context(g: &Cleanup) -> std::path::PathBuf {
+    let dir = g.dir("container-ctx");
+    std::fs::copy(counter_classes().join("counter.jar"), dir.join("app.jar")).unwrap();
+    dir
+}
+
+/// `cracin build` of the Counter jar; the output of the run.
+fn build_jar(e: &Engine, ctx: &Path, tag: &str, app_cmd: &[&str]) -> std::process::Output {
+    let mut c = cracin();
+    c.current_dir(ctx)
+        .args([
+            "build",
+            "--engine",
+            e.name(),
+            "--base",
+            "cracin-jdk21",
+            "--jar",
+            "app.jar",
+        ])
+        .args(["--tag", tag, "--verify", "1"])
+        .args([
+            "--ready",
+            "http://127.0.0.1:8080/health",
+            "--warmup",
+            "http://127.0.0.1:8080/",
+        ])
+        .arg("--")
+        .args(app_cmd);
+    run(&mut c)
+}
+
+/// Starts a container of `image` publishing 8080 on a free loopback port.
+fn start(g: &Cleanup, image: &str, flags: &[&str]) -> (String, u16) {
+    let name = g.container(&unique("run", g.engine));
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    let mut args = vec!["run", "-d", "--name", &name, "-p", &publish];
+    args.extend_from_slice(flags);
+    args.push(image);
+    let (ok, out, err) = eng(g.engine, &args);
+    assert!(ok, "run failed: {out}{err}");
+    (name, port)
+}
+
+/// The first answer of GET / (polled until it comes) and the time it took.
+fn first_answer(port: u16) -> (String, Duration) {
+    let t0 = Instant::now();
+    let url = format!("http://127.0.0.1:{port}/");
+    while t0.elapsed() < Duration::from_secs(60) {
+        if let Some((200, body)) = get(&url) {
+            return (body, t0.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("nothing answered on {url} within 60 s");
+}
+
+fn logs(e: &Engine, name: &str) -> String {
+    let (_, out, err) = eng(e, &["logs", name]);
+    format!("{out}{err}")
+}
+
+/// `stop` must end the container within 5 s (SIGTERM reaches the JVM); then it is removed.
+fn stop_within_5s(e: &Engine, name: &str) {
+    let t0 = Instant::now();
+    let (ok, out, err) = eng(e, &["stop", "-t", "10", name]);
+    let took = t0.elapsed();
+    assert!(ok, "stop failed: {out}{err}");
+    assert!(took < Duration::from_secs(5), "stop took {took:?}");
+    // The JVM's own status on SIGTERM is 128+15; cracin, PID 1, exits with it.
+    let (_, code, _) = eng(e, &["inspect", "-f", "{{.State.ExitCode}}", name]);
+    assert_eq!(code.trim(), "143", "exit code after SIGTERM");
+    let _ = eng(e, &["rm", name]);
+}
+
+fn image_id(e: &Engine, image: &str) -> String {
+    let (ok, out, err) = eng(e, &["image", "inspect", "-f", "{{.Id}}", image]);
+    assert!(ok, "no image {image}: {err}");
+    out.trim().to_string()
+}
+
+/// A file of the image, read with `cat` in a throw-away container.
+fn image_file(e: &Engine, image: &str, path: &str) -> String {
+    let (ok, out, err) = eng(e, &["run", "--rm", "--entrypoint", "cat", image, path]);
+    assert!(ok, "cannot read {path} in {image}: {err}");
+    out
+}
+
+/// `started=T` from the checkpointed JVM's output, kept in the image.
+fn started_at_checkpoint(e: &Engine, image: &str) -> i64 {
+    let out = image_file(e, image, "/app/checkpoint/app.stdout");
+    out.lines()
+        .find_map(|l| l.split("started=").nth(1))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no started= in the checkpointed output: {out}"))
+}
+
+/// The count GET / must answer first after a restore: the warm-up's requests to / plus one.
+fn expected_first_count(e: &Engine, image: &str) -> Option<i64> {
+    let m: serde_json::Value =
+        serde_json::from_str(&image_file(e, image, "/app/checkpoint/cracin.json")).unwrap();
+    let requests = m["warmup_stats"]["requests"]
+        .as_i64()
+        .expect("warm-up requests");
+    let errors = m["warmup_stats"]["errors"].as_i64().unwrap_or(0);
+    assert!(requests > 0, "no warm-up: {m}");
+    // A failed warm-up request may or may not have reached the counter.
+    (errors == 0).then_some(requests + 1)
+}
+
+/// Containers that must not exist after a build: the temporary ones of build `id`.
+fn leftovers(e: &Engine, id: &str) -> Vec<String> {
+    let (_, ctrs, _) = eng(e, &["ps", "-a", "--format", "{{.Names}}"]);
+    let (_, imgs, _) = eng(e, &["images", "--format", "{{.Repository}}"]);
+    ctrs.lines()
+        .chain(imgs.lines())
+        .filter(|l| l.contains(id))
+        .map(String::from)
+        .collect()
+}
+
+/// The build's id, from the log directory it prints (`cracin-build-ID-logs`).
+fn build_id(stderr: &str) -> String {
+    stderr
+        .split("cracin-build-")
+        .nth(1)
+        .and_then(|r| r.split("-logs").next())
+        .unwrap_or_else(|| panic!("no log directory in {stderr}"))
+        .to_string()
+}
+
+fn check_restored(e: &Engine, name: &str, port: u16, started: i64, first: Option<i64>) {
+    let (body, took) = first_answer(port);
+    eprintln!("{}: {name} answered after {took:?}: {body}", e.name());
+    assert_eq!(
+        json_num(&body, "started"),
+        started,
+        "not the checkpointed JVM: {body}"
+    );
+    let count = json_num(&body, "count");
+    match first {
+        Some(n) => assert_eq!(count, n, "the count must continue from the warm-up: {body}"),
+        None => assert!(
+            count > 1,
+            "the count must continue from the warm-up: {body}"
+        ),
+    }
+    assert!(
+        json_num(&body, "pid") >= 1000,
+        "the JVM's PID at checkpoint time was >= 1000: {body}"
+    );
+    let (_, again) = get(&format!("http://127.0.0.1:{port}/")).expect("answers again");
+    assert_eq!(json_num(&again, "count"), count + 1, "{again}");
+    let log = logs(e, name);
+    assert!(
+        log.contains("cracin: restored in"),
+        "no restore line in the logs: {log}"
+    );
+    assert!(!log.contains("cracin: restore failed"), "{log}");
+}
+
+fn counter_flow(test: &str, e: Engine) {
+    if skip_engine(test, &e) {
+        return;
+    }
+    let g = Cleanup::new(&e);
+    let ctx = context(&g);
+    let tag = g.image(&format!("localhost/{}:instant", unique("counter", &e)));
+
+    // The restore image, and the run flags cracin tells the user.
+    let out = build_jar(&e, &ctx, &tag, &APP_CMD);
+    assert!(out.status.success(), "cracin build failed");
+    let text = stdout(&out);
+    assert!(text.contains(&format!("built {tag}")), "{text}");
+    let hint = text
+        .lines()
+        .find(|l| l.starts_with("run it with:"))
+        .expect("run hint");
+    assert!(hint.contains(&restore_flags(&e).join(" ")), "{hint}");
+    assert!(leftovers(&e, &build_id(&stderr(&out))).is_empty());
+
+    let started = started_at_checkpoint(&e, &tag);
+    let first = expected_first_count(&e, &tag);
+
+    // One container, then two more at the same time: each restores the same checkpoint.
+    let (c1, p1) = start(&g, &tag, &restore_flags(&e));
+    check_restored(&e, &c1, p1, started, first);
+    stop_within_5s(&e, &c1);
+    let (c2, p2) = start(&g, &tag, &restore_flags(&e));
+    let (c3, p3) = start(&g, &tag, &restore_flags(&e));
+    check_restored(&e, &c2, p2, started, first);
+    check_restored(&e, &c3, p3, started, first);
+    stop_within_5s(&e, &c2);
+    stop_within_5s(&e, &c3);
+
+    // Without CHECKPOINT_RESTORE the restore fails: it says why and starts the app cold.
+    let mut flags = restore_flags(&e);
+    flags.retain(|f| *f != "--cap-add=CHECKPOINT_RESTORE");
+    let (c4, p4) = start(&g, &tag, &flags);
+    let (body, _) = first_answer(p4);
+    assert_eq!(
+        json_num(&body, "count"),
+        1,
+        "a cold start counts from 1: {body}"
+    );
+    assert_ne!(json_num(&body, "started"), started, "{body}");
+    let log = logs(&e, &c4);
+    assert!(
+        log.contains("cracin: restore failed"),
+        "the fallback must say so: {log}"
+    );
+    assert!(
+        log.contains("counter: listening"),
+        "the cold JVM's output: {log}"
+    );
+    let _ = eng(&e, &["rm", "-f", &c4]);
+
+    // A checkpoint that cannot be restored fails the verification; the tag keeps the old image.
+    // The JVM writes its GC log to /dev/shm, a tmpfs of the checkpoint container: CRIU dumps
+    // the open file by path, and a restore container's fresh /dev/shm does not have it.
+    let before = image_id(&e, &tag);
+    let mut bad: Vec<&str> = vec!["java", "-Xlog:gc:file=/dev/shm/gc.log"];
+    bad.extend_from_slice(&APP_CMD[1..]);
+    let out = build_jar(&e, &ctx, &tag, &bad);
+    assert!(
+        !out.status.success(),
+        "a build whose restore falls back must fail"
+    );
+    let err = stderr(&out);
+    assert!(err.contains("cracin: restore failed"), "{err}");
+    assert_eq!(
+        image_id(&e, &tag),
+        before,
+        "the tag must keep the previous image"
+    );
+    assert!(
+        leftovers(&e, &build_id(&err)).is_empty(),
+        "temporary containers or images left"
+    );
+}
+
+/// `--image`: an existing image (FROM the base, jar in /srv, CMD `java -jar app.jar` relative to
+/// its WORKDIR) is checkpointed running its own command.
+fn image_flow(test: &str, e: Engine) {
+    if skip_engine(test, &e) {
+        return;
+    }
+    let g = Cleanup::new(&e);
+    let ctx = context(&g);
+    std::fs::write(
+        ctx.join("Containerfile"),
+        format!(
+            "FROM {BASE_IMAGE}\nWORKDIR /srv\nCOPY app.jar /srv/app.jar\n\
+             CMD [\"java\", \"-Dcounter.bind=0.0.0.0\", \"-jar\", \"app.jar\", \"8080\"]\n"
+        ),
+    )
+    .unwrap();
+    let user = g.image(&format!("localhost/{}:latest", unique("user", &e)));
+    let ctx_s = ctx.display().to_string();
+    let (ok, out, err) = eng(
+        &e,
+        &[
+            "build",
+            "-q",
+            "-f",
+            &format!("{ctx_s}/Containerfile"),
+            "-t",
+            &user,
+            &ctx_s,
+        ],
+    );
+    assert!(ok, "build of the user image: {out}{err}");
+    let tag = g.image(&format!("localhost/{}:instant", unique("user", &e)));
+    let out = run(cracin()
+        .current_dir(&ctx)
+        .args([
+            "build",
+            "--engine",
+            e.name(),
+            "--image",
+            &user,
+            "--tag",
+            &tag,
+            "--verify",
+            "1",
+        ])
+        .args([
+            "--ready",
+            "http://127.0.0.1:8080/health",
+            "--warmup",
+            "http://127.0.0.1:8080/",
+        ]));
+    assert!(out.status.success(), "cracin build --image failed");
+    let (_, wd, _) = eng(
+        &e,
+        &["image", "inspect", "-f", "{{.Config.WorkingDir}}", &tag],
+    );
+    assert_eq!(wd.trim(), "/srv", "the image keeps its working directory");
+    let started = started_at_checkpoint(&e, &tag);
+    let first = expected_first_count(&e, &tag);
+    let (c, p) = start(&g, &tag, &restore_flags(&e));
+    check_restored(&e, &c, p, started, first);
+    stop_within_5s(&e, &c);
+}
+
+#[test]
+fn podman_build_restores_counter() {
+    counter_flow("podman_build_restores_counter", Engine::podman());
+}
+
+#[test]
+fn docker_build_restores_counter() {
+    counter_flow("docker_build_restores_counter", Engine::docker());
+}
+
+#[test]
+fn podman_build_from_image() {
+    image_flow("podman_build_from_image", Engine::podman());
+}
+
+#[test]
+fn docker_build_from_image() {
+    image_flow("docker_build_from_image", Engine::docker());
+}

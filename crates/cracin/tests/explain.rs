@@ -1,0 +1,117 @@
+//! `cracin explain` as a user runs it: on real CRIU logs captured on this machine
+//! (`tests/fixtures/logs/`), on a checkpoint directory, with `--json`, on a log no rule knows, and
+//! on a path that does not exist.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/logs")
+}
+
+fn explain(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cracin"))
+        .arg("explain")
+        .args(args)
+        .output()
+        .expect("run cracin")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn explains_a_log_file() {
+    let f = fixtures().join("file-size-changed/restore.log");
+    let o = explain(&[f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("a file the JVM had open changed after the checkpoint\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  cause: CRIU checks the size of every regular file"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("  evidence: {}:121: ", f.display()))
+            && out.contains("has bad size 54 (expect 24)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  fix: let each restore write its output elsewhere"),
+        "{out}"
+    );
+}
+
+#[test]
+fn explains_a_checkpoint_directory_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixtures().join("criu-vdso-too-old/criu-3.17-check.log"),
+        dir.path().join("check.log"),
+    )
+    .unwrap();
+    std::fs::copy(
+        fixtures().join("tcp-established-needed/dump.log"),
+        dir.path().join("dump.log"),
+    )
+    .unwrap();
+    let o = explain(&[dir.path().to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let rules: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, ["criu-vdso-too-old", "tcp-established-needed"]);
+    let first = &v["findings"][0];
+    assert_eq!(
+        first["evidence"]["file"],
+        dir.path().join("check.log").to_str().unwrap()
+    );
+    assert_eq!(first["evidence"]["line"], 26);
+    assert_eq!(
+        first["reference"],
+        "https://github.com/checkpoint-restore/criu/issues/2532"
+    );
+    assert_eq!(v["logs"].as_array().unwrap().len(), 2);
+    assert_eq!(v["tail"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn an_unknown_failure_prints_the_error_lines_and_the_logs() {
+    let f = fixtures().join("_unknown/restore-from-empty-dir.log");
+    let o = explain(&[f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let out = stdout(&o);
+    assert!(out.starts_with("no known failure recognized"), "{out}");
+    assert!(out.contains(&format!("{}:64: ", f.display())), "{out}");
+    assert!(out.contains("Unexpected EOF on (empty-image)"), "{out}");
+    assert!(
+        out.contains(&format!("logs read:\n  {}", f.display())),
+        "{out}"
+    );
+
+    let o = explain(&[f.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["findings"].as_array().unwrap().len(), 0);
+    assert_eq!(v["tail"].as_array().unwrap().last().unwrap()["line"], 64);
+}
+
+#[test]
+fn a_bad_path_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-checkpoint");
+    let o = explain(&[missing.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("cannot read") && err.contains("no-such-checkpoint"),
+        "{err}"
+    );
+}
