@@ -42,7 +42,11 @@ pub fn run(o: &DoctorOptions) -> Vec<Check> {
     let kernel = kernel_version();
     v.push(check(
         "kernel",
-        if kernel.is_some() { Status::Pass } else { Status::Warn },
+        if kernel.is_some() {
+            Status::Pass
+        } else {
+            Status::Warn
+        },
         format!("Linux {}", kernel_release()),
         None,
     ));
@@ -50,11 +54,21 @@ pub fn run(o: &DoctorOptions) -> Vec<Check> {
         Ok(c) => {
             let detail = format!("CRIU {} at {}", c.version, c.path.display());
             match kernel.map(|k| c.check_kernel(k)) {
-                Some(Err(e)) => v.push(check("criu", Status::Fail, format!("{detail}: {e}"), e.hint().as_deref())),
+                Some(Err(e)) => v.push(check(
+                    "criu",
+                    Status::Fail,
+                    format!("{detail}: {e}"),
+                    e.hint().as_deref(),
+                )),
                 _ => v.push(check("criu", Status::Pass, detail, None)),
             }
         }
-        Err(e) => v.push(check("criu", Status::Fail, e.to_string(), e.hint().as_deref())),
+        Err(e) => v.push(check(
+            "criu",
+            Status::Fail,
+            e.to_string(),
+            e.hint().as_deref(),
+        )),
     }
     let root = is_root();
     let cr = has_cap(CAP_CHECKPOINT_RESTORE);
@@ -109,7 +123,12 @@ pub fn run(o: &DoctorOptions) -> Vec<Check> {
             format!("Yama ptrace_scope={s}: only privileged processes may ptrace"),
             Some("echo 1 > /proc/sys/kernel/yama/ptrace_scope, or add CAP_SYS_PTRACE"),
         )),
-        Some(s) => v.push(check("ptrace", Status::Pass, format!("Yama ptrace_scope={s}"), None)),
+        Some(s) => v.push(check(
+            "ptrace",
+            Status::Pass,
+            format!("Yama ptrace_scope={s}"),
+            None,
+        )),
         None => v.push(check("ptrace", Status::Pass, "no Yama restrictions", None)),
     }
     v.push(if has_cap(CAP_SYS_RESOURCE) {
@@ -126,12 +145,11 @@ pub fn run(o: &DoctorOptions) -> Vec<Check> {
     match java {
         Some(j) => {
             let jvm = crate::app::Jvm::from_binary(&j);
-            let jcmd = jvm.jcmd().is_some();
             v.push(check(
                 "jdk",
-                if jcmd { Status::Pass } else { Status::Warn },
-                format!("{} at {}{}", jvm.version, jvm.home.display(), if jcmd { "" } else { " (no jcmd: no GC before the dump)" }),
-                (!jcmd).then_some("install a JDK (not only a JRE) to let cracin shrink the heap before the dump"),
+                Status::Pass,
+                format!("{} at {}", jvm.version, jvm.home.display()),
+                None,
             ));
         }
         None => v.push(check(
@@ -143,14 +161,23 @@ pub fn run(o: &DoctorOptions) -> Vec<Check> {
     }
     for (tool, pkg) in [("unshare", "util-linux"), ("setsid", "util-linux")] {
         if crate::process::which(tool).is_none() {
-            v.push(check(tool, Status::Fail, format!("`{tool}` not found"), Some(&format!("apt-get install {pkg}"))));
+            v.push(check(
+                tool,
+                Status::Fail,
+                format!("`{tool}` not found"),
+                Some(&format!("apt-get install {pkg}")),
+            ));
         }
     }
     if let Some(free) = free_bytes(&std::env::temp_dir()) {
         let gib = free as f64 / (1u64 << 30) as f64;
         v.push(check(
             "disk",
-            if free < 1 << 30 { Status::Warn } else { Status::Pass },
+            if free < 1 << 30 {
+                Status::Warn
+            } else {
+                Status::Pass
+            },
             format!("{gib:.1} GiB free in {}", std::env::temp_dir().display()),
             (free < 1 << 30).then_some("a JVM checkpoint needs 50-500 MB; free some space"),
         ));

@@ -45,7 +45,8 @@ impl Probe {
             }
             Ok(Probe::Tcp(addr.to_string()))
         } else if let Some(re) = s.strip_prefix("log:") {
-            let re = regex::Regex::new(re).map_err(|e| bad(&format!("bad regular expression: {e}")))?;
+            let re =
+                regex::Regex::new(re).map_err(|e| bad(&format!("bad regular expression: {e}")))?;
             Ok(Probe::Log(re))
         } else {
             Err(bad("unknown kind of probe"))
@@ -70,7 +71,8 @@ impl Probe {
         };
         let (host, port) = hostport.rsplit_once(':')?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        if ["127.0.0.1", "localhost", "::1", "0.0.0.0"].contains(&host) || host.starts_with("127.") {
+        if ["127.0.0.1", "localhost", "::1", "0.0.0.0"].contains(&host) || host.starts_with("127.")
+        {
             port.parse().ok()
         } else {
             None
@@ -80,7 +82,9 @@ impl Probe {
     /// One attempt. `logs` are the application's output files (for `log:` probes).
     pub fn check(&self, logs: &[PathBuf], agent: &ureq::Agent) -> bool {
         match self {
-            Probe::Http(url) => matches!(agent.get(url).call(), Ok(r) if (200..300).contains(&r.status())),
+            Probe::Http(url) => {
+                matches!(agent.get(url).call(), Ok(r) if (200..300).contains(&r.status()))
+            }
             Probe::Tcp(addr) => resolve(addr)
                 .map(|a| TcpStream::connect_timeout(&a, Duration::from_millis(500)).is_ok())
                 .unwrap_or(false),
@@ -154,27 +158,63 @@ mod tests {
 
     #[test]
     fn parses_the_three_kinds() {
-        assert!(matches!(Probe::parse("http://127.0.0.1:8080/health"), Ok(Probe::Http(_))));
-        assert!(matches!(Probe::parse("https://localhost/x"), Ok(Probe::Http(_))));
-        assert!(matches!(Probe::parse("tcp://127.0.0.1:9"), Ok(Probe::Tcp(_))));
-        assert!(matches!(Probe::parse("log:Started .* in"), Ok(Probe::Log(_))));
+        assert!(matches!(
+            Probe::parse("http://127.0.0.1:8080/health"),
+            Ok(Probe::Http(_))
+        ));
+        assert!(matches!(
+            Probe::parse("https://localhost/x"),
+            Ok(Probe::Http(_))
+        ));
+        assert!(matches!(
+            Probe::parse("tcp://127.0.0.1:9"),
+            Ok(Probe::Tcp(_))
+        ));
+        assert!(matches!(
+            Probe::parse("log:Started .* in"),
+            Ok(Probe::Log(_))
+        ));
     }
 
     #[test]
     fn rejects_bad_probes_with_a_hint() {
-        for bad in ["ftp://x", "tcp://nohost", "tcp://h:notaport", "log:(", "http://", "8080"] {
+        for bad in [
+            "ftp://x",
+            "tcp://nohost",
+            "tcp://h:notaport",
+            "log:(",
+            "http://",
+            "8080",
+        ] {
             let e = Probe::parse(bad).unwrap_err();
-            assert!(e.to_string().contains("invalid --ready value"), "{bad}: {e}");
+            assert!(
+                e.to_string().contains("invalid --ready value"),
+                "{bad}: {e}"
+            );
             assert!(e.hint().unwrap().contains("tcp://HOST:PORT"));
         }
     }
 
     #[test]
     fn local_ports() {
-        assert_eq!(Probe::parse("http://127.0.0.1:8080/h").unwrap().local_port(), Some(8080));
-        assert_eq!(Probe::parse("http://localhost/h").unwrap().local_port(), Some(80));
-        assert_eq!(Probe::parse("tcp://[::1]:9000").unwrap().local_port(), Some(9000));
-        assert_eq!(Probe::parse("http://example.org:81/").unwrap().local_port(), None);
+        assert_eq!(
+            Probe::parse("http://127.0.0.1:8080/h")
+                .unwrap()
+                .local_port(),
+            Some(8080)
+        );
+        assert_eq!(
+            Probe::parse("http://localhost/h").unwrap().local_port(),
+            Some(80)
+        );
+        assert_eq!(
+            Probe::parse("tcp://[::1]:9000").unwrap().local_port(),
+            Some(9000)
+        );
+        assert_eq!(
+            Probe::parse("http://example.org:81/").unwrap().local_port(),
+            None
+        );
     }
 
     #[test]
@@ -182,10 +222,22 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         let p = Probe::parse(&format!("tcp://127.0.0.1:{port}")).unwrap();
-        let r = wait_ready(&p, &[], Duration::from_secs(2), Duration::from_millis(5), || None);
+        let r = wait_ready(
+            &p,
+            &[],
+            Duration::from_secs(2),
+            Duration::from_millis(5),
+            || None,
+        );
         assert!(r.is_ok());
         drop(l);
-        let r = wait_ready(&p, &[], Duration::from_millis(50), Duration::from_millis(5), || None);
+        let r = wait_ready(
+            &p,
+            &[],
+            Duration::from_millis(50),
+            Duration::from_millis(5),
+            || None,
+        );
         assert!(matches!(r, Err(NotReady::Timeout)));
     }
 
@@ -195,9 +247,22 @@ mod tests {
         let f = dir.path().join("out");
         std::fs::write(&f, "booting\nStarted in 1.2s\n").unwrap();
         let p = Probe::parse("log:Started in").unwrap();
-        assert!(wait_ready(&p, &[f.clone()], Duration::from_secs(1), Duration::from_millis(5), || None).is_ok());
+        assert!(wait_ready(
+            &p,
+            std::slice::from_ref(&f),
+            Duration::from_secs(1),
+            Duration::from_millis(5),
+            || None
+        )
+        .is_ok());
         let p = Probe::parse("log:never").unwrap();
-        let r = wait_ready(&p, &[f], Duration::from_secs(5), Duration::from_millis(5), || Some("exit status 1".into()));
+        let r = wait_ready(
+            &p,
+            &[f],
+            Duration::from_secs(5),
+            Duration::from_millis(5),
+            || Some("exit status 1".into()),
+        );
         assert!(matches!(r, Err(NotReady::Exited(s)) if s == "exit status 1"));
     }
 }

@@ -19,7 +19,10 @@ impl Version {
             .chars()
             .take_while(|c| c.is_ascii_digit() || *c == '.')
             .collect();
-        let mut it = head.split('.').filter(|p| !p.is_empty()).map(|p| p.parse::<u32>());
+        let mut it = head
+            .split('.')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.parse::<u32>());
         let a = it.next()?.ok()?;
         let b = it.next().and_then(|r| r.ok()).unwrap_or(0);
         let c = it.next().and_then(|r| r.ok()).unwrap_or(0);
@@ -74,20 +77,122 @@ pub fn parse_cpuinfo(text: &str) -> (String, Vec<String>) {
 
 /// Flags that only describe the host (virtualisation, bugs, power management) and do not change
 /// which instructions the JVM may have compiled code for. Missing ones are not a reason to refuse.
-const IRRELEVANT_FLAG_PREFIXES: &[&str] = &[
-    "hypervisor", "tsc", "constant_tsc", "nonstop_tsc", "rep_good", "nopl", "xtopology", "cpuid",
-    "arch_perfmon", "vmmcall", "ibpb", "ibrs", "stibp", "ssbd", "amd_ssbd", "virt_ssbd", "flush_l1d",
-    "md_clear", "arch_capabilities", "pti", "retpoline", "user_shstk", "ht", "monitor", "perfctr",
-    "cpb", "hw_pstate", "decodeassists", "pausefilter", "pfthreshold", "npt", "lbrv", "svm_lock",
-    "nrip_save", "tsc_scale", "vmcb_clean", "flushbyasid", "v_vmsave_vmload", "vgif", "v_spec_ctrl",
-    "vnmi", "avic", "x2avic", "aperfmperf", "rapl", "extd_apicid", "overflow_recov", "succor",
-    "smca", "fsrm", "ibrs_enhanced", "tsc_known_freq", "tsc_deadline_timer", "tsc_adjust",
-    "tsc_reliable", "vme", "de", "pse", "msr", "mce", "mca", "apic", "mtrr", "pge", "pat", "pse36",
-    "acpi", "dtes64", "ds_cpl", "est", "tm", "tm2", "xtpr", "pdcm", "pbe", "dts", "ida", "arat", "pln",
-    "pts", "hwp", "epb", "cat_l3", "cdp_l3", "cqm", "rdt_a", "mba", "invpcid_single", "erms",
-    "topoext", "perfctr_core", "perfctr_nb", "perfctr_llc", "mwaitx", "umip", "sme", "sev",
-    "sev_es", "tce", "skinit", "wdt", "ibs", "osvw", "svm", "vmx", "vnmi", "ept", "vpid", "flexpriority",
-    "tpr_shadow", "ept_ad", "clear_cpu_buf", "bus_lock_detect", "split_lock_detect", "lahf_lm",
+const HOST_ONLY_FLAGS: &[&str] = &[
+    "hypervisor",
+    "tsc",
+    "constant_tsc",
+    "nonstop_tsc",
+    "rep_good",
+    "nopl",
+    "xtopology",
+    "cpuid",
+    "arch_perfmon",
+    "vmmcall",
+    "ibpb",
+    "ibrs",
+    "stibp",
+    "ssbd",
+    "amd_ssbd",
+    "virt_ssbd",
+    "flush_l1d",
+    "md_clear",
+    "arch_capabilities",
+    "pti",
+    "retpoline",
+    "user_shstk",
+    "ht",
+    "monitor",
+    "perfctr",
+    "cpb",
+    "hw_pstate",
+    "decodeassists",
+    "pausefilter",
+    "pfthreshold",
+    "npt",
+    "lbrv",
+    "svm_lock",
+    "nrip_save",
+    "tsc_scale",
+    "vmcb_clean",
+    "flushbyasid",
+    "v_vmsave_vmload",
+    "vgif",
+    "v_spec_ctrl",
+    "vnmi",
+    "avic",
+    "x2avic",
+    "aperfmperf",
+    "rapl",
+    "extd_apicid",
+    "overflow_recov",
+    "succor",
+    "smca",
+    "fsrm",
+    "ibrs_enhanced",
+    "tsc_known_freq",
+    "tsc_deadline_timer",
+    "tsc_adjust",
+    "tsc_reliable",
+    "vme",
+    "de",
+    "pse",
+    "msr",
+    "mce",
+    "mca",
+    "apic",
+    "mtrr",
+    "pge",
+    "pat",
+    "pse36",
+    "acpi",
+    "dtes64",
+    "ds_cpl",
+    "est",
+    "tm",
+    "tm2",
+    "xtpr",
+    "pdcm",
+    "pbe",
+    "dts",
+    "ida",
+    "arat",
+    "pln",
+    "pts",
+    "hwp",
+    "epb",
+    "cat_l3",
+    "cdp_l3",
+    "cqm",
+    "rdt_a",
+    "mba",
+    "invpcid_single",
+    "erms",
+    "topoext",
+    "perfctr_core",
+    "perfctr_nb",
+    "perfctr_llc",
+    "mwaitx",
+    "umip",
+    "sme",
+    "sev",
+    "sev_es",
+    "tce",
+    "skinit",
+    "wdt",
+    "ibs",
+    "osvw",
+    "svm",
+    "vmx",
+    "vnmi",
+    "ept",
+    "vpid",
+    "flexpriority",
+    "tpr_shadow",
+    "ept_ad",
+    "clear_cpu_buf",
+    "bus_lock_detect",
+    "split_lock_detect",
+    "lahf_lm",
 ];
 
 /// CPU flags the checkpoint host had and this host lacks, ignoring host-only flags.
@@ -95,7 +200,7 @@ pub fn missing_cpu_flags(checkpoint_flags: &[String], here: &[String]) -> Vec<St
     checkpoint_flags
         .iter()
         .filter(|f| !here.contains(f))
-        .filter(|f| !IRRELEVANT_FLAG_PREFIXES.iter().any(|p| f.as_str() == *p))
+        .filter(|f| !HOST_ONLY_FLAGS.contains(&f.as_str()))
         .cloned()
         .collect()
 }
@@ -126,11 +231,7 @@ pub fn has_cap(cap: u32) -> bool {
 pub fn ns_last_pid() -> (bool, bool) {
     let p = std::path::Path::new("/proc/sys/kernel/ns_last_pid");
     let exists = p.exists();
-    let writable = exists
-        && std::fs::OpenOptions::new()
-            .write(true)
-            .open(p)
-            .is_ok();
+    let writable = exists && std::fs::OpenOptions::new().write(true).open(p).is_ok();
     (exists, writable)
 }
 
@@ -145,7 +246,10 @@ pub fn ptrace_scope() -> Option<u32> {
 /// clears this process's soft-dirty bits, writes a page, and reads the bit back from pagemap.
 pub fn soft_dirty_supported() -> bool {
     use std::io::{Read, Seek, SeekFrom, Write};
-    let Ok(mut clear) = std::fs::OpenOptions::new().write(true).open("/proc/self/clear_refs") else {
+    let Ok(mut clear) = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/self/clear_refs")
+    else {
         return false;
     };
     let page = vec![0u8; 8192].into_boxed_slice();
@@ -187,7 +291,10 @@ mod tests {
 
     #[test]
     fn versions_parse_and_order() {
-        assert_eq!(Version::parse_prefix("6.18.44-fc-v782"), Some(Version(6, 18, 44)));
+        assert_eq!(
+            Version::parse_prefix("6.18.44-fc-v782"),
+            Some(Version(6, 18, 44))
+        );
         assert_eq!(Version::parse_prefix("4.2"), Some(Version(4, 2, 0)));
         assert_eq!(Version::parse_prefix("x"), None);
         assert!(Version(4, 1, 1) < Version(4, 2, 0));

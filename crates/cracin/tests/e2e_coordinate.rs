@@ -27,7 +27,12 @@ fn app_classpath() -> &'static str {
         let jar = deps.join("crac-1.5.0.jar");
         let classes = tempdir("crac-app");
         let st = Command::new("javac")
-            .args(["-cp", jar.to_str().unwrap(), "-d", classes.to_str().unwrap()])
+            .args([
+                "-cp",
+                jar.to_str().unwrap(),
+                "-d",
+                classes.to_str().unwrap(),
+            ])
             .arg(repo_root().join("tests/fixtures/apps/crac-resources/App.java"))
             .status()
             .unwrap();
@@ -38,9 +43,22 @@ fn app_classpath() -> &'static str {
 
 fn checkpoint(dir: &Path, port: u16, extra: &[&str], app_args: &[&str]) -> std::process::Output {
     let mut c = cracin();
-    c.args(["checkpoint", "--out", dir.to_str().unwrap(), "--ready-timeout", "30"]);
+    c.args([
+        "checkpoint",
+        "--out",
+        dir.to_str().unwrap(),
+        "--ready-timeout",
+        "30",
+    ]);
     c.args(extra);
-    c.args(["--", "java", "-cp", app_classpath(), "App", &port.to_string()]);
+    c.args([
+        "--",
+        "java",
+        "-cp",
+        app_classpath(),
+        "App",
+        &port.to_string(),
+    ]);
     c.args(app_args);
     run(&mut c)
 }
@@ -60,12 +78,32 @@ fn resources_run_around_real_dumps_and_restores() {
     let ck = work.join("ck");
     let port = free_port();
     let ready = format!("http://127.0.0.1:{port}/");
-    let out = checkpoint(&ck, port, &["--ready", &ready, "--warmup", &ready, "--warmup-requests", "50"], &[]);
+    let out = checkpoint(
+        &ck,
+        port,
+        &[
+            "--ready",
+            &ready,
+            "--warmup",
+            &ready,
+            "--warmup-requests",
+            "50",
+        ],
+        &[],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
-    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(ck.join("cracin.json")).unwrap()).unwrap();
-    assert_eq!(m["coordination"]["trigger"], "ready", "{}", m["coordination"]);
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ck.join("cracin.json")).unwrap()).unwrap();
+    assert_eq!(
+        m["coordination"]["trigger"], "ready",
+        "{}",
+        m["coordination"]
+    );
     let log = std::fs::read_to_string(ck.join("app.stdout")).unwrap();
-    assert!(log.contains("beforeCheckpoint"), "Resources ran before the dump: {log}");
+    assert!(
+        log.contains("beforeCheckpoint"),
+        "Resources ran before the dump: {log}"
+    );
 
     let mut randoms = Vec::new();
     let mut counts = Vec::new();
@@ -88,9 +126,11 @@ fn resources_run_around_real_dumps_and_restores() {
         assert!(s["requests"].as_i64().unwrap() > 50, "{s}");
         counts.push(s["requests"].as_i64().unwrap());
         randoms.push(s["random"].as_i64().unwrap());
-        let restored_log = std::fs::read_to_string(
-            PathBuf::from(serde_json::from_str::<serde_json::Value>(&stdout(&out)).unwrap()["stdout"].as_str().unwrap()),
-        )
+        let restored_log = std::fs::read_to_string(PathBuf::from(
+            serde_json::from_str::<serde_json::Value>(&stdout(&out)).unwrap()["stdout"]
+                .as_str()
+                .unwrap(),
+        ))
         .unwrap();
         assert!(restored_log.contains("afterRestore"), "{restored_log}");
         kill_and_wait(pid, libc::SIGKILL);
@@ -98,7 +138,11 @@ fn resources_run_around_real_dumps_and_restores() {
     assert!(counts.windows(2).all(|w| w[0] == w[1]), "{counts:?}");
     randoms.sort();
     randoms.dedup();
-    assert_eq!(randoms.len(), 3, "each restore reseeded its Random: {randoms:?}");
+    assert_eq!(
+        randoms.len(),
+        3,
+        "each restore reseeded its Random: {randoms:?}"
+    );
     let _ = std::fs::remove_dir_all(&work);
 }
 
@@ -116,7 +160,10 @@ fn a_refusing_resource_aborts_the_checkpoint_and_the_app_carries_on() {
     let e = stderr(&out);
     assert!(e.contains("a Resource refused the checkpoint"), "{e}");
     assert!(e.contains("carried on and still answered"), "{e}");
-    assert!(e.contains("CheckpointException") || e.contains("refuser"), "the exception is shown: {e}");
+    assert!(
+        e.contains("CheckpointException") || e.contains("refuser"),
+        "the exception is shown: {e}"
+    );
     assert!(!ck.exists(), "no checkpoint was written");
     let _ = std::fs::remove_dir_all(&work);
 }
@@ -129,18 +176,41 @@ fn the_application_triggers_its_own_checkpoint() {
     let work = tempdir("coord-app");
     let ck = work.join("ck");
     let port = free_port();
-    let out = checkpoint(&ck, port, &["--trigger", "app", "--trigger-timeout", "30"], &["--checkpoint-after", "1500"]);
+    let out = checkpoint(
+        &ck,
+        port,
+        &["--trigger", "app", "--trigger-timeout", "30"],
+        &["--checkpoint-after", "1500"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = run(cracin().args(["restore", ck.to_str().unwrap(), "--json", "--ready", &format!("http://127.0.0.1:{port}/")]));
+    let out = run(cracin().args([
+        "restore",
+        ck.to_str().unwrap(),
+        "--json",
+        "--ready",
+        &format!("http://127.0.0.1:{port}/"),
+    ]));
     assert!(out.status.success(), "{}", stderr(&out));
     let s = state(port);
-    assert_eq!(s["checkpoint"], "restored", "checkpointRestore() returned in the restored JVM: {s}");
+    assert_eq!(
+        s["checkpoint"], "restored",
+        "checkpointRestore() returned in the restored JVM: {s}"
+    );
     kill_and_wait(restored_pid(&out), libc::SIGKILL);
 
     // An application that never asks: a clear timeout, nothing left running.
     let port = free_port();
-    let out = checkpoint(&work.join("ck2"), port, &["--trigger", "app", "--trigger-timeout", "3"], &[]);
+    let out = checkpoint(
+        &work.join("ck2"),
+        port,
+        &["--trigger", "app", "--trigger-timeout", "3"],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(5));
-    assert!(stderr(&out).contains("did not call org.crac.Core.checkpointRestore() within 3s"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("did not call org.crac.Core.checkpointRestore() within 3s"),
+        "{}",
+        stderr(&out)
+    );
     let _ = std::fs::remove_dir_all(&work);
 }

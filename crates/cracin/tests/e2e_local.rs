@@ -13,7 +13,12 @@ use std::time::{Duration, Instant};
 use common::*;
 
 /// Checkpoints the counter app on `port`, warmed up with `warmup` requests to `/`.
-fn checkpoint_counter(dir: &Path, port: u16, warmup: usize, command: &[&str]) -> std::process::Output {
+fn checkpoint_counter(
+    dir: &Path,
+    port: u16,
+    warmup: usize,
+    command: &[&str],
+) -> std::process::Output {
     let classes = counter_classes();
     let mut c = cracin();
     c.current_dir(classes).args([
@@ -59,15 +64,27 @@ fn checkpoint_once_restore_three_times_with_state() {
     let p = port.to_string();
     let out = checkpoint_counter(&ck, port, 300, &["java", "-cp", ".", "Counter", &p]);
     assert!(out.status.success(), "checkpoint failed: {}", stderr(&out));
-    assert!(stdout(&out).contains("checkpoint written to"), "{}", stdout(&out));
-    assert!(stdout(&out).contains("req/s at the end"), "warm-up throughput reported");
+    assert!(
+        stdout(&out).contains("checkpoint written to"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("req/s at the end"),
+        "warm-up throughput reported"
+    );
     assert_nothing_left(port);
 
-    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(ck.join("cracin.json")).unwrap()).unwrap();
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ck.join("cracin.json")).unwrap()).unwrap();
     assert_eq!(m["command"][0], "java");
     assert_eq!(m["warmup_stats"]["requests"], 300);
     assert_eq!(m["listen_ports"][0], port);
-    assert!(m["jvm"]["version"].as_str().unwrap().contains('.'), "{}", m["jvm"]);
+    assert!(
+        m["jvm"]["version"].as_str().unwrap().contains('.'),
+        "{}",
+        m["jvm"]
+    );
     assert!(m["criu"]["version"].as_str().unwrap().starts_with('4'));
     assert!(m["sizes"]["images_bytes"].as_u64().unwrap() > 1_000_000);
     assert!(m["timings_ms"]["dump"].as_f64().unwrap() > 0.0);
@@ -77,18 +94,29 @@ fn checkpoint_once_restore_three_times_with_state() {
 
     for round in 1..=3 {
         let out = run(cracin().args(["restore", ck.to_str().unwrap(), "--json"]));
-        assert!(out.status.success(), "restore {round} failed: {}", stderr(&out));
+        assert!(
+            out.status.success(),
+            "restore {round} failed: {}",
+            stderr(&out)
+        );
         let pid = restored_pid(&out);
         let (st, body) = get(&format!("http://127.0.0.1:{port}/")).expect("restored app answers");
         assert_eq!(st, 200);
         // 300 warm-up requests hit `/` before the checkpoint: every restore continues at 301.
         assert_eq!(json_num(&body, "count"), 301, "round {round}: {body}");
-        assert_eq!(json_num(&body, "started"), started, "round {round}: start time is the original");
+        assert_eq!(
+            json_num(&body, "started"),
+            started,
+            "round {round}: start time is the original"
+        );
         // Stopped moments ago, restored again right away.
         kill_and_wait(pid, libc::SIGKILL);
     }
     // Each restore's output went to its own folder.
-    let restores: Vec<_> = std::fs::read_dir(ck.join("restores")).unwrap().flatten().collect();
+    let restores: Vec<_> = std::fs::read_dir(ck.join("restores"))
+        .unwrap()
+        .flatten()
+        .collect();
     assert_eq!(restores.len(), 3);
     assert_nothing_left(port);
     let _ = std::fs::remove_dir_all(&work);
@@ -104,7 +132,12 @@ fn jar_and_start_script_commands() {
     let port = free_port();
     let ck = work.join("jar");
     let jar = counter_classes().join("counter.jar");
-    let out = checkpoint_counter(&ck, port, 0, &["java", "-jar", jar.to_str().unwrap(), &port.to_string()]);
+    let out = checkpoint_counter(
+        &ck,
+        port,
+        0,
+        &["java", "-jar", jar.to_str().unwrap(), &port.to_string()],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let out = run(cracin().args(["restore", ck.to_str().unwrap(), "--json"]));
     assert!(out.status.success());
@@ -127,8 +160,13 @@ fn jar_and_start_script_commands() {
     let ck = work.join("script");
     let out = checkpoint_counter(&ck, port, 5, &[script.to_str().unwrap(), &port.to_string()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(ck.join("cracin.json")).unwrap()).unwrap();
-    assert!(m["jvm"]["java"].as_str().unwrap().ends_with("/java"), "the JVM behind the script was found: {}", m["jvm"]);
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ck.join("cracin.json")).unwrap()).unwrap();
+    assert!(
+        m["jvm"]["java"].as_str().unwrap().ends_with("/java"),
+        "the JVM behind the script was found: {}",
+        m["jvm"]
+    );
     let out = run(cracin().args(["restore", ck.to_str().unwrap(), "--json"]));
     assert!(out.status.success());
     let (_, body) = get(&format!("http://127.0.0.1:{port}/")).unwrap();
@@ -146,7 +184,14 @@ fn foreground_restore_forwards_sigterm_and_returns_the_exit_status() {
     let work = tempdir("e2e-fg");
     let port = free_port();
     let ck = work.join("ckpt");
-    assert!(checkpoint_counter(&ck, port, 0, &["java", "-cp", ".", "Counter", &port.to_string()]).status.success());
+    assert!(checkpoint_counter(
+        &ck,
+        port,
+        0,
+        &["java", "-cp", ".", "Counter", &port.to_string()]
+    )
+    .status
+    .success());
     let mut child = cracin()
         .args(["restore", ck.to_str().unwrap(), "--foreground"])
         .stdout(Stdio::piped())
@@ -155,7 +200,10 @@ fn foreground_restore_forwards_sigterm_and_returns_the_exit_status() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while get(&format!("http://127.0.0.1:{port}/health")).is_none() {
-        assert!(Instant::now() < deadline, "foreground restore never became ready");
+        assert!(
+            Instant::now() < deadline,
+            "foreground restore never became ready"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -182,7 +230,15 @@ fn checkpoint_errors_are_clear_and_leave_nothing_running() {
     let ck_s = ck.to_str().unwrap();
     let base = |extra: &[&str]| {
         let mut c = cracin();
-        c.current_dir(classes).args(["checkpoint", "--out", ck_s, "--ready", &ready, "--ready-timeout", "3"]);
+        c.current_dir(classes).args([
+            "checkpoint",
+            "--out",
+            ck_s,
+            "--ready",
+            &ready,
+            "--ready-timeout",
+            "3",
+        ]);
         c.args(extra);
         c
     };
@@ -190,7 +246,11 @@ fn checkpoint_errors_are_clear_and_leave_nothing_running() {
     // java missing
     let out = run(base(&[]).args(["--", "no-such-java-binary", "-jar", "x.jar"]));
     assert_eq!(out.status.code(), Some(3));
-    assert!(stderr(&out).contains("`no-such-java-binary` is not on PATH"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("`no-such-java-binary` is not on PATH"),
+        "{}",
+        stderr(&out)
+    );
 
     // jar missing
     let out = run(base(&[]).args(["--", "java", "-jar", "missing-404.jar"]));
@@ -201,30 +261,50 @@ fn checkpoint_errors_are_clear_and_leave_nothing_running() {
     let out = run(base(&[]).args(["--", "java", "-cp", ".", "Counter", "not-a-port"]));
     assert_eq!(out.status.code(), Some(4));
     let e = stderr(&out);
-    assert!(e.contains("exited with exit status 1 before it was ready"), "{e}");
-    assert!(e.contains("NumberFormatException"), "the app's own output is shown: {e}");
+    assert!(
+        e.contains("exited with exit status 1 before it was ready"),
+        "{e}"
+    );
+    assert!(
+        e.contains("NumberFormatException"),
+        "the app's own output is shown: {e}"
+    );
 
     // it never becomes ready: timeout, the app is stopped, the log tail printed
     let out = run(base(&[]).args(["--", "java", "-cp", ".", "Counter", &p, "600000"]));
     assert_eq!(out.status.code(), Some(4));
-    assert!(stderr(&out).contains("did not become ready within 3s"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("did not become ready within 3s"),
+        "{}",
+        stderr(&out)
+    );
     assert_nothing_left(port);
 
     // the port is already taken
     let holder = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
     let out = run(base(&[]).args(["--", "java", "-cp", ".", "Counter", &p]));
     assert_eq!(out.status.code(), Some(4));
-    assert!(stderr(&out).contains(&format!("port {port} is already in use by pid {}", std::process::id())), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "port {port} is already in use by pid {}",
+            std::process::id()
+        )),
+        "{}",
+        stderr(&out)
+    );
     drop(holder);
 
     // criu missing, criu too old for this kernel (a stand-in binary that reports an old version)
-    let out = run(base(&["--criu", "/nonexistent/criu"]).args(["--", "java", "-cp", ".", "Counter", &p]));
+    let out =
+        run(base(&["--criu", "/nonexistent/criu"]).args(["--", "java", "-cp", ".", "Counter", &p]));
     assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("criu was not found"));
     let old = work.join("old-criu");
     std::fs::write(&old, "#!/bin/sh\necho 'Version: 3.17.1'\n").unwrap();
     std::fs::set_permissions(&old, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let out = run(base(&["--criu", old.to_str().unwrap()]).args(["--", "java", "-cp", ".", "Counter", &p]));
+    let out =
+        run(base(&["--criu", old.to_str().unwrap()])
+            .args(["--", "java", "-cp", ".", "Counter", &p]));
     assert_eq!(out.status.code(), Some(3));
     let e = stderr(&out);
     assert!(e.contains("CRIU 3.17.1 cannot checkpoint on Linux"), "{e}");
@@ -233,13 +313,32 @@ fn checkpoint_errors_are_clear_and_leave_nothing_running() {
     // not root
     if which("setpriv").is_some() {
         let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
-            .arg(env!("CARGO_BIN_EXE_cracin"))
-            .current_dir("/")
-            .args(["checkpoint", "--out", "/tmp/cracin-never", "--ready", &ready, "--", "java", "-version"]);
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+        ])
+        .arg(env!("CARGO_BIN_EXE_cracin"))
+        .current_dir("/")
+        .args([
+            "checkpoint",
+            "--out",
+            "/tmp/cracin-never",
+            "--ready",
+            &ready,
+            "--",
+            "java",
+            "-version",
+        ]);
         let out = run(&mut c);
         assert_eq!(out.status.code(), Some(3));
-        assert!(stderr(&out).contains("must run as root"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("must run as root"),
+            "{}",
+            stderr(&out)
+        );
     }
 
     // the output directory exists
@@ -251,7 +350,10 @@ fn checkpoint_errors_are_clear_and_leave_nothing_running() {
     // and a failed --force attempt leaves it untouched
     let out = run(base(&["--force"]).args(["--", "java", "-cp", ".", "Counter", "not-a-port"]));
     assert_eq!(out.status.code(), Some(4));
-    assert_eq!(std::fs::read_to_string(ck.join("keep")).unwrap(), "a good checkpoint");
+    assert_eq!(
+        std::fs::read_to_string(ck.join("keep")).unwrap(),
+        "a good checkpoint"
+    );
     // no staging directories are left beside it
     let leftovers: Vec<_> = std::fs::read_dir(&work)
         .unwrap()
@@ -264,7 +366,16 @@ fn checkpoint_errors_are_clear_and_leave_nothing_running() {
     let out = run(cracin().args(["checkpoint", "--out", "/tmp/x", "--", "java", "-version"]));
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("no readiness probe given"));
-    let out = run(cracin().args(["checkpoint", "--out", "/tmp/x", "--ready", "8080", "--", "java", "-version"]));
+    let out = run(cracin().args([
+        "checkpoint",
+        "--out",
+        "/tmp/x",
+        "--ready",
+        "8080",
+        "--",
+        "java",
+        "-version",
+    ]));
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("invalid --ready value"));
     assert_nothing_left(port);
@@ -279,7 +390,14 @@ fn restore_errors_are_clear() {
     let work = tempdir("e2e-restore-errors");
     let port = free_port();
     let ck = work.join("ckpt");
-    assert!(checkpoint_counter(&ck, port, 0, &["java", "-cp", ".", "Counter", &port.to_string()]).status.success());
+    assert!(checkpoint_counter(
+        &ck,
+        port,
+        0,
+        &["java", "-cp", ".", "Counter", &port.to_string()]
+    )
+    .status
+    .success());
     let ck_s = ck.to_str().unwrap();
 
     // a restore while the checkpointed app's port is in use by another process
@@ -288,14 +406,23 @@ fn restore_errors_are_clear() {
     let pid = restored_pid(&first);
     let out = run(cracin().args(["restore", ck_s]));
     assert_eq!(out.status.code(), Some(4));
-    assert!(stderr(&out).contains(&format!("port {port} is already in use by pid {pid} (java)")), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "port {port} is already in use by pid {pid} (java)"
+        )),
+        "{}",
+        stderr(&out)
+    );
     kill_and_wait(pid, libc::SIGKILL);
 
     // a CPU that lacks a feature the checkpoint host had
     let mp = ck.join("cracin.json");
     let good = std::fs::read_to_string(&mp).unwrap();
     let mut m: serde_json::Value = serde_json::from_str(&good).unwrap();
-    m["host"]["cpu_flags"].as_array_mut().unwrap().push("avx512_imaginary".into());
+    m["host"]["cpu_flags"]
+        .as_array_mut()
+        .unwrap()
+        .push("avx512_imaginary".into());
     std::fs::write(&mp, serde_json::to_string(&m).unwrap()).unwrap();
     let out = run(cracin().args(["restore", ck_s]));
     assert_eq!(out.status.code(), Some(6));
@@ -315,10 +442,19 @@ fn restore_errors_are_clear() {
     std::fs::write(&mp, &good).unwrap();
     let pages = ck.join("images/pages-1.img");
     let len = std::fs::metadata(&pages).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&pages).unwrap().set_len(len / 2).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&pages)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
     let out = run(cracin().args(["restore", ck_s]));
     assert_eq!(out.status.code(), Some(6));
-    assert!(stderr(&out).contains("changed or truncated"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("changed or truncated"),
+        "{}",
+        stderr(&out)
+    );
     std::fs::remove_file(ck.join("images/pstree.img")).unwrap();
     let out = run(cracin().args(["restore", ck_s]));
     assert_eq!(out.status.code(), Some(6));
@@ -342,7 +478,11 @@ fn doctor_passes_on_this_machine() {
     assert!(s.contains("can checkpoint and restore"));
     let out = run(cracin().args(["doctor", "--json"]));
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert!(v.as_array().unwrap().iter().any(|c| c["name"] == "soft-dirty"));
+    assert!(v
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["name"] == "soft-dirty"));
     // A criu that is too old for this kernel makes doctor fail with the fix.
     let work = tempdir("doctor");
     let old = work.join("criu");

@@ -14,13 +14,18 @@ use std::time::{Duration, Instant};
 use common::*;
 
 fn jar(name: &str) -> Option<PathBuf> {
-    let p = repo_root().join("examples/osgi-jakartars/target").join(name);
+    let p = repo_root()
+        .join("examples/osgi-jakartars/target")
+        .join(name);
     if p.is_file() {
         Some(p)
     } else if std::env::var_os("CRACIN_REQUIRE_E2E").is_some() {
         panic!("{} is missing: run scripts/build-examples.sh", p.display());
     } else {
-        println!("SKIPPED: {} missing (run scripts/build-examples.sh)", p.display());
+        println!(
+            "SKIPPED: {} missing (run scripts/build-examples.sh)",
+            p.display()
+        );
         None
     }
 }
@@ -36,8 +41,16 @@ fn check_fubar(port: u16) {
     let (st, body) = get(&format!("http://127.0.0.1:{port}/modify/fubar")).expect("answers");
     assert_eq!(st, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let modified: Vec<&str> = v["modified"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
-    assert!(modified.contains(&"FUBAR") && modified.contains(&"rabuf"), "{body}");
+    let modified: Vec<&str> = v["modified"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    assert!(
+        modified.contains(&"FUBAR") && modified.contains(&"rabuf"),
+        "{body}"
+    );
 }
 
 #[test]
@@ -75,8 +88,16 @@ fn app_jar_checkpoint_and_two_restores_keep_state() {
         check_fubar(port);
         let (_, stats) = get(&format!("http://127.0.0.1:{port}/modify/stats")).unwrap();
         // 200 warm-up requests before the checkpoint, plus the one above.
-        assert_eq!(json_num(&stats, "requestCount"), 201, "round {round}: {stats}");
-        assert_eq!(json_num(&stats, "startupTimestamp"), started, "round {round}: {stats}");
+        assert_eq!(
+            json_num(&stats, "requestCount"),
+            201,
+            "round {round}: {stats}"
+        );
+        assert_eq!(
+            json_num(&stats, "startupTimestamp"),
+            started,
+            "round {round}: {stats}"
+        );
         kill_and_wait(restored_pid(&out), libc::SIGKILL);
     }
     let _ = std::fs::remove_dir_all(&work);
@@ -84,7 +105,9 @@ fn app_jar_checkpoint_and_two_restores_keep_state() {
 
 #[test]
 fn app_crac_jar_serves_on_the_plain_jdk() {
-    let Some(jar) = jar("app-crac.jar") else { return };
+    let Some(jar) = jar("app-crac.jar") else {
+        return;
+    };
     if which("java").is_none() {
         println!("SKIPPED: app_crac_jar_serves_on_the_plain_jdk: no java");
         return;
@@ -109,14 +132,18 @@ fn app_crac_jar_serves_on_the_plain_jdk() {
     while Instant::now() < deadline {
         log = std::fs::read_to_string(work.join("out")).unwrap_or_default();
         if log.contains("checkpointRestore failed")
-            && get(&format!("http://127.0.0.1:{port}/modify/fubar")).is_some_and(|(st, _)| st == 200)
+            && get(&format!("http://127.0.0.1:{port}/modify/fubar"))
+                .is_some_and(|(st, _)| st == 200)
         {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     // org.crac found no implementation: its no-op throws, the component logs it, the app serves.
-    assert!(log.contains("checkpointRestore failed: java.lang.UnsupportedOperationException"), "{log}");
+    assert!(
+        log.contains("checkpointRestore failed: java.lang.UnsupportedOperationException"),
+        "{log}"
+    );
     check_fubar(port);
     let _ = child.kill();
     let _ = child.wait();
@@ -128,7 +155,9 @@ fn app_crac_jar_under_cracin_closes_and_reopens_its_connector() {
     if skip("app_crac_jar_under_cracin_closes_and_reopens_its_connector") {
         return;
     }
-    let Some(jar) = jar("app-crac.jar") else { return };
+    let Some(jar) = jar("app-crac.jar") else {
+        return;
+    };
     let work = tempdir("osgi-crac");
     let ck = work.join("ck");
     let port = free_port();
@@ -150,10 +179,19 @@ fn app_crac_jar_under_cracin_closes_and_reopens_its_connector() {
     ]));
     assert!(out.status.success(), "{}", stderr(&out));
     let log = std::fs::read_to_string(ck.join("app.stdout")).unwrap();
-    assert!(log.contains("beforeCheckpoint: connectors stopped"), "{log}");
+    assert!(
+        log.contains("beforeCheckpoint: connectors stopped"),
+        "{log}"
+    );
     // The JVM listened on no TCP port at dump time: the Resource closed Jetty's socket.
-    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(ck.join("cracin.json")).unwrap()).unwrap();
-    assert_eq!(m["listen_ports"], serde_json::json!([]), "{}", m["listen_ports"]);
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ck.join("cracin.json")).unwrap()).unwrap();
+    assert_eq!(
+        m["listen_ports"],
+        serde_json::json!([]),
+        "{}",
+        m["listen_ports"]
+    );
     assert_eq!(m["coordination"]["trigger"], "app");
 
     let ready = format!("http://127.0.0.1:{port}/health");
@@ -162,8 +200,14 @@ fn app_crac_jar_under_cracin_closes_and_reopens_its_connector() {
     check_fubar(port);
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let restored_log = std::fs::read_to_string(v["stdout"].as_str().unwrap()).unwrap();
-    assert!(restored_log.contains("afterRestore: connectors started"), "{restored_log}");
-    assert!(restored_log.contains("checkpointRestore returned"), "{restored_log}");
+    assert!(
+        restored_log.contains("afterRestore: connectors started"),
+        "{restored_log}"
+    );
+    assert!(
+        restored_log.contains("checkpointRestore returned"),
+        "{restored_log}"
+    );
     kill_and_wait(restored_pid(&out), libc::SIGKILL);
     let _ = std::fs::remove_dir_all(&work);
 }

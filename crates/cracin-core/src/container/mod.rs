@@ -709,14 +709,22 @@ pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
     let mut containers = vec![ckpt_ctr.clone()];
     containers.extend((1..=o.verify).map(|i| format!("cracin-verify-{id}-{i}")));
     for c in &containers {
-        p.on_failure("remove-container", e.cmd(&["rm", "-f", c]), "leave no container behind");
+        p.on_failure(
+            "remove-container",
+            e.cmd(&["rm", "-f", c]),
+            "leave no container behind",
+        );
     }
     let mut images = vec![restore_img.clone()];
     if built {
         images.push(ckpt_img.clone());
     }
     for i in &images {
-        p.on_failure("remove-image", e.cmd(&["rmi", i]), "leave no temporary image behind");
+        p.on_failure(
+            "remove-image",
+            e.cmd(&["rmi", i]),
+            "leave no temporary image behind",
+        );
     }
     Ok(p)
 }

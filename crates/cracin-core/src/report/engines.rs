@@ -299,6 +299,26 @@ fn measure(
         }),
     };
 
+    // The images run the base's JVM, not the host's: say which.
+    let image_jvm = engine_cmd(
+        engine,
+        &[
+            "run",
+            "--rm",
+            "--network=none",
+            "--entrypoint",
+            "java",
+            &app_image,
+            "-version",
+        ],
+        &log_dir,
+        "java-version",
+    )
+    .run()
+    .ok()
+    .and_then(|o| o.stderr.lines().next().map(|l| l.trim().to_string()))
+    .unwrap_or_default();
+
     let inside_refs: Vec<&str> = inside.iter().map(String::as_str).collect();
     let restore_flags = Runtime::Criu.restore_flags(engine.kind);
     let restore_refs: Vec<&str> = restore_flags.iter().map(String::as_str).collect();
@@ -390,6 +410,12 @@ fn measure(
         engine.name(),
         restore_flags.join(" ")
     )];
+    if !image_jvm.is_empty() {
+        notes.push(format!("JVM inside the images: {image_jvm}"));
+    }
+    if b.warmup.is_some() {
+        notes.push("the in-container checkpoint warms up with `cracin checkpoint`'s default request count (the warm-up URLs are passed on, the count is not)".into());
+    }
     if !criu_restore_ms.is_empty() {
         notes.push(format!(
             "criu restore inside the container took {:.0} ms (median; from the restore containers' logs)",

@@ -12,7 +12,8 @@ use crate::render::{human_bytes, Steps};
 /// The command runs as PID 1 of its own PID namespace with stdin from /dev/null and its output in
 /// OUT/app.stdout and OUT/app.stderr. cracin adds -XX:-UsePerfData and, unless --no-shrink,
 /// -XX:+UseSerialGC -Xms16m (each only when the command does not choose its own) through
-/// JAVA_TOOL_OPTIONS, runs a full GC before the dump, and dumps with CRIU. OUT is written
+/// JAVA_TOOL_OPTIONS, runs a full GC and trims the native heap before the dump, and dumps with
+/// CRIU. OUT is written
 /// atomically: an existing checkpoint is replaced only with --force, and only once the new one
 /// succeeded; a failed attempt leaves its logs in OUT.failed.
 ///
@@ -99,7 +100,11 @@ pub fn run(a: Args) -> Result<i32> {
                 format!(
                     " (heap shrunk: {}{})",
                     m.shrink.options.join(" "),
-                    if m.shrink.before_dump.is_empty() { String::new() } else { format!("; before the dump: {}", m.shrink.before_dump.join(", ")) }
+                    if m.shrink.before_dump.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; before the dump: {}", m.shrink.before_dump.join(", "))
+                    }
                 )
             } else {
                 String::new()

@@ -6,8 +6,8 @@ use cracin_core::Result;
 
 /// Check whether this machine can checkpoint and restore a JVM, and say what to fix.
 ///
-/// Checks CRIU's version against the kernel (CRIU < 4.1 fails on Linux >= 6.13, < 4.2 on
-/// >= 6.16), root and capabilities, /proc/sys/kernel/ns_last_pid, soft-dirty tracking, Yama's
+/// Checks CRIU's version against the kernel (CRIU below 4.1 fails on Linux 6.13 and later,
+/// below 4.2 on 6.16 and later), root and capabilities, /proc/sys/kernel/ns_last_pid, soft-dirty tracking, Yama's
 /// ptrace_scope, the JDK and free disk space. Exits 3 when a check fails.
 #[derive(clap::Args)]
 pub struct Args {
@@ -28,7 +28,10 @@ pub fn run(a: Args) -> Result<i32> {
         java: a.java,
     });
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&checks).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&checks).unwrap_or_default()
+        );
     } else {
         for c in &checks {
             let tag = match c.status {
@@ -53,5 +56,9 @@ pub fn run(a: Args) -> Result<i32> {
             }
         );
     }
-    Ok(if doctor::failed(&checks) { cracin_core::error::exit::ENVIRONMENT } else { 0 })
+    Ok(if doctor::failed(&checks) {
+        cracin_core::error::exit::ENVIRONMENT
+    } else {
+        0
+    })
 }
