@@ -29,6 +29,8 @@ pub struct BenchOptions {
     pub latency_requests: usize,
     pub compare_untuned: bool,
     pub criu: Option<PathBuf>,
+    /// Restore with lazy pages.
+    pub lazy_pages: bool,
     /// Where checkpoints are written (a private temp dir when None; removed afterwards).
     pub work_dir: Option<PathBuf>,
 }
@@ -191,6 +193,7 @@ fn run_in(
         ro.criu = Some(criu.path.clone());
         ro.ready = Some(o.ready.clone());
         ro.ready_timeout = o.ready_timeout;
+        ro.lazy_pages = o.lazy_pages;
         let t = Instant::now();
         let r = local::restore(&ro, &crate::Quiet)?;
         let took = r.ready_ms.unwrap_or_else(|| ms(t.elapsed()));

@@ -105,6 +105,9 @@ pub fn parse_version(text: &str) -> Option<Version> {
 pub struct CriuOptions {
     /// `--unprivileged` (inside containers with only CAP_CHECKPOINT_RESTORE).
     pub unprivileged: bool,
+    /// Restore with `--lazy-pages`: memory is filled on first touch by a `criu lazy-pages`
+    /// daemon (userfaultfd), which then copies the rest in the background.
+    pub lazy_pages: bool,
 }
 
 /// `criu dump` of the process tree rooted at `pid` into `images`.
@@ -160,7 +163,30 @@ pub fn restore_args(
     if opts.unprivileged {
         a.push("--unprivileged".into());
     }
+    if opts.lazy_pages {
+        a.push("--lazy-pages".into());
+        // The lazy-pages daemon listens in the work dir; one per restore, so restores of the
+        // same checkpoint can run at once.
+        if let Some(dir) = log.parent() {
+            a.push("--work-dir".into());
+            a.push(dir.display().to_string());
+        }
+    }
     a
+}
+
+/// `criu lazy-pages`: the daemon that serves the restored process's page faults.
+pub fn lazy_pages_args(images: &Path, work_dir: &Path) -> Vec<String> {
+    vec![
+        "lazy-pages".to_string(),
+        "--images-dir".into(),
+        images.display().to_string(),
+        "--work-dir".into(),
+        work_dir.display().to_string(),
+        "--log-file".into(),
+        work_dir.join("lazy-pages.log").display().to_string(),
+        "-v4".into(),
+    ]
 }
 
 #[cfg(test)]
@@ -203,5 +229,19 @@ mod tests {
             &CriuOptions::default(),
         );
         assert!(a.windows(2).any(|w| w[0] == "--inherit-fd" && w[1] == "fd[3]:c/app.stdout"));
+        assert!(!a.contains(&"--lazy-pages".to_string()));
+        let lazy = restore_args(
+            Path::new("/c/images"),
+            Path::new("/c/r1/restore.log"),
+            Path::new("/c/r1/pid"),
+            &[],
+            &CriuOptions {
+                lazy_pages: true,
+                ..Default::default()
+            },
+        );
+        // The daemon's socket lives in the per-restore work dir.
+        assert!(lazy.windows(2).any(|w| w[0] == "--work-dir" && w[1] == "/c/r1"));
+        assert!(lazy.contains(&"--lazy-pages".to_string()));
     }
 }

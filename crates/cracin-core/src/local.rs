@@ -114,6 +114,7 @@ fn criu_options() -> CriuOptions {
     use crate::sysinfo::{has_cap, CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN};
     CriuOptions {
         unprivileged: !has_cap(CAP_SYS_ADMIN) && has_cap(CAP_CHECKPOINT_RESTORE),
+        lazy_pages: false,
     }
 }
 
@@ -549,6 +550,8 @@ pub struct RestoreOptions {
     /// The restored application writes to cracin's own stdout/stderr (a container's logs)
     /// instead of files.
     pub inherit_stdio: bool,
+    /// Restore memory lazily (`criu lazy-pages`): a faster first answer for large images.
+    pub lazy_pages: bool,
 }
 
 impl RestoreOptions {
@@ -562,6 +565,7 @@ impl RestoreOptions {
             criu: None,
             no_wait: false,
             inherit_stdio: false,
+            lazy_pages: false,
         }
     }
 }
@@ -621,7 +625,9 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
         (3, m.app_output.stdout.display().to_string()),
         (4, m.app_output.stderr.display().to_string()),
     ];
-    let args = criu::restore_args(&ck.images(), &log, &pidfile, &inherit, &criu_options());
+    let mut copts = criu_options();
+    copts.lazy_pages = o.lazy_pages;
+    let args = criu::restore_args(&ck.images(), &log, &pidfile, &inherit, &copts);
     if let Some(c) = &m.coordination {
         // The waiting checkpointRestore() in the image learns it was restored from this file.
         let jar = coordinate::install_provider(Path::new(coordinate::DEFAULT_PROVIDER_DIR))?;
@@ -643,6 +649,9 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
         unsafe {
             libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
         }
+    }
+    if o.lazy_pages {
+        start_lazy_pages(&criu, &ck.images(), &log_dir)?;
     }
     progress.step("restore", &format!("criu {} restoring {}", criu.version, ck.path.display()));
     let t = Instant::now();
@@ -715,6 +724,55 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
         stdout,
         stderr,
     })
+}
+
+/// Starts the `criu lazy-pages` daemon for one restore and waits until it listens. It is not
+/// waited for: it serves the restored process's page faults, copies the remaining pages in the
+/// background and exits by itself when all are there.
+fn start_lazy_pages(criu: &Criu, images: &Path, work_dir: &Path) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    let args = criu::lazy_pages_args(images, work_dir);
+    let out = std::fs::File::create(work_dir.join("lazy-pages.out")).map_err(|e| Error::io(work_dir, e))?;
+    let err = out.try_clone().map_err(|e| Error::io(work_dir, e))?;
+    let mut c = std::process::Command::new(&criu.path);
+    c.args(&args)
+        .stdin(std::process::Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0);
+    unsafe {
+        c.pre_exec(|| {
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let mut child = c.spawn().map_err(|e| Error::Spawn {
+        command: format!("{} {}", criu.path.display(), args.join(" ")),
+        source: e,
+    })?;
+    let sock = work_dir.join("lazy-pages.socket");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !sock.exists() {
+        if let Ok(Some(st)) = child.try_wait() {
+            let log = work_dir.join("lazy-pages.log");
+            return Err(Error::RestoreFailed {
+                command: format!("{} {}", criu.path.display(), args.join(" ")),
+                status: crate::process::describe_status(st),
+                log_tail: criu_error_tail(&log, ""),
+                diagnosis: diagnose::explain_files(std::slice::from_ref(&log)),
+                log,
+            });
+        }
+        if Instant::now() > deadline {
+            break; // let the restore itself report what is wrong
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Reaped by whoever adopts it; dropping the handle does not kill it.
+    std::mem::forget(child);
+    Ok(())
 }
 
 /// `Some(state)` when the process no longer runs (gone or a zombie).

@@ -31,6 +31,10 @@ pub struct Args {
     #[arg(long)]
     pub compare_untuned: bool,
 
+    /// Restore with lazy pages (`cracin restore --lazy-pages`).
+    #[arg(long)]
+    pub lazy_pages: bool,
+
     /// Print the full result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -55,6 +59,7 @@ pub fn run(a: Args) -> Result<i32> {
         compare_untuned: a.compare_untuned,
         criu: a.app.criu.clone(),
         work_dir: None,
+        lazy_pages: a.lazy_pages,
     };
     let r = bench::run(&o, &Steps::new(a.json))?;
     if a.json {

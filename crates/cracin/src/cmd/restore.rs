@@ -49,6 +49,12 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
 
+    /// Restore memory lazily: a `criu lazy-pages` daemon fills pages on first touch
+    /// (userfaultfd) and copies the rest in the background; a faster first answer for large
+    /// checkpoints.
+    #[arg(long)]
+    pub lazy_pages: bool,
+
     /// The restore entrypoint of an image made by `cracin build` (PID 1 of the container):
     /// stays attached, the application writes to the container's stdout/stderr, and signals
     /// are forwarded.
@@ -77,6 +83,7 @@ pub fn run(a: Args) -> Result<i32> {
     o.foreground = a.foreground;
     o.force = a.force;
     o.criu = a.criu.clone();
+    o.lazy_pages = a.lazy_pages;
     let foreground = a.foreground || a.in_container;
     o.foreground = foreground;
     o.inherit_stdio = a.in_container || a.inherit_stdio;
