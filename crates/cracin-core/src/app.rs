@@ -177,18 +177,24 @@ pub fn launch(spec: &LaunchSpec) -> Result<Launched> {
     let setsid = which("setsid").ok_or_else(|| Error::JavaNotFound {
         why: "`setsid` (util-linux) is not installed".into(),
     })?;
-    let out = File::create(&spec.stdout).map_err(|e| Error::io(&spec.stdout, e))?;
-    let err = File::create(&spec.stderr).map_err(|e| Error::io(&spec.stderr, e))?;
+    // unshare's own messages (it reports the killed child when CRIU ends the dumped tree) go to
+    // a log of their own; a small sh, exec'd away at once, gives the application its files.
+    let launcher_log = spec.stderr.with_file_name("launcher.log");
+    let log = File::create(&launcher_log).map_err(|e| Error::io(&launcher_log, e))?;
+    let log2 = log.try_clone().map_err(|e| Error::io(&launcher_log, e))?;
     let mut c = Command::new(unshare);
     // Not --kill-child: its parent-death signal would be dumped with the process and CRIU
     // would deliver it right after every restore. `guard_against_signals` covers Ctrl-C instead.
     c.args(["--pid", "--fork", "--"])
         .arg(setsid)
+        .args(["/bin/sh", "-c", r#"o=$1; e=$2; shift 2; exec "$@" >"$o" 2>"$e""#, "sh"])
+        .arg(&spec.stdout)
+        .arg(&spec.stderr)
         .args(&spec.argv)
         .current_dir(&spec.cwd)
         .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
+        .stdout(log)
+        .stderr(log2)
         .env("JAVA_TOOL_OPTIONS", spec.java_tool_options());
     for (k, v) in &spec.env {
         c.env(k, v);
@@ -218,6 +224,7 @@ pub fn launch(spec: &LaunchSpec) -> Result<Launched> {
                 status: describe_status(st),
                 log: spec.stderr.clone(),
                 log_tail: crate::process::tail_of_file(&spec.stderr, 20),
+                diagnosis: crate::diagnose::explain_files(&[spec.stderr.clone(), spec.stdout.clone()]),
             });
         }
         if Instant::now() > deadline {

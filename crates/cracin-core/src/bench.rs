@@ -142,6 +142,7 @@ fn run_in(
                     status,
                     log: spec.stderr.clone(),
                     log_tail: local::output_tail(&logs, 20),
+                    diagnosis: crate::diagnose::explain_files(&[spec.stderr.clone(), spec.stdout.clone()]),
                 })
             }
             Err(NotReady::Timeout) => {

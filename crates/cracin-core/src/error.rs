@@ -86,6 +86,9 @@ pub enum Error {
         status: String,
         log: PathBuf,
         log_tail: String,
+        /// What its output says went wrong (a JVM that could not reserve its heap, a class
+        /// built for a newer Java, ...).
+        diagnosis: Vec<Finding>,
     },
 
     #[error("the application did not become ready within {} ({probe} never answered)", humantime::format_duration(*timeout))]
@@ -183,7 +186,9 @@ impl Error {
     /// The diagnosis findings carried by this error, if any.
     pub fn diagnosis(&self) -> &[Finding] {
         match self {
-            Error::CheckpointFailed { diagnosis, .. } | Error::RestoreFailed { diagnosis, .. } => diagnosis,
+            Error::CheckpointFailed { diagnosis, .. }
+            | Error::RestoreFailed { diagnosis, .. }
+            | Error::AppExited { diagnosis, .. } => diagnosis,
             _ => &[],
         }
     }
@@ -213,7 +218,10 @@ impl Error {
             CriuTooOld { need, .. } => format!("install CRIU {need} or newer (`scripts/setup.sh` builds 4.2.1 from Debian's source) and pass it with --criu PATH"),
             NotRoot { .. } => "run cracin as root (sudo), or inside a container started with --cap-add=CHECKPOINT_RESTORE".into(),
             JavaNotFound { .. } => "give the full command that starts the JVM after `--`, e.g. `-- java -jar app.jar`, and check that `java` is on PATH or the path is right".into(),
-            AppExited { .. } => "the application's own output above says why; run the command by hand to check it starts".into(),
+            AppExited { diagnosis, .. } => match diagnosis.first() {
+                Some(f) => f.fix.clone(),
+                None => "the application's own output above says why; run the command by hand to check it starts".into(),
+            },
             NotReady { .. } => "check the --ready probe (URL, port, regex) against what the application really offers, or raise --ready-timeout".into(),
             PortInUse { port, .. } => format!("stop whatever listens on port {port}, or start the application on another port"),
             OutputExists { .. } => "pass --force to replace it (the old checkpoint is kept until the new one succeeded), or choose another --out".into(),

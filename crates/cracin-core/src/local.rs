@@ -228,6 +228,7 @@ pub fn checkpoint(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Chec
                 status,
                 log: best_log(&logs),
                 log_tail: output_tail(&logs, 20),
+                diagnosis: crate::diagnose::explain_files(&logs),
             })
         }
         Err(NotReady::Timeout) => {
@@ -268,6 +269,7 @@ pub fn checkpoint(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Chec
             status,
             log: best_log(&logs),
             log_tail: output_tail(&logs, 20),
+            diagnosis: crate::diagnose::explain_files(&logs),
         });
     }
 
@@ -308,6 +310,7 @@ pub fn checkpoint(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Chec
                         status: launched.exited().unwrap_or_else(|| "an unknown status".into()),
                         log: best_log(&logs),
                         log_tail: output_tail(&logs, 20),
+                        diagnosis: crate::diagnose::explain_files(&logs),
                     })
                 }
                 Err(coordinate::Waited::TimedOut) => {
@@ -474,7 +477,11 @@ fn keep_failed(staging: Staging) -> Result<PathBuf> {
 /// CRIU's own `Error (...)` lines are the evidence worth showing; else the log's tail.
 fn criu_error_tail(log: &Path, stderr: &str) -> String {
     let text = crate::process::read_lossy(log);
-    let errors: Vec<&str> = text.lines().filter(|l| l.contains("Error (")).collect();
+    // Every criu run here prints a harmless rlimit error (root lacks CAP_SYS_RESOURCE).
+    let errors: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("Error (") && !l.contains("Can't setup RLIMIT_NOFILE"))
+        .collect();
     if !errors.is_empty() {
         let start = errors.len().saturating_sub(8);
         return errors[start..].join("\n");

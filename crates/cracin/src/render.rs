@@ -79,7 +79,10 @@ pub fn error(e: &Error) -> i32 {
         }
     }
     if let Some(h) = e.hint() {
-        let _ = writeln!(err, "\nhint: {h}");
+        // The first diagnosis already printed its fix.
+        if e.diagnosis().first().map(|f| &f.fix) != Some(&h) {
+            let _ = writeln!(err, "\nhint: {h}");
+        }
     }
     e.exit_code()
 }

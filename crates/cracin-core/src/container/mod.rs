@@ -114,7 +114,13 @@ pub enum StepKind {
     /// Run `command`; a failure stops the plan.
     Run,
     /// Poll the URL in `command[1]` from the host until it answers (or `timeout` passes).
-    Probe { timeout: Duration },
+    /// `alive` (an `inspect` printing `.State.Running .State.ExitCode`) ends the wait early when the container
+    /// has exited, e.g. a failed restore without fallback; `logs` then shows why.
+    Probe {
+        timeout: Duration,
+        alive: Vec<String>,
+        logs: Vec<String>,
+    },
     /// Run `command`; it fails if its output (stdout or stderr) contains `absent` — e.g. the
     /// restore entrypoint's fallback message, so a cold start cannot pass as a restore.
     RunExpectAbsent { absent: String },
@@ -220,7 +226,7 @@ impl Plan {
                     n += 1;
                     let _ = write!(s, "\n# {n}. {}: {}\n{line}\n", st.name, st.why);
                 }
-                StepKind::Probe { timeout } => {
+                StepKind::Probe { timeout, .. } => {
                     n += 1;
                     let _ = write!(
                         s,
@@ -625,6 +631,13 @@ pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
             why: "the restored application must answer through the published port".into(),
             kind: StepKind::Probe {
                 timeout: Duration::from_secs(30),
+                alive: e.cmd(&[
+                    "inspect",
+                    "-f",
+                    "{{.State.Running}} {{.State.ExitCode}}",
+                    &name,
+                ]),
+                logs: e.cmd(&["logs", &name]),
             },
             timeout: Duration::from_secs(30),
         });
@@ -729,6 +742,25 @@ pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
     Ok(p)
 }
 
+/// A failed engine command as `Error::Engine`, naming the plan step (other errors unchanged).
+fn engine_error(s: &Step, e: Error) -> Error {
+    match e {
+        Error::Command {
+            command,
+            status,
+            log,
+            log_tail,
+        } if s.command.first().map(String::as_str) != Some("cp") => Error::Engine {
+            step: s.name.clone(),
+            command,
+            status,
+            log,
+            log_tail,
+        },
+        other => other,
+    }
+}
+
 /// Runs a plan: writes its files, runs its steps in order with the plan's environment (logs in
 /// `log_dir`), and on the first failure runs the `OnFailure` steps before returning the error.
 pub fn execute(plan: &Plan, log_dir: &Path, progress: &dyn Progress) -> Result<()> {
@@ -781,26 +813,71 @@ fn run_step(
     progress.step(&s.name, &s.why);
     let t0 = Instant::now();
     match &s.kind {
-        StepKind::Probe { timeout } => {
+        StepKind::Probe {
+            timeout,
+            alive,
+            logs,
+        } => {
             let url = s.command.get(1).cloned().unwrap_or_default();
             let probe = crate::probe::Probe::parse(&url)?;
-            crate::probe::wait_ready(&probe, &[], *timeout, Duration::from_millis(10), || None)
-                .map_err(|_| Error::RestoredNotReady {
-                    probe: url.clone(),
-                    timeout: *timeout,
-                    log: log_dir.to_path_buf(),
-                    log_tail: String::new(),
-                })?;
+            // `inspect` costs tens of milliseconds: ask at most twice a second.
+            let mut last_check = Instant::now();
+            let dead = || {
+                if alive.is_empty() || last_check.elapsed() < Duration::from_millis(500) {
+                    return None;
+                }
+                last_check = Instant::now();
+                let st = Step {
+                    command: alive.clone(),
+                    ..s.clone()
+                };
+                let out = step_cmd(plan, i, &st, log_dir).ok()?.run_unchecked().ok()?;
+                let text = out.stdout.trim().to_string();
+                let code = text.strip_prefix("false ")?;
+                out.status.success().then(|| format!("exit status {code}"))
+            };
+            match crate::probe::wait_ready(&probe, &[], *timeout, Duration::from_millis(10), dead) {
+                Ok(_) => {}
+                Err(crate::probe::NotReady::Exited(how)) => {
+                    let st = Step {
+                        command: logs.clone(),
+                        ..s.clone()
+                    };
+                    let out = step_cmd(plan, i, &st, log_dir)?.run_unchecked()?;
+                    let text = format!("{}{}", out.stdout, out.stderr);
+                    return Err(Error::Engine {
+                        step: s.name.clone(),
+                        command: format!("container {}", logs.last().cloned().unwrap_or_default()),
+                        status: format!("{how} before {url} answered"),
+                        log: out.stdout_path,
+                        log_tail: crate::process::tail_of_text(&text, 15),
+                    });
+                }
+                Err(_) => {
+                    return Err(Error::RestoredNotReady {
+                        probe: url.clone(),
+                        timeout: *timeout,
+                        log: log_dir.to_path_buf(),
+                        log_tail: String::new(),
+                    })
+                }
+            }
         }
         StepKind::RunExpectAbsent { absent } => {
-            let out = step_cmd(plan, i, s, log_dir)?.run()?;
+            let out = step_cmd(plan, i, s, log_dir)?
+                .run()
+                .map_err(|e| engine_error(s, e))?;
             if out.stdout.contains(absent.as_str()) || out.stderr.contains(absent.as_str()) {
                 let text = format!("{}{}", out.stdout, out.stderr);
+                // The marker line and the reason lines the restore entrypoint prints under it.
                 let line = text
                     .lines()
-                    .find(|l| l.contains(absent.as_str()))
-                    .unwrap_or("");
-                return Err(Error::Command {
+                    .skip_while(|l| !l.contains(absent.as_str()))
+                    .take_while(|l| l.contains(absent.as_str()) || l.starts_with("cracin:   "))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                return Err(Error::Engine {
+                    step: s.name.clone(),
                     command: s.command.join(" "),
                     status: format!("output contains {absent:?}"),
                     log: out.stderr_path.clone(),
@@ -809,7 +886,9 @@ fn run_step(
             }
         }
         _ => {
-            step_cmd(plan, i, s, log_dir)?.run()?;
+            step_cmd(plan, i, s, log_dir)?
+                .run()
+                .map_err(|e| engine_error(s, e))?;
         }
     }
     let ms = t0.elapsed().as_secs_f64() * 1000.0;
@@ -930,7 +1009,7 @@ mod tests {
         );
         let err = execute(&p, &d.path().join("logs"), &crate::Quiet).unwrap_err();
         assert!(
-            matches!(err, Error::Command { ref status, .. } if status == "exit status 3"),
+            matches!(err, Error::Engine { ref status, ref step, .. } if status == "exit status 3" && step == "fail"),
             "{err:?}"
         );
         assert!(marker.exists());
@@ -964,7 +1043,7 @@ mod tests {
             notes: vec![],
         };
         match execute(&p, d.path(), &crate::Quiet).unwrap_err() {
-            Error::Command { log_tail, .. } => {
+            Error::Engine { log_tail, .. } => {
                 assert!(log_tail.contains("starting cold"), "{log_tail}")
             }
             other => panic!("unexpected {other:?}"),

@@ -225,8 +225,8 @@ pub static RULES: &[Rule] = &[
         id: "file-size-changed",
         title: "a file the JVM had open changed after the checkpoint",
         patterns: &[r"File .* has bad size \d+ \(expect \d+\)"],
-        cause: "CRIU checks the size of every regular file the JVM had open; a redirected stdout/stderr or log file grew (or was truncated) after the dump",
-        fix: "let each restore write its output elsewhere: cracin gives the JVM private stdio files in the checkpoint; if you run criu yourself use --inherit-fd fd[1]:PATH, or redirect output to a pipe",
+        cause: "CRIU checks the size of every regular file the JVM had open at the dump; this one (named in the evidence) grew or shrank since: a redeployed jar, or a log or redirected output written after the dump",
+        fix: "a changed jar or class file means the application changed: take the checkpoint again (`cracin checkpoint --force`); for a log or redirected output, let each restore write elsewhere (cracin does this for stdout/stderr; if you run criu yourself use --inherit-fd fd[1]:PATH)",
         reference: None,
     },
     Rule {

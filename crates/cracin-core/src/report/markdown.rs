@@ -50,6 +50,13 @@ pub fn render(r: &Report) -> String {
         r.machine.cores,
         cell(&r.machine.kernel)
     );
+    if let (Some(a), Some(b)) = (r.machine.load_at_start, r.machine.load_at_end) {
+        let _ = writeln!(
+            s,
+            "| load average | {a:.2} at the start, {b:.2} at the end ({} cores; other work on the machine slows every figure) |",
+            r.machine.cores
+        );
+    }
     let _ = writeln!(s, "| CRIU | {} |", cell(&r.criu));
     let _ = writeln!(s, "| JVM | {} |", cell(&r.jvm));
     let _ = writeln!(s, "| command | `{}` |", cell(&r.command.join(" ")));
@@ -233,6 +240,10 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("median of 5 runs"));
+        assert!(
+            md.contains("| load average | 1.50 at the start, 2.25 at the end (2 cores;"),
+            "{md}"
+        );
         assert!(
             md.contains(
                 "| local | **2410 ms** (2377 ms–2502 ms) | **121 ms** (117 ms–130 ms) | 19.9× |"

@@ -44,6 +44,20 @@ pub struct Machine {
     pub cpu_model: String,
     pub cores: usize,
     pub kernel: String,
+    /// 1-minute load average when the measurement started and when it ended: the machine may
+    /// be shared, and a busy machine slows every figure.
+    pub load_at_start: Option<f64>,
+    pub load_at_end: Option<f64>,
+}
+
+/// The 1-minute load average (/proc/loadavg).
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 impl Machine {
@@ -54,6 +68,8 @@ impl Machine {
                 .map(|n| n.get())
                 .unwrap_or(1),
             kernel: crate::sysinfo::kernel_release(),
+            load_at_start: load_average(),
+            load_at_end: None,
         }
     }
 }
@@ -144,6 +160,7 @@ pub fn parse_engines(s: &str) -> Result<Vec<String>> {
 /// Measures every engine asked for. The local engine's failure is the report's failure (it is
 /// the reference); a container engine that fails is reported as not measured, with the error.
 pub fn measure(o: &ReportOptions, progress: &dyn Progress) -> Result<Report> {
+    let machine = Machine::here();
     let mut engines = Vec::new();
     let mut jvm = String::new();
     for name in &o.engines {
@@ -166,7 +183,10 @@ pub fn measure(o: &ReportOptions, progress: &dyn Progress) -> Result<Report> {
     }
     Ok(Report {
         date: crate::checkpoint::now_rfc3339(),
-        machine: Machine::here(),
+        machine: Machine {
+            load_at_end: load_average(),
+            ..machine
+        },
         criu: crate::criu::Criu::find(o.bench.criu.as_deref())
             .map(|c| c.version.to_string())
             .unwrap_or_else(|e| format!("none ({e})")),
@@ -311,6 +331,8 @@ pub fn sample() -> Report {
             cpu_model: "AMD EPYC 7B13".into(),
             cores: 2,
             kernel: "6.18.0".into(),
+            load_at_start: Some(1.5),
+            load_at_end: Some(2.25),
         },
         criu: "4.2.1".into(),
         jvm: "17.0.13".into(),

@@ -97,8 +97,18 @@ pub fn render(r: &Report) -> String {
         "start",
         r##" fill="#555555""##,
         &format!(
-            "{} · {}, {} cores, Linux {} · JVM {} · CRIU {} · medians of {} runs",
-            r.date, r.machine.cpu_model, r.machine.cores, r.machine.kernel, r.jvm, r.criu, r.runs
+            "{} · {}, {} cores, Linux {}{} · JVM {} · CRIU {} · medians of {} runs",
+            r.date,
+            r.machine.cpu_model,
+            r.machine.cores,
+            r.machine.kernel,
+            match (r.machine.load_at_start, r.machine.load_at_end) {
+                (Some(a), Some(b)) => format!(", load {a:.1}→{b:.1}"),
+                _ => String::new(),
+            },
+            r.jvm,
+            r.criu,
+            r.runs
         ),
     );
     latency_chart(&mut s, r, 80.0, 95.0, 860.0, 290.0);
@@ -241,13 +251,32 @@ fn latency_chart(s: &mut String, r: &Report, x0: f64, y0: f64, w: f64, h: f64) {
             pts.join(" ")
         );
     }
-    // legend, top right, with the first request and the median of each series
-    let lw = 350.0;
-    let lx = x0 + w - lw - 10.0;
-    let ly = y0 + 10.0;
+    // The legend goes into the corner of the plot that hides the fewest points (top right
+    // when they tie); it names each series with its first request and its median.
+    let (lw, lh) = (350.0, 74.0);
+    let corners = [
+        (x0 + w - lw - 10.0, y0 + 10.0),
+        (x0 + w - lw - 10.0, y0 + h - lh - 10.0),
+        (x0 + 10.0, y0 + h - lh - 10.0),
+        (x0 + 10.0, y0 + 10.0),
+    ];
+    let hidden = |(cx, cy): (f64, f64)| -> usize {
+        series
+            .iter()
+            .flat_map(|(_, v, _)| v.iter().enumerate().map(|(i, y)| (xs(i), ys(*y))))
+            .filter(|(px, py)| {
+                *px >= cx - 4.0 && *px <= cx + lw + 4.0 && *py >= cy - 4.0 && *py <= cy + lh + 4.0
+            })
+            .count()
+    };
+    let (lx, ly) = corners
+        .iter()
+        .copied()
+        .min_by_key(|c| hidden(*c))
+        .unwrap_or(corners[0]);
     let _ = writeln!(
         s,
-        r##"<rect x="{lx:.1}" y="{ly:.1}" width="{lw}" height="74" fill="#ffffff" fill-opacity="0.9" stroke="#999999"/>"##
+        r##"<rect x="{lx:.1}" y="{ly:.1}" width="{lw}" height="{lh}" fill="#ffffff" fill-opacity="0.9" stroke="#999999"/>"##
     );
     for (k, (name, v, colour)) in series.iter().enumerate() {
         let y = ly + 18.0 + 22.0 * k as f64;
@@ -284,9 +313,12 @@ fn start_chart(s: &mut String, r: &Report, x0: f64, y0: f64, w: f64, h: f64) {
         .map(|x| x.median)
         .fold(0.0, f64::max);
     let top = nice_ceiling(max.max(1.0));
+    // 2 × 10^k splits into 4 steps of 0.5 × 10^k; 1, 2.5, 5 and 10 into 5 round steps.
+    let mantissa = top / 10f64.powf(top.log10().floor());
+    let steps = if (mantissa - 2.0).abs() < 1e-9 { 4 } else { 5 };
     let yv = |v: f64| y0 + h - v / top * h;
-    for k in 0..=4 {
-        let v = top * k as f64 / 4.0;
+    for k in 0..=steps {
+        let v = top * k as f64 / steps as f64;
         let y = yv(v);
         line(s, x0, y, x0 + w, y, GRID, 0.8);
         text(
@@ -296,17 +328,21 @@ fn start_chart(s: &mut String, r: &Report, x0: f64, y0: f64, w: f64, h: f64) {
             12,
             "end",
             "",
-            &ms_label(v).replace(".00 ms", " ms"),
+            &if top >= 10_000.0 {
+                format!("{} s", v / 1000.0)
+            } else {
+                format!("{v:.0} ms")
+            },
         );
     }
     line(s, x0, y0 + h, x0 + w, y0 + h, AXIS, 1.2);
     line(s, x0, y0, x0, y0 + h, AXIS, 1.2);
     let _ = writeln!(
         s,
-        r#"<text x="{:.1}" y="{:.1}" font-size="13" text-anchor="middle" transform="rotate(-90 {:.1} {:.1})">milliseconds</text>"#,
-        x0 - 68.0,
+        r#"<text x="{:.1}" y="{:.1}" font-size="13" text-anchor="middle" transform="rotate(-90 {:.1} {:.1})">time to first 2xx</text>"#,
+        x0 - 64.0,
         y0 + h / 2.0,
-        x0 - 68.0,
+        x0 - 64.0,
         y0 + h / 2.0
     );
     let n = r.engines.len().max(1);
@@ -478,6 +514,8 @@ mod tests {
         );
         assert!(svg.contains("podman: restore image") && svg.contains("435.0 MB"));
         assert!(svg.contains(">not measured<"), "docker's group says so");
+        // round ticks on the start-time axis (top 5000 ms in steps of 1000)
+        assert!(svg.contains(">1000 ms<") && svg.contains(">5000 ms<"), "start-time ticks");
         // each polyline has 100 points
         let pl = svg.lines().find(|l| l.starts_with("<polyline")).unwrap();
         assert_eq!(

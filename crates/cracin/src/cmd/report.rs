@@ -81,6 +81,7 @@ pub fn run(a: Args) -> Result<i32> {
             compare_untuned: false,
             criu: a.app.criu.clone(),
             work_dir: None,
+            lazy_pages: false,
         },
         engines,
         cracin_binary: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("cracin")),

@@ -134,6 +134,12 @@ fn cold_start(dir: &std::path::Path, command: &[String], why: &cracin_core::Erro
     use std::os::unix::process::CommandExt;
     let first_line = why.to_string();
     eprintln!("cracin: restore failed: {first_line}; starting the application cold");
+    // CRIU's own reason: in a container its restore.log goes away with the container.
+    if let Some((_, tail)) = why.evidence() {
+        for l in tail.lines().filter(|l| l.contains("Error")).take(4) {
+            eprintln!("cracin:   {}", l.trim_start_matches([' ', '|']));
+        }
+    }
     let text = std::fs::read_to_string(dir.join(cracin_core::checkpoint::MANIFEST)).unwrap_or_default();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     let argv: Vec<String> = if command.is_empty() {

@@ -1,0 +1,171 @@
+//! End-to-end diagnosis: five different failures provoked for real through `cracin` (real JVMs,
+//! real CRIU) must each print the right diagnosis, with its evidence and fix, and the right exit
+//! code; `cracin explain` reads the same failure again from the logs left behind.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+/// `diagnosis: TITLE` of the rule `id` must be in the output (titles come from the catalog).
+fn assert_diagnosis(out: &std::process::Output, id: &str) {
+    let rule = cracin_core::diagnose::RULES
+        .iter()
+        .find(|r| r.id == id)
+        .unwrap_or_else(|| panic!("no rule {id}"));
+    let e = stderr(out);
+    assert!(e.contains(&format!("diagnosis: {}", rule.title)), "expected diagnosis {id} in:\n{e}");
+    assert!(e.contains("evidence: "), "{e}");
+    assert!(e.contains(&format!("fix:      {}", rule.fix)), "{e}");
+}
+
+fn counter_jar_copy(dir: &Path) -> std::path::PathBuf {
+    let jar = dir.join("counter.jar");
+    std::fs::copy(counter_classes().join("counter.jar"), &jar).unwrap();
+    jar
+}
+
+fn checkpoint(ck: &Path, port: u16, cmd: &[&str]) -> std::process::Output {
+    run(cracin()
+        .current_dir(counter_classes())
+        .args(["checkpoint", "--out", ck.to_str().unwrap(), "--ready"])
+        .arg(format!("http://127.0.0.1:{port}/health"))
+        .args(["--ready-timeout", "30", "--"])
+        .args(cmd))
+}
+
+#[test]
+fn a_jar_changed_after_the_checkpoint() {
+    if skip("a_jar_changed_after_the_checkpoint") {
+        return;
+    }
+    let work = tempdir("diag-size");
+    let jar = counter_jar_copy(&work);
+    let port = free_port();
+    let ck = work.join("ck");
+    let out = checkpoint(&ck, port, &["java", "-jar", jar.to_str().unwrap(), &port.to_string()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A redeploy while the checkpoint is kept: the jar the JVM had open grows.
+    std::fs::OpenOptions::new().append(true).open(&jar).unwrap();
+    let mut bytes = std::fs::read(&jar).unwrap();
+    bytes.extend_from_slice(b"\0redeployed");
+    std::fs::write(&jar, bytes).unwrap();
+    let out = run(cracin().args(["restore", ck.to_str().unwrap()]));
+    assert_eq!(out.status.code(), Some(6));
+    assert_diagnosis(&out, "file-size-changed");
+    // explain reads the same failure from the checkpoint's restore logs.
+    let out = run(cracin().args(["explain", ck.join("restores").read_dir().unwrap().next().unwrap().unwrap().path().to_str().unwrap()]));
+    assert!(stdout(&out).contains("a file the JVM had open changed after the checkpoint"), "{}", stdout(&out));
+    assert_nothing_left(port);
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn a_full_disk_during_the_dump() {
+    if skip("a_full_disk_during_the_dump") {
+        return;
+    }
+    let work = tempdir("diag-space");
+    let small = work.join("small");
+    std::fs::create_dir_all(&small).unwrap();
+    let st = Command::new("mount").args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"]).arg(&small).status().unwrap();
+    assert!(st.success(), "mount tmpfs");
+    let port = free_port();
+    let out = checkpoint(&small.join("ck"), port, &["java", "-cp", ".", "Counter", &port.to_string()]);
+    let _ = Command::new("umount").arg(&small).status();
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert_diagnosis(&out, "no-space");
+    assert_nothing_left(port);
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn a_heap_larger_than_the_machine() {
+    if skip("a_heap_larger_than_the_machine") {
+        return;
+    }
+    let port = free_port();
+    let work = tempdir("diag-heap");
+    let out = run(cracin()
+        .current_dir(counter_classes())
+        .args(["checkpoint", "--out", work.join("ck").to_str().unwrap(), "--ready"])
+        .arg(format!("http://127.0.0.1:{port}/health"))
+        .args(["--java-option", "-Xmx100000g", "--", "java", "-cp", ".", "Counter", &port.to_string()]));
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("exited with exit status 1 before it was ready"));
+    assert_diagnosis(&out, "jvm-heap-reservation");
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn classes_built_for_a_newer_java() {
+    if skip("classes_built_for_a_newer_java") {
+        return;
+    }
+    let javac25 = Path::new("/usr/lib/jvm/temurin-25-jdk-amd64/bin/javac");
+    let java17 = Path::new("/usr/lib/jvm/java-17-openjdk-amd64/bin/java");
+    if !javac25.exists() || !java17.exists() {
+        if std::env::var_os("CRACIN_REQUIRE_E2E").is_some() {
+            panic!("a JDK 25 javac and a JDK 17 java are needed");
+        }
+        println!("SKIPPED: classes_built_for_a_newer_java: needs a JDK 25 javac and a JDK 17 java");
+        return;
+    }
+    let work = tempdir("diag-classver");
+    let st = Command::new(javac25)
+        .args(["-d", work.to_str().unwrap()])
+        .arg(repo_root().join("tests/fixtures/apps/counter-http/Counter.java"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let port = free_port();
+    let out = run(cracin()
+        .current_dir(&work)
+        .args(["checkpoint", "--out", work.join("ck").to_str().unwrap(), "--ready"])
+        .arg(format!("http://127.0.0.1:{port}/health"))
+        .args(["--", java17.to_str().unwrap(), "-cp", ".", "Counter", &port.to_string()]));
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert_diagnosis(&out, "class-version-too-new");
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn images_emptied_by_an_auto_dedup_restore() {
+    if skip("images_emptied_by_an_auto_dedup_restore") {
+        return;
+    }
+    let work = tempdir("diag-dedup");
+    let port = free_port();
+    let ck = work.join("ck");
+    let out = checkpoint(&ck, port, &["java", "-cp", ".", "Counter", &port.to_string()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Someone restores the images by hand with --auto-dedup, which punches the restored pages
+    // out of pages-*.img (the file keeps its size).
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(ck.join("cracin.json")).unwrap()).unwrap();
+    let stdout_path = m["app_output"]["stdout"].as_str().unwrap().trim_start_matches('/').to_string();
+    let stderr_path = m["app_output"]["stderr"].as_str().unwrap().trim_start_matches('/').to_string();
+    let criu = m["criu"]["path"].as_str().unwrap().to_string();
+    let pidfile = work.join("pid");
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "exec \"$0\" restore -D {} -d --auto-dedup --tcp-close --file-locks --pidfile {} -o {} \
+             --inherit-fd 'fd[3]:{stdout_path}' --inherit-fd 'fd[4]:{stderr_path}' 3>/dev/null 4>/dev/null",
+            ck.join("images").display(),
+            pidfile.display(),
+            work.join("dedup.log").display()
+        ))
+        .arg(&criu)
+        .status()
+        .unwrap();
+    assert!(st.success(), "the by-hand restore works once");
+    let pid: u32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    kill_and_wait(pid, libc::SIGKILL);
+    let out = run(cracin().args(["restore", ck.to_str().unwrap()]));
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert_diagnosis(&out, "images-deduplicated");
+    assert_nothing_left(port);
+    let _ = std::fs::remove_dir_all(&work);
+}
