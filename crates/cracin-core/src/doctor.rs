@@ -34,6 +34,13 @@ pub struct DoctorOptions {
     pub criu: Option<std::path::PathBuf>,
     /// The java to check (default: `java` on PATH).
     pub java: Option<std::path::PathBuf>,
+    /// `local` (default), `podman` or `docker`.
+    pub engine: Option<String>,
+    /// `criu` (default), `crac` or `openj9`: checks that the JVM supports it.
+    pub runtime: Option<String>,
+    /// Where the checkpoint will be written, and how large it is expected to be (MB).
+    pub out: Option<std::path::PathBuf>,
+    pub expected_mb: u64,
 }
 
 pub fn run(o: &DoctorOptions) -> Vec<Check> {
@@ -169,18 +176,193 @@ pub fn run(o: &DoctorOptions) -> Vec<Check> {
             ));
         }
     }
-    if let Some(free) = free_bytes(&std::env::temp_dir()) {
-        let gib = free as f64 / (1u64 << 30) as f64;
+    let target = o.out.clone().unwrap_or_else(std::env::temp_dir);
+    let expected = o.expected_mb.max(1) * 1_000_000;
+    if let Some(free) = free_bytes(&target) {
+        let mb = free / 1_000_000;
+        let (st, fix) = if free < expected {
+            (
+                Status::Fail,
+                Some("free some space, or write the checkpoint elsewhere (--out)"),
+            )
+        } else if free < expected * 3 {
+            (
+                Status::Warn,
+                Some("a checkpoint with --force needs room for the old and the new one"),
+            )
+        } else {
+            (Status::Pass, None)
+        };
         v.push(check(
             "disk",
-            if free < 1 << 30 {
-                Status::Warn
-            } else {
-                Status::Pass
-            },
-            format!("{gib:.1} GiB free in {}", std::env::temp_dir().display()),
-            (free < 1 << 30).then_some("a JVM checkpoint needs 50-500 MB; free some space"),
+            st,
+            format!(
+                "{mb} MB free in {} (a checkpoint is expected to need about {} MB)",
+                target.display(),
+                expected / 1_000_000
+            ),
+            fix,
         ));
+    }
+    // Inside a seccomp filter (a container's default profile) criu dump cannot suspend it.
+    let seccomp = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Seccomp:").map(|v| v.trim().to_string()))
+        .unwrap_or_default();
+    v.push(if seccomp == "2" {
+        check(
+            "seccomp",
+            Status::Fail,
+            "cracin runs under a seccomp filter: `criu dump` fails with `suspending seccomp failed`",
+            Some("run the checkpoint container with --security-opt seccomp=unconfined"),
+        )
+    } else {
+        check("seccomp", Status::Pass, "no seccomp filter on this process", None)
+    });
+    match o.runtime.as_deref().unwrap_or("criu") {
+        "criu" => {}
+        rt @ ("crac" | "openj9") => v.push(runtime_check(rt, o.java.clone())),
+        other => v.push(check(
+            "runtime",
+            Status::Fail,
+            format!("unknown runtime `{other}`"),
+            Some("use --runtime criu, crac or openj9"),
+        )),
+    }
+    match o.engine.as_deref().unwrap_or("local") {
+        "local" => {}
+        e @ ("podman" | "docker") => v.extend(engine_checks(e)),
+        other => v.push(check(
+            "engine",
+            Status::Fail,
+            format!("unknown engine `{other}`"),
+            Some("use --engine local, podman or docker"),
+        )),
+    }
+    v
+}
+
+/// Whether the JVM accepts the runtime's start flag (a CRaC or OpenJ9 JDK), by asking it.
+fn runtime_check(runtime: &str, java: Option<std::path::PathBuf>) -> Check {
+    let Some(java) = java.or_else(|| crate::process::which("java")) else {
+        return check(
+            "runtime",
+            Status::Fail,
+            "no java to check",
+            Some("put the runtime's JDK on PATH or pass --java"),
+        );
+    };
+    let flag = if runtime == "crac" {
+        "-XX:CRaCCheckpointTo=/tmp/cracin-doctor-probe"
+    } else {
+        "-XX:+EnableCRIUSupport"
+    };
+    let ok = crate::process::Cmd::new(&java)
+        .args([flag, "-version"])
+        .timeout(std::time::Duration::from_secs(30))
+        .run()
+        .is_ok();
+    if ok {
+        check(
+            "runtime",
+            Status::Pass,
+            format!("{} accepts {flag}", java.display()),
+            None,
+        )
+    } else {
+        let what = if runtime == "crac" {
+            "CRaC"
+        } else {
+            "OpenJ9 with CRIU support"
+        };
+        check(
+            "runtime",
+            Status::Fail,
+            format!("{} does not accept {flag}: it is no {what} JDK", java.display()),
+            Some("use --runtime criu (cracin checkpoints any OpenJDK from outside), or point --java at the runtime's JDK"),
+        )
+    }
+}
+
+/// The container engine answers, is recent enough, and has the settings cracin needs.
+fn engine_checks(name: &str) -> Vec<Check> {
+    let e = match crate::container::Engine::parse(name) {
+        Ok(e) => e,
+        Err(err) => {
+            return vec![check(
+                "engine",
+                Status::Fail,
+                err.to_string(),
+                err.hint().as_deref(),
+            )]
+        }
+    };
+    let format = if name == "podman" {
+        "{{.Version}}"
+    } else {
+        "{{.Server.Version}}"
+    };
+    let mut cmd = crate::process::Cmd::new(&e.binary)
+        .args(["version", "--format", format])
+        .timeout(std::time::Duration::from_secs(15));
+    for (k, val) in &e.env {
+        cmd = cmd.env(k, val);
+    }
+    let mut v = Vec::new();
+    match cmd.run() {
+        Ok(out) => {
+            let ver = out.stdout.trim().to_string();
+            let parsed = crate::sysinfo::Version::parse_prefix(&ver);
+            let too_old =
+                name == "docker" && parsed.is_some_and(|p| p < crate::sysinfo::Version(26, 0, 0));
+            v.push(if too_old {
+                check(
+                    "engine",
+                    Status::Fail,
+                    format!("docker {ver}: older than 26, rejects --cap-add=CHECKPOINT_RESTORE"),
+                    Some("scripts/setup-containers.sh installs Docker 26 privately; start it with scripts/dockerd.sh start"),
+                )
+            } else {
+                check("engine", Status::Pass, format!("{name} {ver} ({})", e.binary), None)
+            });
+        }
+        Err(err) => v.push(check(
+            "engine",
+            Status::Fail,
+            format!("{name} does not answer: {err}"),
+            Some(if name == "docker" {
+                "run scripts/setup-containers.sh, then scripts/dockerd.sh start"
+            } else {
+                "run scripts/setup-containers.sh"
+            }),
+        )),
+    }
+    if name == "podman" {
+        let conf = e
+            .env
+            .iter()
+            .find(|(k, _)| k == "CONTAINERS_CONF")
+            .map(|(_, v)| v.clone());
+        let text = conf
+            .as_ref()
+            .and_then(|c| std::fs::read_to_string(c).ok())
+            .unwrap_or_default();
+        v.push(if text.contains("default_ulimits") && text.contains("runc") {
+            check(
+                "engine-settings",
+                Status::Pass,
+                format!("CONTAINERS_CONF={} (nofile ulimit, runc)", conf.unwrap_or_default()),
+                None,
+            )
+        } else {
+            check(
+                "engine-settings",
+                Status::Warn,
+                "no CONTAINERS_CONF with cracin's settings: containers may fail here (`setrlimit RLIMIT_NOFILE`, `cgroups in hybrid mode`)",
+                Some("run scripts/setup-containers.sh (writes /opt/cracin/containers.conf)"),
+            )
+        });
     }
     v
 }

@@ -491,5 +491,17 @@ fn doctor_passes_on_this_machine() {
     let out = run(cracin().args(["doctor", "--criu", old.to_str().unwrap()]));
     assert_eq!(out.status.code(), Some(3));
     assert!(stdout(&out).contains("FAIL  criu"), "{}", stdout(&out));
+    // Debian's OpenJDK is no CRaC JDK: doctor asks the JVM itself and says what to use instead.
+    let out = run(cracin().args(["doctor", "--runtime", "crac"]));
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stdout(&out).contains("it is no CRaC JDK") && stdout(&out).contains("--runtime criu"),
+        "{}",
+        stdout(&out)
+    );
+    // Not enough room for the expected checkpoint.
+    let out = run(cracin().args(["doctor", "--out", "/dev/shm", "--expected-mb", "100000000"]));
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stdout(&out).contains("FAIL  disk"), "{}", stdout(&out));
     let _ = std::fs::remove_dir_all(&work);
 }
