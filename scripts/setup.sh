@@ -5,7 +5,7 @@
 # first checks whether its result is already there.
 #
 #   scripts/setup.sh                 host set-up (local engine)
-#   scripts/setup.sh --containers    also podman, docker 26 and the jdk17 base image on both
+#   scripts/setup.sh --containers    also podman, docker 26 and the jdk17/jdk21 base images on both
 #                                    (for `cracin build`)
 set -euo pipefail
 
@@ -97,7 +97,9 @@ if [ "$WITH_CONTAINERS" = 1 ]; then
   # The base image the container tests and the demo use (debootstrap, no registry; cached).
   "$(dirname "$0")/dockerd.sh" start
   for engine in podman docker; do
-    "$(dirname "$0")/base-image.sh" --jdk 17 --engine "$engine"
+    for jdk in 17 21; do
+      "$(dirname "$0")/base-image.sh" --jdk "$jdk" --engine "$engine"
+    done
   done
 fi
 log "done"

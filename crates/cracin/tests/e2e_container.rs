@@ -132,6 +132,19 @@ impl<'a> Cleanup<'a> {
         self.images.borrow_mut().push(name.to_string());
         name.to_string()
     }
+    /// The step logs `cracin build` keeps in /tmp/cracin-build-ID-logs.
+    fn build_logs(&self, out: &std::process::Output) {
+        let err = String::from_utf8_lossy(&out.stderr);
+        if let Some(id) = err
+            .split("cracin-build-")
+            .nth(1)
+            .and_then(|r| r.split("-logs").next())
+        {
+            self.dirs
+                .borrow_mut()
+                .push(std::env::temp_dir().join(format!("cracin-build-{id}-logs")));
+        }
+    }
     fn dir(&self, prefix: &str) -> std::path::PathBuf {
         let d = tempdir(prefix);
         self.dirs.borrow_mut().push(d.clone());
@@ -350,6 +363,7 @@ fn counter_flow(test: &str, e: Engine) {
 
     // The restore image, and the run flags cracin tells the user.
     let out = build_jar(&e, &ctx, &tag, &APP_CMD);
+    g.build_logs(&out);
     assert!(out.status.success(), "cracin build failed");
     let text = stdout(&out);
     assert!(text.contains(&format!("built {tag}")), "{text}");
@@ -386,10 +400,12 @@ fn counter_flow(test: &str, e: Engine) {
     );
     assert_ne!(json_num(&body, "started"), started, "{body}");
     let log = logs(&e, &c4);
-    assert!(
-        log.contains("cracin: restore failed"),
-        "the fallback must say so: {log}"
-    );
+    let why = log
+        .lines()
+        .find(|l| l.starts_with("cracin: restore failed: "))
+        .unwrap_or_else(|| panic!("the fallback must say so: {log}"));
+    eprintln!("{}: without CHECKPOINT_RESTORE: {why}", e.name());
+    assert!(why.contains("starting the application cold"), "{why}");
     assert!(
         log.contains("counter: listening"),
         "the cold JVM's output: {log}"
@@ -403,12 +419,17 @@ fn counter_flow(test: &str, e: Engine) {
     let mut bad: Vec<&str> = vec!["java", "-Xlog:gc:file=/dev/shm/gc.log"];
     bad.extend_from_slice(&APP_CMD[1..]);
     let out = build_jar(&e, &ctx, &tag, &bad);
+    g.build_logs(&out);
     assert!(
         !out.status.success(),
         "a build whose restore falls back must fail"
     );
     let err = stderr(&out);
     assert!(err.contains("cracin: restore failed"), "{err}");
+    assert!(
+        err.contains("dev/shm/gc.log"),
+        "CRIU's reason must be shown: {err}"
+    );
     assert_eq!(
         image_id(&e, &tag),
         before,
@@ -471,6 +492,7 @@ fn image_flow(test: &str, e: Engine) {
             "--warmup",
             "http://127.0.0.1:8080/",
         ]));
+    g.build_logs(&out);
     assert!(out.status.success(), "cracin build --image failed");
     let (_, wd, _) = eng(
         &e,

@@ -433,7 +433,17 @@ pub fn image_command(engine: &Engine, image: &str) -> Result<Vec<String>> {
     for (k, v) in &engine.env {
         c = c.env(k, v);
     }
-    let out = c.run()?;
+    let out = c.run().map_err(|e| match e {
+        Error::Command { log_tail, .. } => Error::usage(
+            format!(
+                "cannot read the command of image {image} in {}: {}",
+                engine.name(),
+                log_tail.lines().last().unwrap_or("").trim()
+            ),
+            "build or load the image into this engine first, or give the application's command after `--`",
+        ),
+        other => other,
+    })?;
     parse_image_command(&out.stdout).ok_or_else(|| {
         Error::usage(
             format!(

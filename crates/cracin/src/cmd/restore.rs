@@ -100,7 +100,11 @@ pub fn run(a: Args) -> Result<i32> {
         Err(e) => return Err(e),
     };
     if a.in_container {
-        eprintln!("cracin: restored in {:.0} ms (pid {})", r.ready_ms.unwrap_or(r.criu_ms), r.pid);
+        eprintln!(
+            "cracin: restored in {:.0} ms (pid {})",
+            r.ready_ms.unwrap_or(r.criu_ms),
+            r.pid
+        );
         return local::wait_foreground(r.pid);
     }
     if a.json {
@@ -136,22 +140,34 @@ fn cold_start(dir: &std::path::Path, command: &[String], why: &cracin_core::Erro
     eprintln!("cracin: restore failed: {first_line}; starting the application cold");
     // CRIU's own reason: in a container its restore.log goes away with the container.
     if let Some((_, tail)) = why.evidence() {
-        for l in tail.lines().filter(|l| l.contains("Error")).take(4) {
-            eprintln!("cracin:   {}", l.trim_start_matches([' ', '|']));
+        let lines: Vec<&str> = tail.lines().map(|l| l.trim_start_matches([' ', '|'])).filter(|l| !l.is_empty()).collect();
+        let errors: Vec<&str> = lines.iter().copied().filter(|l| l.contains("Error")).take(4).collect();
+        // No Error line (e.g. "Effective capability 21 missing"): the last lines say it.
+        let shown = if errors.is_empty() { lines[lines.len().saturating_sub(3)..].to_vec() } else { errors };
+        for l in shown {
+            eprintln!("cracin:   {l}");
         }
     }
-    let text = std::fs::read_to_string(dir.join(cracin_core::checkpoint::MANIFEST)).unwrap_or_default();
+    let text =
+        std::fs::read_to_string(dir.join(cracin_core::checkpoint::MANIFEST)).unwrap_or_default();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     let argv: Vec<String> = if command.is_empty() {
         v["command"]
             .as_array()
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     } else {
         command.to_vec()
     };
     let Some((prog, args)) = argv.split_first() else {
-        eprintln!("cracin: no command recorded in {}: cannot start cold", dir.display());
+        eprintln!(
+            "cracin: no command recorded in {}: cannot start cold",
+            dir.display()
+        );
         return Ok(cracin_core::error::exit::RESTORE);
     };
     // Signals were held back for forwarding; the cold JVM must receive them itself.
