@@ -11,16 +11,16 @@ export PATH="$HOME/.cargo/bin:/usr/local/sbin:/usr/sbin:/sbin:$PATH"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "set-up (idempotent)"
-bash scripts/setup.sh --containers
-
-stop_docker=0
-if ! scripts/dockerd.sh status >/dev/null 2>&1; then
-  scripts/dockerd.sh start
-  stop_docker=1
-fi
+# cracin's private dockerd is started by the set-up when needed; stop it at the end if this run
+# started it, so the suite leaves nothing running.
+stop_docker=1
+if [ -x scripts/dockerd.sh ] && scripts/dockerd.sh status >/dev/null 2>&1; then stop_docker=0; fi
 cleanup() { if [ "$stop_docker" = 1 ]; then scripts/dockerd.sh stop >/dev/null 2>&1 || true; fi; }
 trap cleanup EXIT
+
+step "set-up (idempotent)"
+bash scripts/setup.sh --containers
+scripts/dockerd.sh start
 
 step "formatting and lints"
 if cargo fmt --version >/dev/null 2>&1; then cargo fmt --all -- --check; else echo "rustfmt missing: skipped"; fi
