@@ -1,0 +1,405 @@
+//! End-to-end tests on real server applications this project did not write, fetched from Maven
+//! Central at test time and started with their own normal start commands, as a new user would:
+//! WireMock standalone (a big real HTTP stack, in-memory state created over its admin API) and
+//! the H2 database server (an open embedded database: the JVM holds a POSIX lock on its file at
+//! dump time). Each is checkpointed once, restored twice, and must still hold the state it had
+//! before the checkpoint; changes made after a restore must not leak into the next restore.
+//! `scripts/try-real-apps.sh` runs the same round trips, and Tomcat and Jetty, by hand.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const WIREMOCK: (&str, &str) = (
+    "org.wiremock:wiremock-standalone:3.13.2",
+    "wiremock-standalone-3.13.2.jar",
+);
+const H2: (&str, &str) = ("com.h2database:h2:2.3.232", "h2-2.3.232.jar");
+
+/// The jar of `coords`: from the cache `scripts/try-real-apps.sh` fills, else from the test's own
+/// cache, else fetched with `mvn dependency:copy`. None (the test is skipped) when Maven is not
+/// there or Maven Central cannot be reached.
+fn fetch(test: &str, (coords, file): (&str, &str)) -> Option<PathBuf> {
+    let shared = Path::new("/var/cache/cracin/apps").join(file);
+    if shared.is_file() {
+        return Some(shared);
+    }
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("real-apps");
+    let jar = cache.join(file);
+    if jar.is_file() {
+        return Some(jar);
+    }
+    if which("mvn").is_none() {
+        println!("SKIPPED: {test}: no mvn to fetch {coords}");
+        return None;
+    }
+    // Into a private folder first, renamed into place: a half-written jar is never cached.
+    let tmp = tempdir("fetch");
+    let ok = Command::new("mvn")
+        .args(["-B", "-q", "dependency:copy"])
+        .arg(format!("-Dartifact={coords}"))
+        .arg(format!("-DoutputDirectory={}", tmp.display()))
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok || !tmp.join(file).is_file() {
+        if std::env::var_os("CRACIN_REQUIRE_E2E").is_some() {
+            panic!("{test}: could not fetch {coords} from Maven Central");
+        }
+        println!("SKIPPED: {test}: could not fetch {coords} from Maven Central");
+        return None;
+    }
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::rename(tmp.join(file), &jar).unwrap();
+    let _ = std::fs::remove_dir_all(&tmp);
+    Some(jar)
+}
+
+/// A restored application, killed when the test ends however it ends (also on a failed assert).
+struct Restored(u32);
+
+impl Drop for Restored {
+    fn drop(&mut self) {
+        let proc = format!("/proc/{}", self.0);
+        if Path::new(&proc).exists() {
+            unsafe { libc::kill(self.0 as i32, libc::SIGKILL) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Path::new(&proc).exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+impl Restored {
+    /// A user's stop: SIGTERM, then wait until the process is gone.
+    fn stop(self) {
+        kill_and_wait(self.0, libc::SIGTERM);
+    }
+}
+
+fn restore(ck: &Path, extra: &[&str]) -> Restored {
+    let out = run(cracin()
+        .args([
+            "restore",
+            ck.to_str().unwrap(),
+            "--json",
+            "--ready-timeout",
+            "60",
+        ])
+        .args(extra));
+    assert!(out.status.success(), "restore failed: {}", stderr(&out));
+    Restored(restored_pid(&out))
+}
+
+fn post(url: &str, body: &str) -> Option<(u16, String)> {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(5))
+        .build();
+    match agent.post(url).send_string(body) {
+        Ok(r) => Some((r.status(), r.into_string().unwrap_or_default())),
+        Err(ureq::Error::Status(st, r)) => Some((st, r.into_string().unwrap_or_default())),
+        Err(_) => None,
+    }
+}
+
+/// Fails the test if any process whose command line contains `marker` still runs.
+fn assert_none_with(marker: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = processes_with(marker);
+        if left.is_empty() {
+            return;
+        }
+        if Instant::now() > deadline {
+            for p in &left {
+                unsafe { libc::kill(*p as i32, libc::SIGKILL) };
+            }
+            panic!("processes left running ({marker}): {left:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn wiremock_keeps_its_stubs_and_request_journal() {
+    const T: &str = "wiremock_keeps_its_stubs_and_request_journal";
+    if skip(T) {
+        return;
+    }
+    let Some(jar) = fetch(T, WIREMOCK) else {
+        return;
+    };
+    let work = tempdir("e2e-wiremock");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let root = work.join("root");
+    std::fs::create_dir_all(root.join("mappings")).unwrap();
+    std::fs::write(
+        root.join("mappings/file.json"),
+        r#"{"request":{"method":"GET","url":"/file"},"response":{"status":200,"body":"from file"}}"#,
+    )
+    .unwrap();
+
+    // A stub that exists only in WireMock's memory, created over the admin API once it answers;
+    // readiness is that stub itself, so the checkpoint cannot happen before it exists.
+    let admin = base.clone();
+    let helper = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while Instant::now() < deadline {
+            if matches!(get(&format!("{admin}/__admin/health")), Some((200, _))) {
+                return post(
+                    &format!("{admin}/__admin/mappings"),
+                    r#"{"request":{"method":"GET","url":"/hello"},"response":{"status":200,"body":"hello from stub"}}"#,
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    });
+    let ck = work.join("ckpt");
+    let out = run(cracin()
+        .args(["checkpoint", "--out", ck.to_str().unwrap()])
+        .args([
+            "--ready",
+            &format!("{base}/hello"),
+            "--ready-timeout",
+            "180",
+        ])
+        .args([
+            "--warmup",
+            &format!("{base}/hello"),
+            "--warmup",
+            &format!("{base}/file"),
+        ])
+        .args(["--warmup-requests", "500", "--warmup-concurrency", "2"])
+        .args(["--", "java", "-jar", jar.to_str().unwrap()])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--root-dir",
+            root.to_str().unwrap(),
+        ]));
+    let posted = helper.join().unwrap();
+    assert!(out.status.success(), "checkpoint failed: {}", stderr(&out));
+    assert_eq!(
+        posted.map(|p| p.0),
+        Some(201),
+        "stub created over the admin API"
+    );
+    let marker = format!("--port {port}");
+    assert_none_with(&marker);
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ck.join("cracin.json")).unwrap()).unwrap();
+    assert_eq!(m["warmup_stats"]["errors"], 0, "{}", m["warmup_stats"]);
+    assert!(
+        m["listen_ports"].as_array().unwrap().contains(&port.into()),
+        "listening port recorded: {}",
+        m["listen_ports"]
+    );
+
+    for round in 1..=2 {
+        let app = restore(&ck, &[]);
+        assert_eq!(
+            get(&format!("{base}/hello")),
+            Some((200, "hello from stub".into())),
+            "round {round}: the in-memory stub survived"
+        );
+        assert_eq!(
+            get(&format!("{base}/file")),
+            Some((200, "from file".into())),
+            "round {round}"
+        );
+        // The request journal still holds the warm-up's requests.
+        let (st, body) = post(
+            &format!("{base}/__admin/requests/count"),
+            r#"{"method":"GET","urlPattern":"/(hello|file)"}"#,
+        )
+        .expect("admin API answers");
+        assert_eq!(st, 200, "{body}");
+        assert!(json_num(&body, "count") >= 500, "round {round}: {body}");
+        // A stub added after the previous restore is not there: each restore starts from the
+        // checkpoint.
+        assert_eq!(
+            get(&format!("{base}/added")).map(|r| r.0),
+            Some(404),
+            "round {round}"
+        );
+        let added = post(
+            &format!("{base}/__admin/mappings"),
+            r#"{"request":{"method":"GET","url":"/added"},"response":{"status":201}}"#,
+        );
+        assert_eq!(added.map(|r| r.0), Some(201));
+        assert_eq!(get(&format!("{base}/added")).map(|r| r.0), Some(201));
+        app.stop();
+    }
+    assert_none_with(&marker);
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// Runs SQL over JDBC (TCP) with H2's own command-line client.
+fn h2_sql(jar: &Path, port: u16, sql: &str) -> String {
+    let out = Command::new("java")
+        .args(["-cp", jar.to_str().unwrap(), "org.h2.tools.Shell"])
+        .args([
+            "-url",
+            &format!("jdbc:h2:tcp://127.0.0.1:{port}/test;DB_CLOSE_DELAY=-1"),
+        ])
+        .args(["-user", "sa", "-password", "sa", "-sql", sql])
+        .output()
+        .expect("java runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "H2 Shell failed on `{sql}`: {text}");
+    text
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+/// The POSIX locks `pid` holds (lines of /proc/locks).
+fn posix_locks_of(pid: u32) -> usize {
+    std::fs::read_to_string("/proc/locks")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.get(1) == Some(&"POSIX") && f.get(4) == Some(&pid.to_string().as_str())
+        })
+        .count()
+}
+
+#[test]
+fn h2_server_keeps_its_open_database_and_file_lock() {
+    const T: &str = "h2_server_keeps_its_open_database_and_file_lock";
+    if skip(T) {
+        return;
+    }
+    let Some(jar) = fetch(T, H2) else {
+        return;
+    };
+    let work = tempdir("e2e-h2");
+    let db = work.join("db");
+    std::fs::create_dir_all(&db).unwrap();
+    let (tcp, web) = (free_port(), free_port());
+
+    // The table is created over JDBC while the server runs under `cracin checkpoint`; the database
+    // stays open afterwards (DB_CLOSE_DELAY=-1), so its file is open and locked at dump time.
+    let client_jar = jar.clone();
+    let helper = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while std::net::TcpStream::connect(("127.0.0.1", tcp)).is_err() {
+            assert!(Instant::now() < deadline, "H2 never listened on {tcp}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        h2_sql(
+            &client_jar,
+            tcp,
+            "CREATE TABLE t(id INT PRIMARY KEY, v VARCHAR); INSERT INTO t VALUES(1, 'before-checkpoint')",
+        )
+    });
+    let ck = work.join("ckpt");
+    // `-trace` makes the server print `Connected` and `Disconnect` for the client's session:
+    // ready once the table exists and the client is gone.
+    let out = run(cracin()
+        .args(["checkpoint", "--out", ck.to_str().unwrap()])
+        .args([
+            "--ready",
+            "log:(?s)Connected.*Disconnect",
+            "--ready-timeout",
+            "180",
+        ])
+        .args([
+            "--warmup",
+            &format!("http://127.0.0.1:{web}/"),
+            "--warmup-requests",
+            "300",
+        ])
+        .args([
+            "--",
+            "java",
+            "-cp",
+            jar.to_str().unwrap(),
+            "org.h2.tools.Server",
+        ])
+        .args([
+            "-tcp",
+            "-tcpPort",
+            &tcp.to_string(),
+            "-web",
+            "-webPort",
+            &web.to_string(),
+        ])
+        .args(["-ifNotExists", "-baseDir", db.to_str().unwrap(), "-trace"]));
+    let created = helper.join();
+    assert!(out.status.success(), "checkpoint failed: {}", stderr(&out));
+    assert!(created.is_ok(), "CREATE TABLE failed");
+    let marker = format!("-tcpPort {tcp}");
+    assert_none_with(&marker);
+    // CRIU killed the dumped JVM: the files are as they were at the dump. A checkpoint holds
+    // memory, not files, so keep them to put back before each restore.
+    let saved = work.join("db.at-checkpoint");
+    copy_dir(&db, &saved);
+
+    // A `log:` probe cannot match a restored server's fresh (empty) output: restores name a
+    // TCP probe.
+    let ready = format!("tcp://127.0.0.1:{tcp}");
+    for round in 1..=2 {
+        copy_dir(&saved, &db);
+        let app = restore(&ck, &["--ready", &ready]);
+        assert_eq!(
+            posix_locks_of(app.0),
+            1,
+            "round {round}: the restored JVM holds the database file lock"
+        );
+        let rows = h2_sql(&jar, tcp, "SELECT v FROM t ORDER BY id");
+        assert!(rows.contains("before-checkpoint"), "round {round}: {rows}");
+        assert!(
+            !rows.contains("after-restore"),
+            "round {round}: a previous restore's rows leaked: {rows}"
+        );
+        // Enough rows that the database file surely grows.
+        h2_sql(
+            &jar,
+            tcp,
+            &format!(
+                "INSERT INTO t SELECT X + {}, 'after-restore-{round} ' || SPACE(200) FROM SYSTEM_RANGE(1, 5000)",
+                round * 100_000
+            ),
+        );
+        let count = h2_sql(&jar, tcp, "SELECT COUNT(*) FROM t");
+        assert!(count.contains("5001"), "round {round}: {count}");
+        assert_eq!(
+            get(&format!("http://127.0.0.1:{web}/")).map(|r| r.0),
+            Some(200),
+            "web console"
+        );
+        app.stop();
+    }
+
+    // Without the saved files the database file has grown since the checkpoint: the restore must
+    // be refused (CRIU's size check), with the restore exit code, naming the file, and nothing
+    // left running.
+    let out = run(cracin().args(["restore", ck.to_str().unwrap(), "--ready", &ready, "--json"]));
+    if out.status.success() {
+        drop(Restored(restored_pid(&out)));
+        panic!("a restore over a database file that grew since the checkpoint succeeded");
+    }
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("test.mv.db"),
+        "the changed file is named: {}",
+        stderr(&out)
+    );
+    assert_none_with(&marker);
+    let _ = std::fs::remove_dir_all(&work);
+}
