@@ -43,12 +43,19 @@ impl Jvm {
                     .map(|v| v.trim_matches('"').to_string())
             })
         };
-        let version = match (field("IMPLEMENTOR"), field("JAVA_RUNTIME_VERSION").or_else(|| field("JAVA_VERSION"))) {
+        let version = match (
+            field("IMPLEMENTOR"),
+            field("JAVA_RUNTIME_VERSION").or_else(|| field("JAVA_VERSION")),
+        ) {
             (Some(i), Some(v)) => format!("{v} ({i})"),
             (None, Some(v)) => v,
             _ => "unknown".into(),
         };
-        Jvm { java: real, home, version }
+        Jvm {
+            java: real,
+            home,
+            version,
+        }
     }
 
     /// `jcmd` beside this JVM's `java`, if the JDK has one (a JRE does not).
@@ -76,7 +83,9 @@ pub fn validate_command(argv: &[String], cwd: &Path) -> Result<PathBuf> {
         }
         if !crate::process::is_executable(&p) {
             return Err(Error::JavaNotFound {
-                why: format!("`{prog}` is not executable (chmod +x, or run it through its interpreter)"),
+                why: format!(
+                    "`{prog}` is not executable (chmod +x, or run it through its interpreter)"
+                ),
             });
         }
         p
@@ -92,11 +101,19 @@ pub fn validate_command(argv: &[String], cwd: &Path) -> Result<PathBuf> {
                 match it.next() {
                     Some(jar) if !cwd.join(jar).is_file() => {
                         return Err(Error::usage(
-                            format!("the jar `{jar}` does not exist (relative to {})", cwd.display()),
+                            format!(
+                                "the jar `{jar}` does not exist (relative to {})",
+                                cwd.display()
+                            ),
                             "check the path after -jar",
                         ))
                     }
-                    None => return Err(Error::usage("`-jar` needs a jar file", "add the jar's path after -jar")),
+                    None => {
+                        return Err(Error::usage(
+                            "`-jar` needs a jar file",
+                            "add the jar's path after -jar",
+                        ))
+                    }
                     _ => {}
                 }
                 break;
@@ -115,12 +132,14 @@ fn is_java(p: &Path) -> bool {
 
 /// Whether the command line already chooses a garbage collector (cracin then adds none).
 pub fn chooses_gc(argv: &[String]) -> bool {
-    argv.iter().any(|a| a.starts_with("-XX:+Use") && a.ends_with("GC"))
+    argv.iter()
+        .any(|a| a.starts_with("-XX:+Use") && a.ends_with("GC"))
 }
 
 /// Whether the command line already sets the initial heap.
 pub fn sets_initial_heap(argv: &[String]) -> bool {
-    argv.iter().any(|a| a.starts_with("-Xms") || a.starts_with("-XX:InitialHeapSize"))
+    argv.iter()
+        .any(|a| a.starts_with("-Xms") || a.starts_with("-XX:InitialHeapSize"))
 }
 
 /// What to launch.
@@ -187,7 +206,12 @@ pub fn launch(spec: &LaunchSpec) -> Result<Launched> {
     // would deliver it right after every restore. `guard_against_signals` covers Ctrl-C instead.
     c.args(["--pid", "--fork", "--"])
         .arg(setsid)
-        .args(["/bin/sh", "-c", r#"o=$1; e=$2; shift 2; exec "$@" >"$o" 2>"$e""#, "sh"])
+        .args([
+            "/bin/sh",
+            "-c",
+            r#"o=$1; e=$2; shift 2; exec "$@" >"$o" 2>"$e""#,
+            "sh",
+        ])
         .arg(&spec.stdout)
         .arg(&spec.stderr)
         .args(&spec.argv)
@@ -224,7 +248,10 @@ pub fn launch(spec: &LaunchSpec) -> Result<Launched> {
                 status: describe_status(st),
                 log: spec.stderr.clone(),
                 log_tail: crate::process::tail_of_file(&spec.stderr, 20),
-                diagnosis: crate::diagnose::explain_files(&[spec.stderr.clone(), spec.stdout.clone()]),
+                diagnosis: crate::diagnose::explain_files(&[
+                    spec.stderr.clone(),
+                    spec.stdout.clone(),
+                ]),
             });
         }
         if Instant::now() > deadline {
@@ -272,10 +299,20 @@ fn launch_in_container(spec: &LaunchSpec) -> Result<Launched> {
             }
             // The restore container has CHECKPOINT_RESTORE only: a JVM that held a capability
             // the restore lacks cannot be restored ("Unable to restore capabilities").
-            for cap in [crate::sysinfo::CAP_SYS_PTRACE, crate::sysinfo::CAP_CHECKPOINT_RESTORE, crate::sysinfo::CAP_SYS_ADMIN] {
+            for cap in [
+                crate::sysinfo::CAP_SYS_PTRACE,
+                crate::sysinfo::CAP_CHECKPOINT_RESTORE,
+                crate::sysinfo::CAP_SYS_ADMIN,
+            ] {
                 libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0);
             }
-            libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0, 0, 0);
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+                0,
+                0,
+                0,
+            );
             Ok(())
         });
     }
@@ -487,6 +524,43 @@ pub fn parse_proc_net_tcp(text: &str) -> Vec<(u16, u64)> {
         .collect()
 }
 
+/// A process and all its descendants.
+pub fn tree_of(pid: u32) -> Vec<u32> {
+    let mut all = vec![pid];
+    let mut i = 0;
+    while i < all.len() {
+        let kids = children_of(all[i]);
+        all.extend(kids);
+        i += 1;
+    }
+    all
+}
+
+/// "pid 123 (java)".
+pub fn describe_pid(pid: u32) -> String {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    format!("pid {pid} ({})", comm.trim())
+}
+
+/// Every process holding a socket that listens on `port` on this host.
+pub fn port_holders(port: u16) -> Vec<u32> {
+    let inodes: BTreeSet<u64> = listening_sockets()
+        .into_iter()
+        .filter(|(p, _)| *p == port)
+        .map(|(_, i)| i)
+        .collect();
+    if inodes.is_empty() {
+        return Vec::new();
+    }
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|pid| socket_inodes_of(*pid).iter().any(|i| inodes.contains(i)))
+        .collect()
+}
+
 /// Who listens on `port` on this host, as "pid 123 (java)", if anyone does.
 pub fn port_holder(port: u16) -> Option<Option<String>> {
     let inodes: BTreeSet<u64> = listening_sockets()
@@ -522,10 +596,16 @@ mod tests {
 
     #[test]
     fn gc_and_heap_detection() {
-        let a: Vec<String> = ["java", "-XX:+UseG1GC", "-Xms1g", "-jar", "x.jar"].iter().map(|s| s.to_string()).collect();
+        let a: Vec<String> = ["java", "-XX:+UseG1GC", "-Xms1g", "-jar", "x.jar"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert!(chooses_gc(&a));
         assert!(sets_initial_heap(&a));
-        let b: Vec<String> = ["java", "-jar", "x.jar"].iter().map(|s| s.to_string()).collect();
+        let b: Vec<String> = ["java", "-jar", "x.jar"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert!(!chooses_gc(&b) && !sets_initial_heap(&b));
     }
 
@@ -539,7 +619,8 @@ mod tests {
         let e = validate_command(&["./missing.sh".into()], &cwd).unwrap_err();
         assert!(e.to_string().contains("does not exist"), "{e}");
         if which("java").is_some() {
-            let e = validate_command(&["java".into(), "-jar".into(), "nope-404.jar".into()], &cwd).unwrap_err();
+            let e = validate_command(&["java".into(), "-jar".into(), "nope-404.jar".into()], &cwd)
+                .unwrap_err();
             assert!(e.to_string().contains("nope-404.jar"), "{e}");
         }
     }
@@ -549,7 +630,9 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         assert!(listening_ports_of(std::process::id()).contains(&port));
-        let holder = port_holder(port).expect("someone listens").expect("and we know who");
+        let holder = port_holder(port)
+            .expect("someone listens")
+            .expect("and we know who");
         assert!(holder.contains(&std::process::id().to_string()), "{holder}");
     }
 }

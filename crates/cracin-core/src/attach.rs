@@ -53,7 +53,10 @@ pub fn jcmd(pid: u32, command: &str, timeout: Duration) -> Result<String> {
         while !sock.exists() {
             if Instant::now() > deadline {
                 let _ = std::fs::remove_file(&trigger);
-                return Err(fail("the JVM did not start its attach listener (-XX:+DisableAttachMechanism?)".into()));
+                return Err(fail(
+                    "the JVM did not start its attach listener (-XX:+DisableAttachMechanism?)"
+                        .into(),
+                ));
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -67,15 +70,23 @@ pub fn jcmd(pid: u32, command: &str, timeout: Duration) -> Result<String> {
         req.extend_from_slice(part.as_bytes());
         req.push(0);
     }
-    s.write_all(&req).map_err(|e| fail(format!("cannot send: {e}")))?;
+    s.write_all(&req)
+        .map_err(|e| fail(format!("cannot send: {e}")))?;
     let mut out = String::new();
-    s.read_to_string(&mut out).map_err(|e| fail(format!("no answer: {e}")))?;
+    s.read_to_string(&mut out)
+        .map_err(|e| fail(format!("no answer: {e}")))?;
     let (code, rest) = out.split_once('\n').unwrap_or((out.as_str(), ""));
     if code.trim() != "0" {
-        return Err(fail(format!("attach error {}: {}", code.trim(), rest.trim())));
+        return Err(fail(format!(
+            "attach error {}: {}",
+            code.trim(),
+            rest.trim()
+        )));
     }
     // The JVM answers 0 and prints the command's own error for unknown commands.
-    if rest.contains("Unknown diagnostic command") || rest.contains("java.lang.IllegalArgumentException") {
+    if rest.contains("Unknown diagnostic command")
+        || rest.contains("java.lang.IllegalArgumentException")
+    {
         return Err(fail(rest.trim().to_string()));
     }
     Ok(rest.to_string())

@@ -135,14 +135,23 @@ fn run_in(
         };
         let mut l = app::launch(&spec)?;
         let logs = vec![spec.stdout.clone(), spec.stderr.clone()];
-        match probe::wait_ready(probe, &logs, o.ready_timeout, Duration::from_millis(2), || l.exited()) {
+        match probe::wait_ready(
+            probe,
+            &logs,
+            o.ready_timeout,
+            Duration::from_millis(2),
+            || l.exited(),
+        ) {
             Ok(_) => cold.push(ms(l.started.elapsed())),
             Err(NotReady::Exited(status)) => {
                 return Err(Error::AppExited {
                     status,
                     log: spec.stderr.clone(),
                     log_tail: local::output_tail(&logs, 20),
-                    diagnosis: crate::diagnose::explain_files(&[spec.stderr.clone(), spec.stdout.clone()]),
+                    diagnosis: crate::diagnose::explain_files(&[
+                        spec.stderr.clone(),
+                        spec.stdout.clone(),
+                    ]),
                 })
             }
             Err(NotReady::Timeout) => {
@@ -220,14 +229,25 @@ fn run_in(
         machine: format!(
             "{} ({} CPUs)",
             model,
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
         ),
         kernel: crate::sysinfo::kernel_release(),
         criu: criu.version.to_string(),
-        jvm: ck.manifest.jvm.as_ref().map(|j| j.version.clone()).unwrap_or_default(),
+        jvm: ck
+            .manifest
+            .jvm
+            .as_ref()
+            .map(|j| j.version.clone())
+            .unwrap_or_default(),
         command: o.command.clone(),
         runs: o.runs,
-        speedup: if rest_s.median > 0.0 { cold_s.median / rest_s.median } else { 0.0 },
+        speedup: if rest_s.median > 0.0 {
+            cold_s.median / rest_s.median
+        } else {
+            0.0
+        },
         cold_ms: cold_s,
         restore_ms: rest_s,
         checkpoint_bytes: ck.manifest.sizes.images_bytes,

@@ -132,14 +132,19 @@ impl CheckpointDir {
             why,
         };
         if !path.exists() {
-            return Err(bad("it does not exist".into()));
+            return Err(Error::usage(
+                format!("there is no checkpoint at {}", path.display()),
+                "check the path; `cracin checkpoint --out DIR ...` writes one",
+            ));
         }
         if !path.is_dir() {
             return Err(bad("it is not a directory".into()));
         }
         let mp = path.join(MANIFEST);
-        let text = std::fs::read_to_string(&mp).map_err(|e| bad(format!("cannot read {MANIFEST}: {e}")))?;
-        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| bad(format!("{MANIFEST} is corrupted: {e}")))?;
+        let text = std::fs::read_to_string(&mp)
+            .map_err(|e| bad(format!("cannot read {MANIFEST}: {e}")))?;
+        let manifest: Manifest = serde_json::from_str(&text)
+            .map_err(|e| bad(format!("{MANIFEST} is corrupted: {e}")))?;
         if manifest.format != FORMAT {
             return Err(bad(format!(
                 "{MANIFEST} has format {} but this cracin reads format {FORMAT}",
@@ -223,6 +228,8 @@ pub struct Staging {
     target: PathBuf,
     force: bool,
     committed: bool,
+    /// Once the application ran, a failure keeps its logs (not its images) in `<target>.failed`.
+    keep_logs: bool,
 }
 
 impl Staging {
@@ -238,13 +245,19 @@ impl Staging {
                 "choose another --out",
             ));
         }
-        let parent = target.parent().ok_or_else(|| Error::usage("--out has no parent directory", "choose another --out"))?;
+        let parent = target
+            .parent()
+            .ok_or_else(|| Error::usage("--out has no parent directory", "choose another --out"))?;
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
+        remove_stale_staging(parent, &name);
         let dir = parent.join(format!(".{name}.tmp-{}-{nanos}", std::process::id()));
         std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
         std::fs::create_dir(dir.join("images")).map_err(|e| Error::io(&dir, e))?;
@@ -253,7 +266,18 @@ impl Staging {
             target,
             force,
             committed: false,
+            keep_logs: false,
         })
+    }
+
+    /// From now on a failure keeps the logs in `failed_dir()`.
+    pub fn keep_logs_on_failure(&mut self) {
+        self.keep_logs = true;
+    }
+
+    /// Where a failed attempt's logs are kept.
+    pub fn failed_dir(&self) -> PathBuf {
+        failed_dir_of(&self.target)
     }
 
     pub fn target(&self) -> &Path {
@@ -264,7 +288,9 @@ impl Staging {
     pub fn commit(mut self) -> Result<PathBuf> {
         if self.target.exists() {
             if !self.force {
-                return Err(Error::OutputExists { path: self.target.clone() });
+                return Err(Error::OutputExists {
+                    path: self.target.clone(),
+                });
             }
             nix::fcntl::renameat2(
                 None,
@@ -286,8 +312,41 @@ impl Staging {
 
 impl Drop for Staging {
     fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_dir_all(&self.dir);
+        if self.committed {
+            return;
+        }
+        if self.keep_logs {
+            let failed = self.failed_dir();
+            let _ = std::fs::remove_dir_all(self.dir.join("images"));
+            let _ = std::fs::remove_dir_all(&failed);
+            if std::fs::rename(&self.dir, &failed).is_ok() {
+                return;
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn failed_dir_of(target: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.failed", target.display()))
+}
+
+/// Removes staging directories of `name` left by a cracin that was killed (its PID is gone).
+fn remove_stale_staging(parent: &Path, name: &str) {
+    let prefix = format!(".{name}.tmp-");
+    let Ok(rd) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file.strip_prefix(&prefix) else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
         }
     }
 }
@@ -320,7 +379,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let t = d.path().join("ckpt");
         std::fs::create_dir(&t).unwrap();
-        assert!(matches!(Staging::new(&t, false), Err(Error::OutputExists { .. })));
+        assert!(matches!(
+            Staging::new(&t, false),
+            Err(Error::OutputExists { .. })
+        ));
         {
             let s = Staging::new(&t, true).unwrap();
             assert!(s.dir.exists());
@@ -348,7 +410,7 @@ mod tests {
     fn open_reports_what_is_wrong() {
         let d = tempfile::tempdir().unwrap();
         let e = CheckpointDir::open(&d.path().join("nope")).unwrap_err();
-        assert!(e.to_string().contains("does not exist"), "{e}");
+        assert!(e.to_string().contains("there is no checkpoint"), "{e}");
         let e = CheckpointDir::open(d.path()).unwrap_err();
         assert!(e.to_string().contains("cannot read cracin.json"), "{e}");
         std::fs::write(d.path().join(MANIFEST), "{not json").unwrap();

@@ -196,7 +196,10 @@ mod tests {
     #[test]
     fn version_from_criu_output() {
         assert_eq!(parse_version("Version: 4.2.1\n"), Some(Version(4, 2, 1)));
-        assert_eq!(parse_version("Version: 3.17.1\nGitID: x"), Some(Version(3, 17, 1)));
+        assert_eq!(
+            parse_version("Version: 3.17.1\nGitID: x"),
+            Some(Version(3, 17, 1))
+        );
         assert_eq!(parse_version("nonsense"), None);
     }
 
@@ -212,11 +215,20 @@ mod tests {
         let k618 = Version(6, 18, 44);
         let err = criu(Version(4, 1, 1)).check_kernel(k618).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("CRIU 4.1.1") && msg.contains("Linux 6.18.44"), "{msg}");
+        assert!(
+            msg.contains("CRIU 4.1.1") && msg.contains("Linux 6.18.44"),
+            "{msg}"
+        );
         assert!(criu(Version(4, 2, 1)).check_kernel(k618).is_ok());
-        assert!(criu(Version(3, 17, 1)).check_kernel(Version(6, 14, 0)).is_err());
-        assert!(criu(Version(4, 1, 0)).check_kernel(Version(6, 14, 0)).is_ok());
-        assert!(criu(Version(3, 17, 1)).check_kernel(Version(6, 1, 0)).is_ok());
+        assert!(criu(Version(3, 17, 1))
+            .check_kernel(Version(6, 14, 0))
+            .is_err());
+        assert!(criu(Version(4, 1, 0))
+            .check_kernel(Version(6, 14, 0))
+            .is_ok());
+        assert!(criu(Version(3, 17, 1))
+            .check_kernel(Version(6, 1, 0))
+            .is_ok());
     }
 
     #[test]
@@ -228,7 +240,9 @@ mod tests {
             &[(3, "/c/app.stdout".into())],
             &CriuOptions::default(),
         );
-        assert!(a.windows(2).any(|w| w[0] == "--inherit-fd" && w[1] == "fd[3]:c/app.stdout"));
+        assert!(a
+            .windows(2)
+            .any(|w| w[0] == "--inherit-fd" && w[1] == "fd[3]:c/app.stdout"));
         assert!(!a.contains(&"--lazy-pages".to_string()));
         let lazy = restore_args(
             Path::new("/c/images"),
@@ -241,7 +255,9 @@ mod tests {
             },
         );
         // The daemon's socket lives in the per-restore work dir.
-        assert!(lazy.windows(2).any(|w| w[0] == "--work-dir" && w[1] == "/c/r1"));
+        assert!(lazy
+            .windows(2)
+            .any(|w| w[0] == "--work-dir" && w[1] == "/c/r1"));
         assert!(lazy.contains(&"--lazy-pages".to_string()));
     }
 }

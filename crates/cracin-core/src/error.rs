@@ -176,9 +176,10 @@ impl Error {
             }
             AppExited { .. } | NotReady { .. } | PortInUse { .. } => exit::APP,
             CheckpointFailed { .. } | Coordination { .. } => exit::CHECKPOINT,
-            BadCheckpoint { .. } | CpuMismatch { .. } | RestoreFailed { .. } | RestoredNotReady { .. } => {
-                exit::RESTORE
-            }
+            BadCheckpoint { .. }
+            | CpuMismatch { .. }
+            | RestoreFailed { .. }
+            | RestoredNotReady { .. } => exit::RESTORE,
             Engine { .. } => exit::ENGINE,
         }
     }
@@ -204,7 +205,9 @@ impl Error {
             | CheckpointFailed { log, log_tail, .. }
             | RestoreFailed { log, log_tail, .. }
             | Engine { log, log_tail, .. } => Some((Some(log.as_path()), log_tail.as_str())),
-            CommandTimeout { log_tail, .. } | Coordination { log_tail, .. } => Some((None, log_tail.as_str())),
+            CommandTimeout { log_tail, .. } | Coordination { log_tail, .. } => {
+                Some((None, log_tail.as_str()))
+            }
             _ => None,
         }
     }
@@ -223,7 +226,10 @@ impl Error {
                 None => "the application's own output above says why; run the command by hand to check it starts".into(),
             },
             NotReady { .. } => "check the --ready probe (URL, port, regex) against what the application really offers, or raise --ready-timeout".into(),
-            PortInUse { port, .. } => format!("stop whatever listens on port {port}, or start the application on another port"),
+            PortInUse { port, holder } => format!(
+                "stop {} (a previous restore, or another application), then try again",
+                holder.clone().unwrap_or_else(|| format!("whatever listens on port {port}"))
+            ),
             OutputExists { .. } => "pass --force to replace it (the old checkpoint is kept until the new one succeeded), or choose another --out".into(),
             BadCheckpoint { .. } => "take the checkpoint again with `cracin checkpoint --force`".into(),
             CpuMismatch { .. } => "restore on a machine with the same CPU features, take the checkpoint on this machine, or pass --force to try anyway (the JVM may crash on the first use of a missing instruction)".into(),

@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::app::{self, Jvm, LaunchSpec};
-use crate::checkpoint::{self, AppOutput, CheckpointDir, CriuInfo, HostInfo, Manifest, Shrink, Staging, Timings};
-use crate::criu::{self, Criu, CriuOptions};
+use crate::checkpoint::{
+    self, AppOutput, CheckpointDir, CriuInfo, HostInfo, Manifest, Shrink, Staging, Timings,
+};
 use crate::coordinate;
+use crate::criu::{self, Criu, CriuOptions};
 use crate::diagnose;
 use crate::error::{Error, Result};
 use crate::probe::{self, NotReady, Probe};
@@ -120,8 +122,12 @@ fn criu_options() -> CriuOptions {
 
 /// Fails early when this host cannot checkpoint or restore at all.
 pub fn preflight(criu_path: Option<&Path>, action: &str) -> Result<Criu> {
-    if !crate::sysinfo::is_root() && !crate::sysinfo::has_cap(crate::sysinfo::CAP_CHECKPOINT_RESTORE) {
-        return Err(Error::NotRoot { action: action.into() });
+    if !crate::sysinfo::is_root()
+        && !crate::sysinfo::has_cap(crate::sysinfo::CAP_CHECKPOINT_RESTORE)
+    {
+        return Err(Error::NotRoot {
+            action: action.into(),
+        });
     }
     let c = Criu::find(criu_path)?;
     if let Some(k) = crate::sysinfo::kernel_version() {
@@ -138,6 +144,32 @@ pub struct Checkpointed {
 }
 
 pub fn checkpoint(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Checkpointed> {
+    let failed = checkpoint::failed_dir_of(&checkpoint::absolute(&o.out)?);
+    checkpoint_inner(o, progress).map_err(|e| point_logs_at(e, &failed))
+}
+
+/// Errors name the application's logs in the staging directory, which a failure moves to
+/// `<out>.failed`: name them where they are now.
+fn point_logs_at(mut e: Error, failed: &Path) -> Error {
+    let fix = |log: &mut PathBuf| {
+        let in_staging = log
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|n| n.to_string_lossy().contains(".tmp-"));
+        if in_staging && failed.is_dir() {
+            if let Some(name) = log.file_name() {
+                *log = failed.join(name);
+            }
+        }
+    };
+    match &mut e {
+        Error::AppExited { log, .. } | Error::NotReady { log, .. } => fix(log),
+        _ => {}
+    }
+    e
+}
+
+fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Checkpointed> {
     let t_all = Instant::now();
     let probe = match &o.ready {
         Some(r) => Some(Probe::parse(r)?),
@@ -151,7 +183,7 @@ pub fn checkpoint(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Chec
     };
     app::validate_command(&o.command, &o.cwd)?;
     let criu = preflight(o.criu.as_deref(), "checkpoint")?;
-    let staging = Staging::new(&o.out, o.force)?;
+    let mut staging = Staging::new(&o.out, o.force)?;
     if let Some(port) = probe.as_ref().and_then(Probe::local_port) {
         if let Some(holder) = app::port_holder(port) {
             return Err(Error::PortInUse { port, holder });
@@ -192,30 +224,40 @@ pub fn checkpoint(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Chec
         in_container: o.in_container,
     };
     progress.step("launch", &o.command.join(" "));
+    staging.keep_logs_on_failure();
     let mut launched = app::launch(&spec)?;
     let logs = vec![spec.stdout.clone(), spec.stderr.clone()];
     // With --trigger app the application may ask for its checkpoint before the probe passes
     // (its Resources may even have closed the port the probe polls): that ends the wait too.
     let requested_early = |c: &Option<(coordinate::Provider, coordinate::Control)>| {
-        o.trigger == Trigger::App && c.as_ref().is_some_and(|(_, ctl)| ctl.dir().join("request").exists())
+        o.trigger == Trigger::App
+            && c.as_ref()
+                .is_some_and(|(_, ctl)| ctl.dir().join("request").exists())
     };
     let mut early = false;
     let ready = match &probe {
         Some(probe) => {
             progress.step("ready", &format!("waiting for {probe}"));
-            probe::wait_ready(probe, &logs, o.ready_timeout, Duration::from_millis(10), || {
-                if requested_early(&coordination) {
-                    early = true;
-                    return Some("requested".into());
-                }
-                launched.exited()
-            })
+            probe::wait_ready(
+                probe,
+                &logs,
+                o.ready_timeout,
+                Duration::from_millis(10),
+                || {
+                    if requested_early(&coordination) {
+                        early = true;
+                        return Some("requested".into());
+                    }
+                    launched.exited()
+                },
+            )
         }
         None => Ok(Duration::ZERO),
     };
     let ready = match ready {
         Err(NotReady::Exited(_)) if early => {
-            progress.warn("the application asked for its checkpoint before it was ready: no warm-up");
+            progress
+                .warn("the application asked for its checkpoint before it was ready: no warm-up");
             Ok(Duration::ZERO)
         }
         r => r,
@@ -241,17 +283,48 @@ pub fn checkpoint(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Chec
             });
         }
     };
-    progress.done("ready", ms(launch_to_ready), &format!("ready {:.0} ms after launch", ms(launch_to_ready)));
+    progress.done(
+        "ready",
+        ms(launch_to_ready),
+        &format!("ready {:.0} ms after launch", ms(launch_to_ready)),
+    );
+    if let Some(port) = probe
+        .as_ref()
+        .and_then(Probe::local_port)
+        .filter(|_| !early)
+    {
+        let ours = app::tree_of(launched.init_pid);
+        let holders = app::port_holders(port);
+        if !holders.is_empty() && !holders.iter().any(|p| ours.contains(p)) {
+            launched.kill();
+            return Err(Error::PortInUse {
+                port,
+                holder: Some(format!(
+                    "{}, which answered the readiness probe instead of the application",
+                    app::describe_pid(holders[0])
+                )),
+            });
+        }
+    }
     let java_pid = launched.java_pid();
     let jvm = java_pid.and_then(app::exe_of).map(|p| Jvm::from_binary(&p));
     if jvm.is_none() {
-        progress.warn("no java process found in the application's process tree; checkpointing it anyway");
+        progress.warn(
+            "no java process found in the application's process tree; checkpointing it anyway",
+        );
     }
 
     let mut warmup_stats = None;
     let t = Instant::now();
-    if let Some(w) = o.warmup.as_ref().filter(|w| !early && !w.urls.is_empty() && w.requests > 0) {
-        progress.step("warm-up", &format!("{} requests, {} at a time", w.requests, w.concurrency));
+    if let Some(w) = o
+        .warmup
+        .as_ref()
+        .filter(|w| !early && !w.urls.is_empty() && w.requests > 0)
+    {
+        progress.step(
+            "warm-up",
+            &format!("{} requests, {} at a time", w.requests, w.concurrency),
+        );
         let st = warmup::run(w).inspect_err(|_| launched.kill())?;
         progress.done(
             "warm-up",
@@ -279,10 +352,16 @@ pub fn checkpoint(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Chec
         if o.trigger == Trigger::App || control.is_active() {
             let t = Instant::now();
             if o.trigger == Trigger::Ready {
-                progress.step("resources", "asking the application's org.crac Resources to prepare");
+                progress.step(
+                    "resources",
+                    "asking the application's org.crac Resources to prepare",
+                );
                 control.request_checkpoint()?;
             } else {
-                progress.step("trigger", "waiting for the application to call org.crac.Core.checkpointRestore()");
+                progress.step(
+                    "trigger",
+                    "waiting for the application to call org.crac.Core.checkpointRestore()",
+                );
             }
             let alive = || launched_alive(launched.init_pid);
             match control.wait_for_request(Instant::now() + o.trigger_timeout, &alive) {
@@ -307,7 +386,9 @@ pub fn checkpoint(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Chec
                 }
                 Err(coordinate::Waited::Exited) => {
                     return Err(Error::AppExited {
-                        status: launched.exited().unwrap_or_else(|| "an unknown status".into()),
+                        status: launched
+                            .exited()
+                            .unwrap_or_else(|| "an unknown status".into()),
                         log: best_log(&logs),
                         log_tail: output_tail(&logs, 20),
                         diagnosis: crate::diagnose::explain_files(&logs),
@@ -352,8 +433,17 @@ pub fn checkpoint(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Chec
     }
     let gc_ms = ms(t.elapsed());
 
-    let listen_ports = java_pid.map(app::listening_ports_of).unwrap_or_default();
-    progress.step("dump", &format!("criu {} dumping pid {}", criu.version, launched.init_pid));
+    // Every process of the application (a launcher JVM may run the server JVM as its child).
+    let mut listen_ports: Vec<u16> = app::tree_of(launched.init_pid)
+        .into_iter()
+        .flat_map(app::listening_ports_of)
+        .collect();
+    listen_ports.sort();
+    listen_ports.dedup();
+    progress.step(
+        "dump",
+        &format!("criu {} dumping pid {}", criu.version, launched.init_pid),
+    );
     let t = Instant::now();
     let images = staging.dir.join("images");
     let dump_log = staging.dir.join("dump.log");
@@ -373,12 +463,22 @@ pub fn checkpoint(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Chec
     if !out.status.success() {
         if let Some((nonce, control)) = &claimed {
             // The JVM is still running (CRIU resumes it): let checkpointRestore() throw.
-            let _ = control.report_failure(nonce, &format!("criu dump failed: {}", criu_error_tail(&dump_log, &out.stderr)));
+            let _ = control.report_failure(
+                nonce,
+                &format!(
+                    "criu dump failed: {}",
+                    criu_error_tail(&dump_log, &out.stderr)
+                ),
+            );
         }
         launched.kill();
         let failed = keep_failed(staging)?;
         let log = failed.join("dump.log");
-        let files = vec![log.clone(), failed.join("app.stderr"), failed.join("app.stdout")];
+        let files = vec![
+            log.clone(),
+            failed.join("app.stderr"),
+            failed.join("app.stdout"),
+        ];
         return Err(Error::CheckpointFailed {
             command: format!("{} {}", criu.path.display(), args.join(" ")),
             status: crate::process::describe_status(out.status),
@@ -436,7 +536,12 @@ pub fn checkpoint(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Chec
                 control_dir: control.dir().to_path_buf(),
                 nonce: nonce.clone(),
                 provider_jar: provider.jar.clone(),
-                trigger: if o.trigger == Trigger::App { "app" } else { "ready" }.into(),
+                trigger: if o.trigger == Trigger::App {
+                    "app"
+                } else {
+                    "ready"
+                }
+                .into(),
             }),
             _ => None,
         },
@@ -464,13 +569,10 @@ fn launched_alive(pid: u32) -> bool {
 
 /// Keeps a failed checkpoint's logs (not its images) beside the target as `<out>.failed`, so the
 /// failure can be read again with `cracin explain`; the previous checkpoint stays untouched.
-fn keep_failed(staging: Staging) -> Result<PathBuf> {
-    let target = staging.target().to_path_buf();
-    let failed = PathBuf::from(format!("{}.failed", target.display()));
-    let _ = std::fs::remove_dir_all(&failed);
-    let _ = std::fs::remove_dir_all(staging.dir.join("images"));
-    std::fs::rename(&staging.dir, &failed).map_err(|e| Error::io(&failed, e))?;
-    std::mem::forget(staging);
+fn keep_failed(mut staging: Staging) -> Result<PathBuf> {
+    staging.keep_logs_on_failure();
+    let failed = staging.failed_dir();
+    drop(staging);
     Ok(failed)
 }
 
@@ -498,7 +600,10 @@ fn best_log(logs: &[PathBuf]) -> PathBuf {
     // stderr when it has anything beyond the JVM's "Picked up JAVA_TOOL_OPTIONS" line.
     let err = &logs[1];
     let text = crate::process::read_lossy(err);
-    if text.lines().any(|l| !l.starts_with("Picked up JAVA_TOOL_OPTIONS")) {
+    if text
+        .lines()
+        .any(|l| !l.starts_with("Picked up JAVA_TOOL_OPTIONS"))
+    {
         err.clone()
     } else {
         logs[0].clone()
@@ -510,7 +615,10 @@ pub fn output_tail(logs: &[PathBuf], n: usize) -> String {
     let mut parts = Vec::new();
     for p in logs.iter().rev() {
         let text = crate::process::read_lossy(p);
-        let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with("Picked up JAVA_TOOL_OPTIONS")).collect();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with("Picked up JAVA_TOOL_OPTIONS"))
+            .collect();
         if !lines.is_empty() {
             let start = lines.len().saturating_sub(n);
             parts.push(lines[start..].join("\n"));
@@ -598,19 +706,42 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
     let missing = crate::sysinfo::missing_cpu_flags(&m.host.cpu_flags, &here.cpu_flags);
     if !missing.is_empty() {
         if o.force {
-            progress.warn(&format!("this CPU lacks {}; restoring anyway (--force)", missing.join(" ")));
+            progress.warn(&format!(
+                "this CPU lacks {}; restoring anyway (--force)",
+                missing.join(" ")
+            ));
         } else {
             return Err(Error::CpuMismatch { missing });
         }
     }
+    // One restore at a time on this host from the port check until CRIU is done: two restores
+    // started together would both find the port free (and CRIU restores the JVM's attach
+    // socket, the same path for every JVM that was PID 1, as a ghost that two cannot bind).
+    let _lock = restore_lock()?;
     for port in &m.listen_ports {
         if let Some(holder) = app::port_holder(*port) {
-            return Err(Error::PortInUse { port: *port, holder });
+            return Err(Error::PortInUse {
+                port: *port,
+                holder,
+            });
         }
     }
-    let probe = match o.ready.as_ref().or(m.ready.as_ref()) {
-        Some(r) if !o.no_wait => Some(Probe::parse(r)?),
-        _ => None,
+    let probe = match (o.ready.as_ref(), m.ready.as_ref()) {
+        _ if o.no_wait => None,
+        (Some(r), _) => Some(Probe::parse(r)?),
+        // A restored application does not print its start-up lines again: a recorded log:
+        // probe would never pass, so wait for its listening port instead.
+        (None, Some(r)) if r.starts_with("log:") => match m.listen_ports.first() {
+            Some(port) => {
+                progress.warn(&format!(
+                    "the recorded probe `{r}` reads start-up output, which a restored application does not print again: waiting for tcp://127.0.0.1:{port} instead"
+                ));
+                Some(Probe::parse(&format!("tcp://127.0.0.1:{port}"))?)
+            }
+            None => None,
+        },
+        (None, Some(r)) => Some(Probe::parse(r)?),
+        (None, None) => None,
     };
     let log_dir = if o.inherit_stdio {
         crate::process::private_tmp_dir("cracin-restore")?
@@ -660,7 +791,10 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
     if o.lazy_pages {
         start_lazy_pages(&criu, &ck.images(), &log_dir)?;
     }
-    progress.step("restore", &format!("criu {} restoring {}", criu.version, ck.path.display()));
+    progress.step(
+        "restore",
+        &format!("criu {} restoring {}", criu.version, ck.path.display()),
+    );
     let t = Instant::now();
     let (out_fd, err_fd) = if o.inherit_stdio {
         use std::os::fd::AsFd;
@@ -669,7 +803,10 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
                 .map(std::fs::File::from)
                 .map_err(|e| Error::io("stdout", e))
         };
-        (dup(std::io::stdout().as_fd())?, dup(std::io::stderr().as_fd())?)
+        (
+            dup(std::io::stdout().as_fd())?,
+            dup(std::io::stderr().as_fd())?,
+        )
     } else {
         (open(&stdout)?, open(&stderr)?)
     };
@@ -698,10 +835,34 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
             why: format!("criu restored it but wrote no pid to {}", pidfile.display()),
         })?;
     progress.done("restore", criu_ms, &format!("pid {pid}"));
+    // Nobody else may have taken one of its ports meanwhile (a process that is not cracin).
+    let ours = app::tree_of(pid);
+    for port in &m.listen_ports {
+        let outsiders: Vec<u32> = app::port_holders(*port)
+            .into_iter()
+            .filter(|p| !ours.contains(p))
+            .collect();
+        if let Some(other) = outsiders.first() {
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+            return Err(Error::PortInUse {
+                port: *port,
+                holder: Some(app::describe_pid(*other)),
+            });
+        }
+    }
+    drop(_lock);
     let mut ready_ms = None;
     if let Some(probe) = probe {
         let logs = vec![stdout.clone(), stderr.clone()];
-        match probe::wait_ready(&probe, &logs, o.ready_timeout, Duration::from_millis(2), || gone(pid)) {
+        match probe::wait_ready(
+            &probe,
+            &logs,
+            o.ready_timeout,
+            Duration::from_millis(2),
+            || gone(pid),
+        ) {
             Ok(_) => ready_ms = Some(ms(t0.elapsed())),
             Err(e) => {
                 let how = match e {
@@ -733,13 +894,32 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
     })
 }
 
+/// An exclusive lock held while a restore checks ports and runs CRIU (see `restore`).
+fn restore_lock() -> Result<std::fs::File> {
+    let dir = Path::new("/run/cracin");
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let p = dir.join("restore.lock");
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&p)
+        .map_err(|e| Error::io(&p, e))?;
+    // Blocks until the other restore is done (a CRIU restore takes a fraction of a second).
+    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX) } != 0 {
+        return Err(Error::io(&p, std::io::Error::last_os_error()));
+    }
+    Ok(f)
+}
+
 /// Starts the `criu lazy-pages` daemon for one restore and waits until it listens. It is not
 /// waited for: it serves the restored process's page faults, copies the remaining pages in the
 /// background and exits by itself when all are there.
 fn start_lazy_pages(criu: &Criu, images: &Path, work_dir: &Path) -> Result<()> {
     use std::os::unix::process::CommandExt;
     let args = criu::lazy_pages_args(images, work_dir);
-    let out = std::fs::File::create(work_dir.join("lazy-pages.out")).map_err(|e| Error::io(work_dir, e))?;
+    let out = std::fs::File::create(work_dir.join("lazy-pages.out"))
+        .map_err(|e| Error::io(work_dir, e))?;
     let err = out.try_clone().map_err(|e| Error::io(work_dir, e))?;
     let mut c = std::process::Command::new(&criu.path);
     c.args(&args)
@@ -847,20 +1027,31 @@ pub fn wait_foreground(pid: u32) -> Result<i32> {
     use nix::sys::signal::Signal;
     use nix::sys::wait::{waitpid, WaitStatus};
     let set = stop_signals();
-    set.thread_block().map_err(|e| Error::io("sigprocmask", e.into()))?;
+    set.thread_block()
+        .map_err(|e| Error::io("sigprocmask", e.into()))?;
     std::thread::spawn(move || loop {
         if let Ok(sig) = set.wait() {
-            let fwd = if sig == Signal::SIGHUP { Signal::SIGTERM } else { sig };
+            let fwd = if sig == Signal::SIGHUP {
+                Signal::SIGTERM
+            } else {
+                sig
+            };
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), fwd);
         }
     });
     // As PID 1 of a container every orphan is ours too: reap them all, return on the JVM.
     let me_init = std::process::id() == 1;
-    let target = if me_init { None } else { Some(nix::unistd::Pid::from_raw(pid as i32)) };
+    let target = if me_init {
+        None
+    } else {
+        Some(nix::unistd::Pid::from_raw(pid as i32))
+    };
     loop {
         match waitpid(target, None) {
             Ok(WaitStatus::Exited(p, code)) if p.as_raw() as u32 == pid => return Ok(code),
-            Ok(WaitStatus::Signaled(p, sig, _)) if p.as_raw() as u32 == pid => return Ok(128 + sig as i32),
+            Ok(WaitStatus::Signaled(p, sig, _)) if p.as_raw() as u32 == pid => {
+                return Ok(128 + sig as i32)
+            }
             Ok(_) => continue,
             Err(nix::errno::Errno::EINTR) => continue,
             Err(nix::errno::Errno::ECHILD) => {

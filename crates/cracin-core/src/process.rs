@@ -118,7 +118,11 @@ impl Cmd {
         c.args(&self.args)
             .stdout(out)
             .stderr(err)
-            .stdin(if self.stdin_null { Stdio::null() } else { Stdio::inherit() });
+            .stdin(if self.stdin_null {
+                Stdio::null()
+            } else {
+                Stdio::inherit()
+            });
         for (k, v) in &self.env {
             c.env(k, v);
         }
@@ -336,7 +340,10 @@ mod tests {
             .unwrap_err();
         match err {
             Error::Command {
-                status, log_tail, command, ..
+                status,
+                log_tail,
+                command,
+                ..
             } => {
                 assert_eq!(status, "exit status 3");
                 assert_eq!(log_tail, "boom");

@@ -69,7 +69,9 @@ pub fn run(spec: &WarmupSpec) -> Result<WarmupStats> {
     }
     let next = Arc::new(AtomicUsize::new(0));
     // (index, finished-at offset, latency, ok)
-    let samples = Arc::new(Mutex::new(Vec::<(usize, f64, f64, bool)>::with_capacity(spec.requests)));
+    let samples = Arc::new(Mutex::new(Vec::<(usize, f64, f64, bool)>::with_capacity(
+        spec.requests,
+    )));
     let start = Instant::now();
     let threads: Vec<_> = (0..spec.concurrency.max(1))
         .map(|_| {
@@ -123,7 +125,8 @@ pub fn run(spec: &WarmupSpec) -> Result<WarmupStats> {
     let first = &s[..tenth];
     let last = &s[s.len() - tenth..];
     let last_begin = s.get(s.len() - tenth - 1).map(|x| x.1).unwrap_or(0.0);
-    let med = |part: &[(usize, f64, f64, bool)]| median(&part.iter().map(|x| x.2).collect::<Vec<_>>());
+    let med =
+        |part: &[(usize, f64, f64, bool)]| median(&part.iter().map(|x| x.2).collect::<Vec<_>>());
     Ok(WarmupStats {
         requests: s.len(),
         errors,
@@ -201,7 +204,11 @@ mod tests {
                             }
                         }
                         let body = "ok";
-                        let _ = write!(s, "HTTP/1.1 {status} X\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+                        let _ = write!(
+                            s,
+                            "HTTP/1.1 {status} X\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
                     }
                 });
             }

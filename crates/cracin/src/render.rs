@@ -25,13 +25,23 @@ impl Steps {
 impl cracin_core::Progress for Steps {
     fn step(&self, name: &str, detail: &str) {
         if !self.quiet {
-            eprintln!("[{:>7.2}s] {name:<10} {detail}", self.start.elapsed().as_secs_f64());
+            eprintln!(
+                "[{:>7.2}s] {name:<10} {detail}",
+                self.start.elapsed().as_secs_f64()
+            );
         }
     }
     fn done(&self, name: &str, ms: f64, summary: &str) {
         if !self.quiet {
-            let s = if summary.is_empty() { String::new() } else { format!(": {summary}") };
-            eprintln!("[{:>7.2}s] {name:<10} done in {ms:.0} ms{s}", self.start.elapsed().as_secs_f64());
+            let s = if summary.is_empty() {
+                String::new()
+            } else {
+                format!(": {summary}")
+            };
+            eprintln!(
+                "[{:>7.2}s] {name:<10} done in {ms:.0} ms{s}",
+                self.start.elapsed().as_secs_f64()
+            );
         }
     }
     fn warn(&self, msg: &str) {

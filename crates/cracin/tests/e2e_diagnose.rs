@@ -16,7 +16,10 @@ fn assert_diagnosis(out: &std::process::Output, id: &str) {
         .find(|r| r.id == id)
         .unwrap_or_else(|| panic!("no rule {id}"));
     let e = stderr(out);
-    assert!(e.contains(&format!("diagnosis: {}", rule.title)), "expected diagnosis {id} in:\n{e}");
+    assert!(
+        e.contains(&format!("diagnosis: {}", rule.title)),
+        "expected diagnosis {id} in:\n{e}"
+    );
     assert!(e.contains("evidence: "), "{e}");
     assert!(e.contains(&format!("fix:      {}", rule.fix)), "{e}");
 }
@@ -45,7 +48,11 @@ fn a_jar_changed_after_the_checkpoint() {
     let jar = counter_jar_copy(&work);
     let port = free_port();
     let ck = work.join("ck");
-    let out = checkpoint(&ck, port, &["java", "-jar", jar.to_str().unwrap(), &port.to_string()]);
+    let out = checkpoint(
+        &ck,
+        port,
+        &["java", "-jar", jar.to_str().unwrap(), &port.to_string()],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     // A redeploy while the checkpoint is kept: the jar the JVM had open grows.
     std::fs::OpenOptions::new().append(true).open(&jar).unwrap();
@@ -56,8 +63,23 @@ fn a_jar_changed_after_the_checkpoint() {
     assert_eq!(out.status.code(), Some(6));
     assert_diagnosis(&out, "file-size-changed");
     // explain reads the same failure from the checkpoint's restore logs.
-    let out = run(cracin().args(["explain", ck.join("restores").read_dir().unwrap().next().unwrap().unwrap().path().to_str().unwrap()]));
-    assert!(stdout(&out).contains("a file the JVM had open changed after the checkpoint"), "{}", stdout(&out));
+    let out = run(cracin().args([
+        "explain",
+        ck.join("restores")
+            .read_dir()
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path()
+            .to_str()
+            .unwrap(),
+    ]));
+    assert!(
+        stdout(&out).contains("a file the JVM had open changed after the checkpoint"),
+        "{}",
+        stdout(&out)
+    );
     assert_nothing_left(port);
     let _ = std::fs::remove_dir_all(&work);
 }
@@ -70,10 +92,18 @@ fn a_full_disk_during_the_dump() {
     let work = tempdir("diag-space");
     let small = work.join("small");
     std::fs::create_dir_all(&small).unwrap();
-    let st = Command::new("mount").args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"]).arg(&small).status().unwrap();
+    let st = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .arg(&small)
+        .status()
+        .unwrap();
     assert!(st.success(), "mount tmpfs");
     let port = free_port();
-    let out = checkpoint(&small.join("ck"), port, &["java", "-cp", ".", "Counter", &port.to_string()]);
+    let out = checkpoint(
+        &small.join("ck"),
+        port,
+        &["java", "-cp", ".", "Counter", &port.to_string()],
+    );
     let _ = Command::new("umount").arg(&small).status();
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     assert_diagnosis(&out, "no-space");
@@ -90,9 +120,23 @@ fn a_heap_larger_than_the_machine() {
     let work = tempdir("diag-heap");
     let out = run(cracin()
         .current_dir(counter_classes())
-        .args(["checkpoint", "--out", work.join("ck").to_str().unwrap(), "--ready"])
+        .args([
+            "checkpoint",
+            "--out",
+            work.join("ck").to_str().unwrap(),
+            "--ready",
+        ])
         .arg(format!("http://127.0.0.1:{port}/health"))
-        .args(["--java-option", "-Xmx100000g", "--", "java", "-cp", ".", "Counter", &port.to_string()]));
+        .args([
+            "--java-option",
+            "-Xmx100000g",
+            "--",
+            "java",
+            "-cp",
+            ".",
+            "Counter",
+            &port.to_string(),
+        ]));
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(stderr(&out).contains("exited with exit status 1 before it was ready"));
     assert_diagnosis(&out, "jvm-heap-reservation");
@@ -123,9 +167,21 @@ fn classes_built_for_a_newer_java() {
     let port = free_port();
     let out = run(cracin()
         .current_dir(&work)
-        .args(["checkpoint", "--out", work.join("ck").to_str().unwrap(), "--ready"])
+        .args([
+            "checkpoint",
+            "--out",
+            work.join("ck").to_str().unwrap(),
+            "--ready",
+        ])
         .arg(format!("http://127.0.0.1:{port}/health"))
-        .args(["--", java17.to_str().unwrap(), "-cp", ".", "Counter", &port.to_string()]));
+        .args([
+            "--",
+            java17.to_str().unwrap(),
+            "-cp",
+            ".",
+            "Counter",
+            &port.to_string(),
+        ]));
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert_diagnosis(&out, "class-version-too-new");
     let _ = std::fs::remove_dir_all(&work);
@@ -139,13 +195,26 @@ fn images_emptied_by_an_auto_dedup_restore() {
     let work = tempdir("diag-dedup");
     let port = free_port();
     let ck = work.join("ck");
-    let out = checkpoint(&ck, port, &["java", "-cp", ".", "Counter", &port.to_string()]);
+    let out = checkpoint(
+        &ck,
+        port,
+        &["java", "-cp", ".", "Counter", &port.to_string()],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     // Someone restores the images by hand with --auto-dedup, which punches the restored pages
     // out of pages-*.img (the file keeps its size).
-    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(ck.join("cracin.json")).unwrap()).unwrap();
-    let stdout_path = m["app_output"]["stdout"].as_str().unwrap().trim_start_matches('/').to_string();
-    let stderr_path = m["app_output"]["stderr"].as_str().unwrap().trim_start_matches('/').to_string();
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ck.join("cracin.json")).unwrap()).unwrap();
+    let stdout_path = m["app_output"]["stdout"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches('/')
+        .to_string();
+    let stderr_path = m["app_output"]["stderr"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches('/')
+        .to_string();
     let criu = m["criu"]["path"].as_str().unwrap().to_string();
     let pidfile = work.join("pid");
     let st = Command::new("sh")
@@ -161,7 +230,11 @@ fn images_emptied_by_an_auto_dedup_restore() {
         .status()
         .unwrap();
     assert!(st.success(), "the by-hand restore works once");
-    let pid: u32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let pid: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     kill_and_wait(pid, libc::SIGKILL);
     let out = run(cracin().args(["restore", ck.to_str().unwrap()]));
     assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));

@@ -460,8 +460,8 @@ fn restore_errors_are_clear() {
     assert_eq!(out.status.code(), Some(6));
     assert!(stderr(&out).contains("images/pstree.img is missing"));
     let out = run(cracin().args(["restore", work.join("nope").to_str().unwrap()]));
-    assert_eq!(out.status.code(), Some(6));
-    assert!(stderr(&out).contains("does not exist"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("there is no checkpoint at"));
     assert_nothing_left(port);
     let _ = std::fs::remove_dir_all(&work);
 }
@@ -503,5 +503,57 @@ fn doctor_passes_on_this_machine() {
     let out = run(cracin().args(["doctor", "--out", "/dev/shm", "--expected-mb", "100000000"]));
     assert_eq!(out.status.code(), Some(3));
     assert!(stdout(&out).contains("FAIL  disk"), "{}", stdout(&out));
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn concurrent_restores_and_a_log_probe() {
+    if skip("concurrent_restores_and_a_log_probe") {
+        return;
+    }
+    let work = tempdir("e2e-concurrent");
+    let port = free_port();
+    let ck = work.join("ckpt");
+    // Ready when the application says so in its output.
+    let out = run(cracin()
+        .current_dir(counter_classes())
+        .args([
+            "checkpoint",
+            "--out",
+            ck.to_str().unwrap(),
+            "--ready",
+            "log:counter: listening on",
+            "--",
+        ])
+        .args(["java", "-cp", ".", "Counter", &port.to_string()]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Two restores started at the same moment: exactly one gets the port.
+    let spawn = || {
+        cracin()
+            .args(["restore", ck.to_str().unwrap(), "--json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    let ok: Vec<_> = outs.iter().filter(|o| o.status.success()).collect();
+    let refused: Vec<_> = outs.iter().filter(|o| o.status.code() == Some(4)).collect();
+    assert_eq!(
+        (ok.len(), refused.len()),
+        (1, 1),
+        "{:?}",
+        outs.iter().map(stderr).collect::<Vec<_>>()
+    );
+    assert!(stderr(refused[0]).contains(&format!("port {port} is already in use")));
+    // The restored application does not print its start-up line again: the log probe was
+    // replaced by the recorded port, and the restore still waited for readiness.
+    assert!(stderr(ok[0]).is_empty() || !stderr(ok[0]).contains("did not become ready"));
+    let v: serde_json::Value = serde_json::from_str(stdout(ok[0]).trim()).unwrap();
+    assert!(v["ready_ms"].as_f64().is_some(), "{v}");
+    assert_eq!(get(&format!("http://127.0.0.1:{port}/")).unwrap().0, 200);
+    kill_and_wait(v["pid"].as_u64().unwrap() as u32, libc::SIGKILL);
+    assert_nothing_left(port);
     let _ = std::fs::remove_dir_all(&work);
 }

@@ -62,6 +62,15 @@ fn decade_label(v: f64) -> String {
     }
 }
 
+/// At most `n` characters, with an ellipsis when cut.
+fn clip(t: &str, n: usize) -> String {
+    if t.chars().count() <= n {
+        t.to_string()
+    } else {
+        t.chars().take(n - 1).collect::<String>() + "…"
+    }
+}
+
 fn ms_label(v: f64) -> String {
     if v >= 100.0 {
         format!("{v:.0} ms")
@@ -89,29 +98,26 @@ pub fn render(r: &Report) -> String {
         r#" font-weight="bold""#,
         "cracin report: cold start versus restore",
     );
-    text(
-        &mut s,
-        20.0,
-        48.0,
-        12,
-        "start",
-        r##" fill="#555555""##,
-        &format!(
-            "{} · {}, {} cores, Linux {}{} · JVM {} · CRIU {} · medians of {} runs",
-            r.date,
-            r.machine.cpu_model,
-            r.machine.cores,
-            r.machine.kernel,
-            match (r.machine.load_at_start, r.machine.load_at_end) {
-                (Some(a), Some(b)) => format!(", load {a:.1}→{b:.1}"),
-                _ => String::new(),
-            },
-            r.jvm,
-            r.criu,
-            r.runs
-        ),
+    // Two short lines rather than one that a long JVM version pushes off the picture.
+    let load = match (r.machine.load_at_start, r.machine.load_at_end) {
+        (Some(a), Some(b)) => format!(", load average {a:.1} → {b:.1}"),
+        _ => String::new(),
+    };
+    let grey = r##" fill="#555555""##;
+    let machine = format!(
+        "{} · {}, {} cores, Linux {}{load}",
+        r.date, r.machine.cpu_model, r.machine.cores, r.machine.kernel
     );
-    latency_chart(&mut s, r, 80.0, 95.0, 860.0, 290.0);
+    text(&mut s, 20.0, 47.0, 12, "start", grey, &machine);
+    let tools = format!(
+        "JVM {} · CRIU {} · every figure a median of {} runs · command: {}",
+        r.jvm,
+        r.criu,
+        r.runs,
+        r.command.join(" ")
+    );
+    text(&mut s, 20.0, 63.0, 12, "start", grey, &clip(&tools, 150));
+    latency_chart(&mut s, r, 80.0, 105.0, 860.0, 280.0);
     start_chart(&mut s, r, 80.0, 475.0, 360.0, 215.0);
     size_chart(&mut s, r, 500.0, 475.0, 440.0, 240.0);
     s.push_str("</svg>\n");
@@ -515,7 +521,10 @@ mod tests {
         assert!(svg.contains("podman: restore image") && svg.contains("435.0 MB"));
         assert!(svg.contains(">not measured<"), "docker's group says so");
         // round ticks on the start-time axis (top 5000 ms in steps of 1000)
-        assert!(svg.contains(">1000 ms<") && svg.contains(">5000 ms<"), "start-time ticks");
+        assert!(
+            svg.contains(">1000 ms<") && svg.contains(">5000 ms<"),
+            "start-time ticks"
+        );
         // each polyline has 100 points
         let pl = svg.lines().find(|l| l.starts_with("<polyline")).unwrap();
         assert_eq!(
@@ -542,6 +551,15 @@ mod tests {
         }
         let svg = render(&r);
         assert!(svg.contains("no latency series measured") && svg.contains("no sizes measured"));
+    }
+
+    #[test]
+    fn long_lines_are_clipped() {
+        assert_eq!(clip("abcdef", 4), "abc…");
+        assert_eq!(clip("abc", 4), "abc");
+        let mut r = super::super::sample();
+        r.command = vec!["x".repeat(400)];
+        assert!(!render(&r).contains(&"x".repeat(200)));
     }
 
     #[test]

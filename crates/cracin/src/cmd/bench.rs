@@ -45,7 +45,10 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<i32> {
     let ready = a.app.ready.clone().ok_or_else(|| {
-        cracin_core::Error::usage("bench needs --ready URL", "pass --ready http://127.0.0.1:PORT/PATH")
+        cracin_core::Error::usage(
+            "bench needs --ready URL",
+            "pass --ready http://127.0.0.1:PORT/PATH",
+        )
     })?;
     let o = BenchOptions {
         command: a.app.command.clone(),
@@ -82,15 +85,38 @@ fn pct(v: &[f64], p: f64) -> f64 {
 /// The human-readable benchmark table.
 pub fn text(r: &BenchResult) -> String {
     let mut s = String::new();
-    s += &format!("date: {}\nmachine: {}, Linux {}, CRIU {}, JVM {}\n", r.date, r.machine, r.kernel, r.criu, r.jvm);
+    s += &format!(
+        "date: {}\nmachine: {}, Linux {}, CRIU {}, JVM {}\n",
+        r.date, r.machine, r.kernel, r.criu, r.jvm
+    );
     s += &format!("command: {}\n\n", r.command.join(" "));
-    s += &format!("{:<34} {:>8} {:>8} {:>8}\n", format!("to first HTTP 2xx ({} runs each)", r.runs), "min", "median", "max");
-    s += &format!("{:<34} {:>6.0}ms {:>6.0}ms {:>6.0}ms\n", "cold start", r.cold_ms.min, r.cold_ms.median, r.cold_ms.max);
-    s += &format!("{:<34} {:>6.0}ms {:>6.0}ms {:>6.0}ms\n", "restore", r.restore_ms.min, r.restore_ms.median, r.restore_ms.max);
+    s += &format!(
+        "{:<34} {:>8} {:>8} {:>8}\n",
+        format!("to first HTTP 2xx ({} runs each)", r.runs),
+        "min",
+        "median",
+        "max"
+    );
+    s += &format!(
+        "{:<34} {:>6.0}ms {:>6.0}ms {:>6.0}ms\n",
+        "cold start", r.cold_ms.min, r.cold_ms.median, r.cold_ms.max
+    );
+    s += &format!(
+        "{:<34} {:>6.0}ms {:>6.0}ms {:>6.0}ms\n",
+        "restore", r.restore_ms.min, r.restore_ms.median, r.restore_ms.max
+    );
     s += &format!("restore is {:.1}x faster (ratio of medians)\n\n", r.speedup);
-    s += &format!("checkpoint: {} (dump {:.0} ms)", human_bytes(r.checkpoint_bytes), r.dump_ms);
+    s += &format!(
+        "checkpoint: {} (dump {:.0} ms)",
+        human_bytes(r.checkpoint_bytes),
+        r.dump_ms
+    );
     if let Some(u) = r.untuned_checkpoint_bytes {
-        s += &format!(", untuned {} ({:.0}% of untuned)", human_bytes(u), 100.0 * r.checkpoint_bytes as f64 / u as f64);
+        s += &format!(
+            ", untuned {} ({:.0}% of untuned)",
+            human_bytes(u),
+            100.0 * r.checkpoint_bytes as f64 / u as f64
+        );
     }
     s += "\n";
     if !r.cold_first_ms.is_empty() {
@@ -99,8 +125,15 @@ pub fn text(r: &BenchResult) -> String {
             r.cold_first_ms.len(),
             r.latency_url.as_deref().unwrap_or("")
         );
-        s += &format!("{:<22} {:>9} {:>9} {:>9} {:>9}\n", "", "first", "median", "p90", "sum");
-        for (name, v) in [("after cold start", &r.cold_first_ms), ("after restore", &r.restored_first_ms), ("steady state", &r.steady_ms)] {
+        s += &format!(
+            "{:<22} {:>9} {:>9} {:>9} {:>9}\n",
+            "", "first", "median", "p90", "sum"
+        );
+        for (name, v) in [
+            ("after cold start", &r.cold_first_ms),
+            ("after restore", &r.restored_first_ms),
+            ("steady state", &r.steady_ms),
+        ] {
             s += &format!(
                 "{:<22} {:>7.2}ms {:>7.2}ms {:>7.2}ms {:>7.0}ms\n",
                 name,

@@ -140,10 +140,23 @@ fn cold_start(dir: &std::path::Path, command: &[String], why: &cracin_core::Erro
     eprintln!("cracin: restore failed: {first_line}; starting the application cold");
     // CRIU's own reason: in a container its restore.log goes away with the container.
     if let Some((_, tail)) = why.evidence() {
-        let lines: Vec<&str> = tail.lines().map(|l| l.trim_start_matches([' ', '|'])).filter(|l| !l.is_empty()).collect();
-        let errors: Vec<&str> = lines.iter().copied().filter(|l| l.contains("Error")).take(4).collect();
+        let lines: Vec<&str> = tail
+            .lines()
+            .map(|l| l.trim_start_matches([' ', '|']))
+            .filter(|l| !l.is_empty())
+            .collect();
+        let errors: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| l.contains("Error"))
+            .take(4)
+            .collect();
         // No Error line (e.g. "Effective capability 21 missing"): the last lines say it.
-        let shown = if errors.is_empty() { lines[lines.len().saturating_sub(3)..].to_vec() } else { errors };
+        let shown = if errors.is_empty() {
+            lines[lines.len().saturating_sub(3)..].to_vec()
+        } else {
+            errors
+        };
         for l in shown {
             eprintln!("cracin:   {l}");
         }

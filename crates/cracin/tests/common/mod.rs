@@ -13,7 +13,10 @@ pub fn cracin() -> Command {
 }
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// Why end-to-end tests cannot run here, if they cannot.
@@ -106,7 +109,9 @@ pub fn free_port() -> u16 {
 
 /// GET a URL, returning (status, body); None when nothing answered.
 pub fn get(url: &str) -> Option<(u16, String)> {
-    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(5))
+        .build();
     match agent.get(url).call() {
         Ok(r) => {
             let st = r.status();
@@ -119,8 +124,11 @@ pub fn get(url: &str) -> Option<(u16, String)> {
 
 /// A number field of a flat JSON object.
 pub fn json_num(body: &str, key: &str) -> i64 {
-    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("bad JSON {body}: {e}"));
-    v[key].as_i64().unwrap_or_else(|| panic!("no {key} in {body}"))
+    let v: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("bad JSON {body}: {e}"));
+    v[key]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no {key} in {body}"))
 }
 
 pub fn run(cmd: &mut Command) -> Output {
@@ -144,7 +152,8 @@ pub fn stderr(o: &Output) -> String {
 
 /// The PID printed by `cracin restore --json`.
 pub fn restored_pid(o: &Output) -> u32 {
-    let v: serde_json::Value = serde_json::from_str(stdout(o).trim()).expect("restore --json output");
+    let v: serde_json::Value =
+        serde_json::from_str(stdout(o).trim()).expect("restore --json output");
     v["pid"].as_u64().expect("pid") as u32
 }
 
@@ -168,7 +177,9 @@ pub fn kill_and_wait(pid: u32, sig: i32) {
 pub fn processes_with(marker: &str) -> Vec<u32> {
     let mut v = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
         if pid == std::process::id() {
             continue;
         }
