@@ -345,7 +345,13 @@ fn check_restored(e: &Engine, name: &str, port: u16, started: i64, first: Option
     );
     let (_, again) = get(&format!("http://127.0.0.1:{port}/")).expect("answers again");
     assert_eq!(json_num(&again, "count"), count + 1, "{again}");
-    let log = logs(e, name);
+    // The engine copies the container's output to its log asynchronously: give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut log = logs(e, name);
+    while !log.contains("cracin: restored in") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        log = logs(e, name);
+    }
     assert!(
         log.contains("cracin: restored in"),
         "no restore line in the logs: {log}"

@@ -41,7 +41,7 @@ fn explains_a_log_file() {
         "{out}"
     );
     assert!(
-        out.contains("  fix: let each restore write its output elsewhere"),
+        out.contains("  fix: a changed jar or class file means the application changed"),
         "{out}"
     );
 }
