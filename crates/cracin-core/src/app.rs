@@ -542,6 +542,15 @@ pub fn describe_pid(pid: u32) -> String {
     format!("pid {pid} ({})", comm.trim())
 }
 
+/// Whether every socket listening on `port` belongs to one of `pids` (no /proc-wide scan).
+pub fn only_ours_listen(port: u16, pids: &[u32]) -> bool {
+    let ours: BTreeSet<u64> = pids.iter().flat_map(|p| socket_inodes_of(*p)).collect();
+    listening_sockets()
+        .into_iter()
+        .filter(|(p, _)| *p == port)
+        .all(|(_, i)| ours.contains(&i))
+}
+
 /// Every process holding a socket that listens on `port` on this host.
 pub fn port_holders(port: u16) -> Vec<u32> {
     let inodes: BTreeSet<u64> = listening_sockets()

@@ -838,6 +838,10 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
     // Nobody else may have taken one of its ports meanwhile (a process that is not cracin).
     let ours = app::tree_of(pid);
     for port in &m.listen_ports {
+        // Cheap first: are all sockets listening on the port the restored tree's own?
+        if app::only_ours_listen(*port, &ours) {
+            continue;
+        }
         let outsiders: Vec<u32> = app::port_holders(*port)
             .into_iter()
             .filter(|p| !ours.contains(p))
