@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks of the local engine, committed to docs/bench-local.md with date and machine:
+#   0. the end-to-end tests' application as it is (tests/fixtures/apps/counter-http, a toy that
+#      starts in ~0.4 s) with --compare-untuned: what cracin's heap shrinking does to the image;
 #   1. the test application (tests/fixtures/apps/counter-http, started with --boot: it loads and
 #      links ~15,000 JDK classes before listening, as frameworks do) with --compare-untuned;
 #   2. the reference OSGi application (examples/osgi-jakartars app.jar).
@@ -22,6 +24,15 @@ port() { while :; do p=$((20000 + RANDOM % 20000)); ss -Htln "sport = :$p" | gre
   echo "# Local engine benchmarks"
   echo
   echo "Made by \`scripts/bench.sh $RUNS\` on $(date -u +%Y-%m-%d) ($(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs, a shared and noisy machine: medians)."
+  echo
+  P=$(port)
+  echo "## The end-to-end tests' application as it is (Counter)"
+  echo
+  echo '```'
+  "$CRACIN" bench --runs "$RUNS" --compare-untuned --ready "http://127.0.0.1:$P/health" \
+    --warmup "http://127.0.0.1:$P/work" --warmup-requests 2000 --latency-url "http://127.0.0.1:$P/work" \
+    -- java -cp "$tmp" Counter "$P" 2>/dev/null
+  echo '```'
   echo
   P=$(port)
   echo "## Test application (Counter --boot)"
