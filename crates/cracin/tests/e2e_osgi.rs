@@ -115,7 +115,15 @@ fn app_crac_jar_serves_on_the_plain_jdk() {
     let work = tempdir("osgi-plain");
     let port = free_port();
     let out = std::fs::File::create(work.join("out")).unwrap();
-    let mut child = Command::new("java")
+    // Killed on every way out of the test, a failed assertion included.
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let child = Command::new("java")
         .args([
             &format!("-Dorg.osgi.service.http.port={port}"),
             "-Dapp.checkpoint.delay.ms=100",
@@ -127,6 +135,7 @@ fn app_crac_jar_serves_on_the_plain_jdk() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let child = KillOnDrop(child);
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut log = String::new();
     while Instant::now() < deadline {
@@ -145,8 +154,7 @@ fn app_crac_jar_serves_on_the_plain_jdk() {
         "{log}"
     );
     check_fubar(port);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     let _ = std::fs::remove_dir_all(&work);
 }
 
