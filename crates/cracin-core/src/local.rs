@@ -933,9 +933,7 @@ fn start_lazy_pages(criu: &Criu, images: &Path, work_dir: &Path) -> Result<()> {
         .process_group(0);
     unsafe {
         c.pre_exec(|| {
-            let mut empty: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut empty);
-            libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            crate::process::unblock_all_signals();
             Ok(())
         });
     }

@@ -184,12 +184,7 @@ fn cold_start(dir: &std::path::Path, command: &[String], why: &cracin_core::Erro
         return Ok(cracin_core::error::exit::RESTORE);
     };
     // Signals were held back for forwarding; the cold JVM must receive them itself.
-    let empty = unsafe {
-        let mut s: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut s);
-        s
-    };
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) };
+    cracin_core::process::unblock_all_signals();
     let mut c = std::process::Command::new(prog);
     c.args(args);
     if let Some(cwd) = v["cwd"].as_str() {
