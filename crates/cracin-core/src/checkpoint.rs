@@ -44,6 +44,10 @@ pub struct Manifest {
     pub listen_ports: Vec<u16>,
     #[serde(default)]
     pub coordination: Option<Coordination>,
+    /// The CPU baseline and the features a restore host needs (absent in checkpoints made
+    /// before --cpu-baseline: then every flag of `host` counts).
+    #[serde(default)]
+    pub cpu: Option<crate::cpu::CpuRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -108,7 +108,7 @@ pub enum Error {
     #[error("{} is not a usable checkpoint: {why}", path.display())]
     BadCheckpoint { path: PathBuf, why: String },
 
-    #[error("this CPU lacks features the checkpoint host had: {}", missing.join(" "))]
+    #[error("this CPU lacks features the checkpoint needs: {}", missing.join(" "))]
     CpuMismatch { missing: Vec<String> },
 
     #[error("the checkpoint failed: `{command}` exited with {status}")]
@@ -232,7 +232,7 @@ impl Error {
             ),
             OutputExists { .. } => "pass --force to replace it (the old checkpoint is kept until the new one succeeded), or choose another --out".into(),
             BadCheckpoint { .. } => "take the checkpoint again with `cracin checkpoint --force`".into(),
-            CpuMismatch { .. } => "restore on a machine with the same CPU features, take the checkpoint on this machine, or pass --force to try anyway (the JVM may crash on the first use of a missing instruction)".into(),
+            CpuMismatch { .. } => "restore on a machine with these CPU features, take the checkpoint again with a lower --cpu-baseline (x86-64-v2 runs almost everywhere), or pass --force to try anyway (the JVM may crash on the first use of a missing instruction)".into(),
             CheckpointFailed { diagnosis, .. } | RestoreFailed { diagnosis, .. } => {
                 if let Some(f) = diagnosis.first() {
                     f.fix.clone()

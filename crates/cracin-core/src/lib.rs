@@ -13,6 +13,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod container;
 pub mod coordinate;
+pub mod cpu;
 pub mod criu;
 pub mod diagnose;
 pub mod doctor;

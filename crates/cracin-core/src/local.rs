@@ -50,6 +50,8 @@ pub struct CheckpointOptions {
     /// Running as PID 1 of a checkpoint container (`cracin build`): no PID namespace of our own,
     /// `criu --unprivileged` when only CAP_CHECKPOINT_RESTORE is there.
     pub in_container: bool,
+    /// The CPU features the JVM and glibc may use (see `cpu`).
+    pub cpu_baseline: crate::cpu::CpuBaseline,
 }
 
 /// Who decides when the checkpoint is taken.
@@ -82,6 +84,7 @@ impl CheckpointOptions {
             trigger: Trigger::Ready,
             trigger_timeout: Duration::from_secs(120),
             in_container: false,
+            cpu_baseline: crate::cpu::CpuBaseline::Host,
         }
     }
 }
@@ -213,12 +216,14 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
     } else {
         None
     };
+    let cpu = crate::cpu::CpuRecord::new(o.cpu_baseline, &crate::sysinfo::cpu().1)?;
+    java_options.extend(cpu.java_options.iter().cloned());
     java_options.extend(o.java_options.iter().cloned());
     let spec = LaunchSpec {
         argv: o.command.clone(),
         cwd: o.cwd.clone(),
         java_options,
-        env: o.env.clone(),
+        env: crate::cpu::launch_env(&o.env, &cpu),
         stdout: staging.dir.join("app.stdout"),
         stderr: staging.dir.join("app.stderr"),
         in_container: o.in_container,
@@ -545,6 +550,7 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
             }),
             _ => None,
         },
+        cpu: Some(cpu),
     };
     checkpoint::write_manifest(&staging.dir, &manifest)?;
     let dir = staging.commit()?;
@@ -657,7 +663,7 @@ pub struct RestoreOptions {
     pub ready_timeout: Duration,
     /// Stay attached: make cracin the restored process's parent (subreaper).
     pub foreground: bool,
-    /// Restore even if the CPU lacks features the checkpoint host had.
+    /// Restore even if the CPU lacks features the checkpoint needs.
     pub force: bool,
     pub criu: Option<PathBuf>,
     /// Skip waiting for readiness.
@@ -702,8 +708,7 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
     let ck = CheckpointDir::open(&checkpoint::absolute(&o.dir)?)?;
     let m = &ck.manifest;
     let criu = preflight(o.criu.as_deref(), "restore")?;
-    let here = HostInfo::here();
-    let missing = crate::sysinfo::missing_cpu_flags(&m.host.cpu_flags, &here.cpu_flags);
+    let missing = crate::cpu::restore_check(m, &crate::cpu::host_flags());
     if !missing.is_empty() {
         if o.force {
             progress.warn(&format!(

@@ -195,6 +195,11 @@ const HOST_ONLY_FLAGS: &[&str] = &[
     "lahf_lm",
 ];
 
+/// Whether a cpuinfo flag only describes the host (see `HOST_ONLY_FLAGS`).
+pub fn is_host_only_flag(f: &str) -> bool {
+    HOST_ONLY_FLAGS.contains(&f)
+}
+
 /// CPU flags the checkpoint host had and this host lacks, ignoring host-only flags.
 pub fn missing_cpu_flags(checkpoint_flags: &[String], here: &[String]) -> Vec<String> {
     checkpoint_flags

@@ -419,14 +419,14 @@ fn restore_errors_are_clear() {
     let mp = ck.join("cracin.json");
     let good = std::fs::read_to_string(&mp).unwrap();
     let mut m: serde_json::Value = serde_json::from_str(&good).unwrap();
-    m["host"]["cpu_flags"]
+    m["cpu"]["required"]
         .as_array_mut()
         .unwrap()
         .push("avx512_imaginary".into());
     std::fs::write(&mp, serde_json::to_string(&m).unwrap()).unwrap();
     let out = run(cracin().args(["restore", ck_s]));
     assert_eq!(out.status.code(), Some(6));
-    assert!(stderr(&out).contains("lacks features the checkpoint host had: avx512_imaginary"));
+    assert!(stderr(&out).contains("lacks features the checkpoint needs: avx512_imaginary"));
     assert!(stderr(&out).contains("--force"));
     // --force tries anyway (and here it works, the flag being imaginary)
     let out = run(cracin().args(["restore", ck_s, "--force", "--json"]));

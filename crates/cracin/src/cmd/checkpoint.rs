@@ -57,6 +57,13 @@ pub struct Args {
     #[arg(long)]
     pub in_container: bool,
 
+    /// The CPU features the checkpoint may need: host (all of this CPU's), x86-64-v2, x86-64-v3
+    /// or x86-64-v4. A level caps the JVM (-XX:UseAVX=N, -XX:-UseSHA, ...) and glibc
+    /// (GLIBC_TUNABLES) so the checkpoint restores on any CPU of that level; cracin.json records
+    /// the features a restore host needs (see docs/cpu.md).
+    #[arg(long, value_name = "LEVEL", default_value = "host")]
+    pub cpu_baseline: String,
+
     #[command(flatten)]
     pub app: AppArgs,
 }
@@ -79,6 +86,7 @@ pub fn run(a: Args) -> Result<i32> {
     o.java_options = a.app.java_options.clone();
     o.coordinate = !a.no_coordinate;
     o.in_container = a.in_container;
+    o.cpu_baseline = cracin_core::cpu::CpuBaseline::parse(&a.cpu_baseline)?;
     o.trigger = match a.trigger {
         TriggerArg::Ready => local::Trigger::Ready,
         TriggerArg::App => local::Trigger::App,

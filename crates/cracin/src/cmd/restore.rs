@@ -12,8 +12,9 @@ use crate::render::Steps;
 /// By default the restored application runs detached and cracin prints its PID and the time from
 /// the start of the restore to readiness. With --foreground cracin stays attached, forwards
 /// SIGTERM and SIGINT (Ctrl-C) to the application, and exits with its exit status. Before
-/// restoring, cracin checks CRIU against the kernel, the CPU features against the checkpoint
-/// host's, and that the ports the application listened on are free. The restored application's
+/// restoring, cracin checks CRIU against the kernel, the CPU against the features the checkpoint
+/// needs (every feature of the checkpoint host, or only those of its --cpu-baseline), and that
+/// the ports the application listened on are free. The restored application's
 /// output goes to DIR/restores/<time>-<pid>/app.stdout and app.stderr.
 #[derive(clap::Args)]
 pub struct Args {
@@ -37,7 +38,8 @@ pub struct Args {
     #[arg(long)]
     pub foreground: bool,
 
-    /// Restore even if this CPU lacks features the checkpoint host had.
+    /// Restore even if this CPU lacks features the checkpoint needs (those of its
+    /// --cpu-baseline, or every feature of the checkpoint host for `host`).
     #[arg(long)]
     pub force: bool,
 
