@@ -31,6 +31,8 @@ fn opts(engine: Engine, runtime: Runtime, source: Source, fallback: bool) -> Bui
         yama_ptrace_scope: 0,
         ready_timeout: Duration::from_secs(60),
         entrypoints: None,
+        cpu_baseline: Default::default(),
+        push: None,
     }
 }
 
@@ -532,6 +534,8 @@ mod e2e {
                 checkpoint: vec!["/app/checkpoint.sh".into()],
                 restore: vec!["/app/restore.sh".into()],
             }),
+            cpu_baseline: Default::default(),
+            push: None,
         };
         let plan = build_plan(&o).unwrap();
         let logs = tmp.path().join("logs");

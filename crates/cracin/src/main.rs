@@ -39,6 +39,7 @@ enum Command {
     Explain(cmd::explain::Args),
     Build(cmd::build::Args),
     Init(cmd::init::Args),
+    Push(cmd::push::Args),
     Base(cmd::base::Args),
     Report(cmd::report::Args),
 }
@@ -53,6 +54,7 @@ fn main() {
         Command::Explain(a) => cmd::explain::run(a),
         Command::Build(a) => cmd::build::run(a),
         Command::Init(a) => cmd::init::run(a),
+        Command::Push(a) => cmd::push::run(a),
         Command::Base(a) => cmd::base::run(a),
         Command::Report(a) => cmd::report::run(a),
     };

@@ -39,6 +39,8 @@ pub struct FilesSpec {
     /// criu runtime: the checkpoint container's CMD instead of `cracin checkpoint --in-container`
     /// (an image whose own scripts do the in-container work; the end-to-end tests use this).
     pub checkpoint_cmd: Option<Vec<String>>,
+    /// The CPU features the checkpoint may need (`--cpu-baseline`, see `portable`).
+    pub cpu_baseline: crate::cpu::CpuBaseline,
 }
 
 /// CRIU 4.2.1 from Debian's source tarball (the same pin as scripts/setup.sh).
@@ -193,7 +195,10 @@ CMD {cmd}\n",
         cmd = json_array(
             &s.checkpoint_cmd
                 .clone()
-                .unwrap_or_else(|| criu_checkpoint_cmd(s.ready.as_deref(), &s.warmup, &s.app_cmd))
+                .unwrap_or_else(|| super::portable::criu_checkpoint_cmd(
+                    criu_checkpoint_cmd(s.ready.as_deref(), &s.warmup, &s.app_cmd),
+                    s.cpu_baseline
+                ))
         ),
     ));
 }
@@ -226,7 +231,9 @@ RUN \\\n    tar --extract --file $JAVA_HOME/openjdk.tar.gz --directory \"$JAVA_H
         format!(" \\\n-XX:CRaCMinPid={MIN_PID}")
     };
     f.push_str(&format!(
-        "\nENV JAVA_OPTS_EXTRA=\"\\\n-XX:CRaCCheckpointTo={CHECKPOINT_DIR}{min_pid} \\\n-Djdk.crac.resource-policies=/app/fd_policies.yaml\"\n\nEXPOSE {}\n\n",
+        "\nENV JAVA_OPTS_EXTRA=\"\\\n-XX:CRaCCheckpointTo={CHECKPOINT_DIR}{min_pid} \\\n-Djdk.crac.resource-policies=/app/fd_policies.yaml{}\"\n\n{}EXPOSE {}\n\n",
+        super::portable::crac_java_opts(s.cpu_baseline),
+        super::portable::glibc_env(s.cpu_baseline, &s.base),
         s.port
     ));
     let jcmd = s.base.has_jcmd() || s.image.is_some();
@@ -269,10 +276,12 @@ fn openj9_containerfile(s: &FilesSpec, f: &mut String) {
 # CRIUSupport API. For the org.crac API use -XX:CRaCCheckpointTo={CHECKPOINT_DIR}\n\
 # -Djdk.crac.resource-policies=/app/fd_policies.yaml -Dorg.crac.Core.Compat=jdk.crac instead of\n\
 # -XX:+EnableCRIUSupport (the two do not mix).\n\
-ENV JAVA_OPTS_EXTRA=\"\\\n-XX:+EnableCRIUSupport \\\n-Dopenj9.internal.criu.unprivilegedMode=true\"\n\n\
-USER root\n\n\
+ENV JAVA_OPTS_EXTRA=\"\\\n-XX:+EnableCRIUSupport \\\n-Dopenj9.internal.criu.unprivilegedMode=true{j9opts}\"\n\n\
+{glibc}USER root\n\n\
 EXPOSE {port}\n\n",
-        port = s.port
+        port = s.port,
+        j9opts = super::portable::openj9_java_opts(s.cpu_baseline),
+        glibc = super::portable::glibc_env(s.cpu_baseline, &s.base),
     ));
     if s.image.is_none() {
         f.push_str("# copy the application jar to the image\nCOPY app.jar /app/app.jar\n");

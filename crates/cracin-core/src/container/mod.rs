@@ -12,6 +12,8 @@
 
 pub mod base;
 pub mod files;
+pub mod portable;
+pub mod push;
 pub mod runtime;
 
 use std::fmt::Write as _;
@@ -347,6 +349,10 @@ pub struct BuildOptions {
     /// criu runtime: replaces cracin's in-container checkpoint and restore commands (for images
     /// whose own scripts do that work; the end-to-end tests use the fixture's scripts).
     pub entrypoints: Option<Entrypoints>,
+    /// The CPU features the checkpoint may need (`--cpu-baseline`).
+    pub cpu_baseline: crate::cpu::CpuBaseline,
+    /// Push the verified image to a registry (`--push`).
+    pub push: Option<push::PushSpec>,
 }
 
 /// The checkpoint container's CMD and the restore image's CMD, when not cracin's own.
@@ -389,6 +395,7 @@ impl BuildOptions {
             fallback: self.fallback,
             image,
             checkpoint_cmd: self.entrypoints.as_ref().map(|e| e.checkpoint.clone()),
+            cpu_baseline: self.cpu_baseline,
         })
     }
 }
@@ -525,6 +532,8 @@ pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
     if o.runtime == Runtime::Openj9 {
         p.notes.push("OpenJ9 cannot be checkpointed from outside: the application must call CRIUSupport.checkpointJVM() (or org.crac) itself".into());
     }
+
+    portable::check_build(o.cpu_baseline, o.runtime, &o.source, &mut p.notes)?;
 
     // 1. The checkpoint image.
     let built = match o.files_spec() {
@@ -726,6 +735,11 @@ pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
         };
         p.step("export", step, "write the image to an archive");
         p.last_timeout(Duration::from_secs(600));
+    }
+    if let Some(spec) = &o.push {
+        let (steps, notes) = push::push_steps(e, &o.tag, spec);
+        p.steps.extend(steps);
+        p.notes.extend(notes);
     }
     // One command per object: an engine that does not know one name (a verification that never
     // started) must not keep the others.

@@ -242,6 +242,8 @@ fn measure(
             .unwrap_or(0),
         ready_timeout: b.ready_timeout,
         entrypoints: None,
+        cpu_baseline: Default::default(),
+        push: None,
     };
     let mut plan = container::build_plan(&opts).map_err(|e| e.to_string())?;
     // Keep the checkpoint image: it is the application image (base + jar + cracin) that the

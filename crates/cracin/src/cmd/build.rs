@@ -75,6 +75,22 @@ pub struct Args {
     #[arg(long, value_name = "DEST")]
     pub output: Option<String>,
 
+    /// After verification, push the image to this registry reference (REGISTRY/NAME[:TAG]);
+    /// see `cracin push`.
+    #[arg(long, value_name = "REF")]
+    pub push: Option<String>,
+
+    /// With --push: verify the registry's TLS certificate (default: true, false for a registry
+    /// on loopback).
+    #[arg(long, value_name = "BOOL", requires = "push")]
+    pub tls_verify: Option<bool>,
+
+    /// The CPU features the checkpoint may need: host (all of this CPU's), x86-64-v2, x86-64-v3
+    /// or x86-64-v4 (criu: the JVM and glibc are capped and the restore checks only those;
+    /// crac: -XX:CPUFeatures=generic; openj9: -XX:+PortableSharedCache; see docs/cpu.md).
+    #[arg(long, value_name = "LEVEL", default_value = "host")]
+    pub cpu_baseline: String,
+
     /// Print every command the build would run, and the generated files, and stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -159,6 +175,12 @@ pub fn run(a: Args) -> Result<i32> {
         yama_ptrace_scope: yama_ptrace_scope(),
         ready_timeout: Duration::from_secs(120),
         entrypoints: None,
+        cpu_baseline: cracin_core::cpu::CpuBaseline::parse(&a.cpu_baseline)?,
+        push: a
+            .push
+            .as_deref()
+            .map(|r| container::push::PushSpec::new(r, a.tls_verify))
+            .transpose()?,
     };
     let plan = container::build_plan(&opts)?;
     if a.dry_run {
@@ -179,6 +201,9 @@ pub fn run(a: Args) -> Result<i32> {
     }
     result?;
     println!("built {} ({} verified restores)", a.tag, a.verify);
+    if let Some(p) = &opts.push {
+        println!("pushed to {}", p.dest);
+    }
     let env: String = opts
         .engine
         .env

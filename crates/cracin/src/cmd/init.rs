@@ -47,6 +47,12 @@ pub struct Args {
     #[arg(long)]
     pub force: bool,
 
+    /// The CPU features the checkpoint may need: host, x86-64-v2, x86-64-v3 or x86-64-v4
+    /// (criu: cracin caps the JVM and glibc; crac: -XX:CPUFeatures=generic; openj9:
+    /// -XX:+PortableSharedCache; see docs/cpu.md).
+    #[arg(long, value_name = "LEVEL", default_value = "host")]
+    pub cpu_baseline: String,
+
     /// The command that starts the application inside the container (default: java -jar
     /// /app/app.jar).
     #[arg(last = true, value_name = "COMMAND")]
@@ -79,6 +85,7 @@ pub fn run(a: Args) -> Result<i32> {
         fallback: !a.no_fallback,
         image: None,
         checkpoint_cmd: None,
+        cpu_baseline: cracin_core::cpu::CpuBaseline::parse(&a.cpu_baseline)?,
     };
     let generated = files::generate(&spec);
     let mut written = container::write_files(&a.dir, &generated, a.force)?;

@@ -7,5 +7,6 @@ pub mod checkpoint;
 pub mod doctor;
 pub mod explain;
 pub mod init;
+pub mod push;
 pub mod report;
 pub mod restore;

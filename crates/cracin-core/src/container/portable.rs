@@ -1,0 +1,116 @@
+//! `--cpu-baseline` in generated container files. The plain-CRIU runtime passes the baseline to
+//! cracin's in-container checkpoint (which caps HotSpot and glibc and records what a restore host
+//! needs, see `crate::cpu`). CRaC JDKs have their own switch, `-XX:CPUFeatures=generic|native`,
+//! and check the CPU themselves at restore; OpenJ9's JIT already emits portable code before a
+//! checkpoint when CRIU support is on, and `-XX:+PortableSharedCache` makes its shared-cache AOT
+//! code portable too. glibc's string functions are capped with GLIBC_TUNABLES on glibc bases.
+//! The CRaC and OpenJ9 lines were never run here (no such JDK): they are snapshot-tested only.
+
+use super::runtime::{Base, Runtime};
+use super::Source;
+use crate::cpu::CpuBaseline;
+use crate::error::{Error, Result};
+
+/// A build's baseline: refused where cracin generates nothing to apply it (an existing image
+/// with the crac or openj9 runtime), else a plan note saying what it does.
+pub fn check_build(
+    b: CpuBaseline,
+    rt: Runtime,
+    source: &Source,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    if b == CpuBaseline::Host {
+        return Ok(());
+    }
+    if matches!(source, Source::Image(_)) && rt != Runtime::Criu {
+        return Err(Error::usage(
+            format!(
+                "--cpu-baseline cannot be applied to an existing image with the {} runtime: cracin generates none of its files",
+                rt.name()
+            ),
+            match rt {
+                Runtime::Crac => "add -XX:CPUFeatures=generic to the JVM options in your image, or build with --jar",
+                _ => "add -XX:+PortableSharedCache to the JVM options in your image, or build with --jar",
+            },
+        ));
+    }
+    notes.push(match rt {
+        Runtime::Criu => format!(
+            "--cpu-baseline {}: the JVM and glibc are capped at that level inside the checkpoint container; cracin.json records the features a restore host needs",
+            b.name()
+        ),
+        Runtime::Crac => format!(
+            "--cpu-baseline {}: -XX:CPUFeatures={} (CRaC knows no levels; generic is the portable set)",
+            b.name(),
+            b.crac_cpu_features()
+        ),
+        Runtime::Openj9 => format!(
+            "--cpu-baseline {}: OpenJ9 compiles portable code before a checkpoint by itself; -XX:+PortableSharedCache for its AOT code",
+            b.name()
+        ),
+    });
+    Ok(())
+}
+
+/// The criu runtime's in-container checkpoint command with `--cpu-baseline LEVEL` before `--`.
+pub fn criu_checkpoint_cmd(mut cmd: Vec<String>, b: CpuBaseline) -> Vec<String> {
+    if b != CpuBaseline::Host {
+        let at = cmd.iter().position(|a| a == "--").unwrap_or(cmd.len());
+        cmd.insert(at, b.name().to_string());
+        cmd.insert(at, "--cpu-baseline".to_string());
+    }
+    cmd
+}
+
+/// Lines for CRaC's JAVA_OPTS_EXTRA (each ends the previous line with ` \`).
+pub fn crac_java_opts(b: CpuBaseline) -> String {
+    match b {
+        CpuBaseline::Host => String::new(),
+        _ => format!(" \\\n-XX:CPUFeatures={}", b.crac_cpu_features()),
+    }
+}
+
+/// Lines for OpenJ9's JAVA_OPTS_EXTRA.
+pub fn openj9_java_opts(b: CpuBaseline) -> String {
+    b.openj9_options()
+        .iter()
+        .map(|o| format!(" \\\n{o}"))
+        .collect()
+}
+
+/// `ENV GLIBC_TUNABLES=…` (with its reason) for CRaC and OpenJ9 images on a glibc base; the criu
+/// runtime sets it itself when it launches the JVM. Empty for `host` and for musl (Alpine).
+pub fn glibc_env(b: CpuBaseline, base: &Base) -> String {
+    match b.glibc_tunables() {
+        Some(t) if !base.is_alpine() => format!(
+            "# --cpu-baseline {}: glibc's string functions stay within the level as well\nENV GLIBC_TUNABLES={t}\n\n",
+            b.name()
+        ),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_baseline_goes_before_the_application_command() {
+        let cmd: Vec<String> = ["cracin", "checkpoint", "--", "java", "-jar", "a.jar"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(criu_checkpoint_cmd(cmd.clone(), CpuBaseline::Host), cmd);
+        assert_eq!(
+            criu_checkpoint_cmd(cmd, CpuBaseline::V3)[2..5],
+            ["--cpu-baseline", "x86-64-v3", "--"]
+        );
+    }
+
+    #[test]
+    fn glibc_caps_only_on_glibc() {
+        assert!(glibc_env(CpuBaseline::V2, &Base::ZuluAlpineJre).is_empty());
+        assert!(glibc_env(CpuBaseline::Host, &Base::ZuluUbuntuJdk).is_empty());
+        assert!(glibc_env(CpuBaseline::V2, &Base::ZuluUbuntuJdk)
+            .contains("ENV GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX,"));
+    }
+}
