@@ -40,6 +40,8 @@ PACKAGES=(
   openjdk-17-jdk-headless maven
   # the report's SVG check
   chromium
+  # an OCI registry the push tests start on loopback (`docker-registry serve CONFIG`)
+  docker-registry
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -51,6 +53,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
   log "Debian packages: all present"
+fi
+# The docker-registry package installs a system service; the tests start their own registry on a
+# free loopback port, so the service is stopped and disabled (nothing left listening on :5000).
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
+fi
+if [ -x /etc/init.d/docker-registry ]; then
+  /etc/init.d/docker-registry stop >/dev/null 2>&1 || true
+  update-rc.d docker-registry disable >/dev/null 2>&1 || true
 fi
 
 # CRIU 4.2.1: bookworm's 3.17 fails on kernels >= 6.13 (vDSO) and trixie's 4.1 fails dumps of

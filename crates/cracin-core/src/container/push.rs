@@ -28,7 +28,7 @@ impl PushSpec {
         let bad = |why: &str| {
             Error::usage(
                 format!("bad registry reference `{dest}`: {why}"),
-                "give REGISTRY/NAME[:TAG], e.g. --push 127.0.0.1:5000/myapp:instant or registry.example.com/team/myapp:1",
+                "give the destination as REGISTRY/NAME[:TAG], e.g. 127.0.0.1:5000/myapp:instant or registry.example.com/team/myapp:1",
             )
         };
         if dest.is_empty() || dest.contains(char::is_whitespace) || dest.contains("://") {
