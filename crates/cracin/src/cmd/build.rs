@@ -13,7 +13,8 @@ use cracin_core::{Error, Result};
 /// The pipeline: build the checkpoint image (generated from --jar and --base, or your --image),
 /// run it with the runtime's minimal capabilities (inside, the application is started, made
 /// ready, warmed up and checkpointed), commit the stopped container with a restore command, run
-/// the result --verify times and probe it, tag it, and remove everything temporary.
+/// the result --verify times and probe it, tag it, and remove everything temporary; with --push,
+/// send it to a registry (see docs/registry.md).
 ///
 /// Runtimes: criu (any OpenJDK; measured on podman and docker here), crac (Azul Zulu CRaC) and
 /// openj9 (IBM Semeru): the last two are generated from the seed's recipe and were never run
