@@ -107,6 +107,43 @@ impl Drop for Guard {
     }
 }
 
+/// Debian's docker-registry on 127.0.0.1:`port`, its config and storage in `work`; returns when
+/// it answers /v2/.
+fn start_registry(work: &Path, port: u16) -> Child {
+    let config = work.join("registry.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            work.join("registry-data").display()
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(work.join("registry.log")).unwrap();
+    let mut child = Command::new(REGISTRY)
+        .arg("serve")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("docker-registry starts");
+    let url = format!("http://127.0.0.1:{port}/v2/");
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(60) {
+        if let Some((200, _)) = get(&url) {
+            return child;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!(
+        "the registry did not answer {url} within 60 s: {}",
+        std::fs::read_to_string(work.join("registry.log")).unwrap_or_default()
+    );
+}
+
 fn wait_for(url: &str, what: &str) {
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(60) {
@@ -142,27 +179,7 @@ fn build_push_pull_into_an_empty_store_and_restore_there() {
     };
 
     // 1. A registry of our own on loopback, storing into the test's directory.
-    let config = work.join("registry.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{reg_port}\n",
-            work.join("registry-data").display()
-        ),
-    )
-    .unwrap();
-    let log = std::fs::File::create(work.join("registry.log")).unwrap();
-    g.registry = Some(
-        Command::new(REGISTRY)
-            .arg("serve")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("docker-registry starts"),
-    );
-    wait_for(&format!("http://127.0.0.1:{reg_port}/v2/"), "the registry");
+    g.registry = Some(start_registry(&work, reg_port));
 
     // 2. Build, verify and push (the tag in the system store is removed by the guard).
     let id = format!("{}-{}", std::process::id(), reg_port);
@@ -327,4 +344,121 @@ fn push_dry_run_shows_tls_and_bad_references_are_refused() {
         "{}",
         stderr(&out)
     );
+}
+
+/// docker for real: `cracin push --engine docker` to the loopback registry (plain HTTP, which the
+/// daemon allows for 127.0.0.0/8 without settings) lands the image in the registry and leaves no
+/// registry name in the engine; a push that fails (nothing listens) exits 7 and also leaves no
+/// registry name, and the source image stays. The image is the base image under a test-owned
+/// name; nothing is restored (the podman test does that).
+#[test]
+fn docker_push_to_a_loopback_registry_and_a_failed_push_cleans_up() {
+    let test = "docker_push_to_a_loopback_registry_and_a_failed_push_cleans_up";
+    let e = Engine::docker();
+    let docker = |args: &[&str]| -> (bool, String) {
+        let mut c = Command::new(&e.binary);
+        for (k, v) in &e.env {
+            c.env(k, v);
+        }
+        match c.args(args).output() {
+            Ok(o) => (
+                o.status.success(),
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                ),
+            ),
+            Err(err) => (false, err.to_string()),
+        }
+    };
+    let why = missing_prerequisite()
+        .or_else(|| {
+            (!Path::new(REGISTRY).is_file()).then(|| "no docker-registry (scripts/setup.sh)".into())
+        })
+        .or_else(|| {
+            (!docker(&["version"]).0)
+                .then(|| "cracin's docker does not answer (scripts/dockerd.sh start)".into())
+        })
+        .or_else(|| {
+            (!docker(&["image", "inspect", BASE_IMAGE]).0).then(|| {
+                format!("no {BASE_IMAGE} in docker (cracin base --jdk 21 --engine docker)")
+            })
+        });
+    if let Some(why) = why {
+        if std::env::var_os("CRACIN_REQUIRE_E2E").is_some() {
+            panic!("{test}: prerequisite missing but CRACIN_REQUIRE_E2E is set: {why}");
+        }
+        println!("SKIPPED: {test}: {why}");
+        return;
+    }
+    let work = tempdir("e2e-registry-docker");
+    let reg_port = free_port();
+    let id = format!("{}-{reg_port}", std::process::id());
+    let source = format!("localhost/cracin-e2e-push-{id}:1");
+    let remote = format!("127.0.0.1:{reg_port}/cracin-e2e/base-{id}:1");
+    let closed = format!("127.0.0.1:{}/cracin-e2e/base-{id}:1", free_port());
+    /// Removes the registry, the test's names in docker and the directory, whatever happens.
+    struct DockerGuard<'a> {
+        registry: Option<Child>,
+        names: Vec<String>,
+        work: PathBuf,
+        docker: &'a dyn Fn(&[&str]) -> (bool, String),
+    }
+    impl Drop for DockerGuard<'_> {
+        fn drop(&mut self) {
+            for n in &self.names {
+                let _ = (self.docker)(&["rmi", n]);
+            }
+            if let Some(mut r) = self.registry.take() {
+                let _ = r.kill();
+                let _ = r.wait();
+            }
+            let _ = std::fs::remove_dir_all(&self.work);
+        }
+    }
+    let mut g = DockerGuard {
+        registry: None,
+        names: vec![source.clone(), remote.clone(), closed.clone()],
+        work: work.clone(),
+        docker: &docker,
+    };
+    g.registry = Some(start_registry(&work, reg_port));
+    let (ok, text) = docker(&["tag", BASE_IMAGE, &source]);
+    assert!(ok, "{text}");
+
+    let out = run(cracin().args(["push", &source, "--to", &remote, "--engine", "docker"]));
+    assert!(out.status.success(), "docker push failed: {}", stderr(&out));
+    let (st, tags) = get(&format!(
+        "http://127.0.0.1:{reg_port}/v2/cracin-e2e/base-{id}/tags/list"
+    ))
+    .expect("the registry answers");
+    assert_eq!(st, 200, "{tags}");
+    assert!(tags.contains("\"1\""), "not in the registry: {tags}");
+    let names = |what: &str| {
+        docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+            .1
+            .lines()
+            .any(|l| l == what)
+    };
+    assert!(!names(&remote), "the registry name stayed in docker");
+
+    let out = run(cracin().args(["push", &source, "--to", &closed, "--engine", "docker"]));
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("connection refused"), "{err}");
+    // The failed push keeps its logs for the user (named in the error); the test removes them.
+    let logs = err
+        .split_whitespace()
+        .find(|w| w.contains("/cracin-push-"))
+        .map(|w| PathBuf::from(w.trim_end_matches(':')))
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| panic!("no log directory named: {err}"));
+    assert!(logs.is_dir(), "{}", logs.display());
+    std::fs::remove_dir_all(&logs).unwrap();
+    assert!(!names(&closed), "a failed push left its registry name");
+    assert!(names(&source), "the source image must stay");
+    drop(g);
+    assert!(!names(&source));
+    assert!(!work.exists());
 }
