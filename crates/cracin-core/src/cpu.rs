@@ -220,6 +220,34 @@ impl CpuBaseline {
     }
 }
 
+/// Refuses a command or `--java-option` that sets one of the baseline's HotSpot flags itself:
+/// the user's value would win (it comes later) and the recorded requirements would be wrong.
+pub fn check_user_options(b: CpuBaseline, command: &[String], extra: &[String]) -> Result<()> {
+    let ours: Vec<String> = b.java_options().iter().map(|o| flag_name(o)).collect();
+    if let Some(clash) = command
+        .iter()
+        .chain(extra)
+        .find(|a| a.starts_with("-XX:") && ours.contains(&flag_name(a)))
+    {
+        return Err(Error::usage(
+            format!(
+                "{clash} is set by the command, but --cpu-baseline {} sets {} itself",
+                b.name(),
+                flag_name(clash)
+            ),
+            "drop the option from the command, or use --cpu-baseline host and take care of the CPU yourself",
+        ));
+    }
+    Ok(())
+}
+
+/// `-XX:UseAVX=0` → `UseAVX`, `-XX:-UseSHA` → `UseSHA`.
+fn flag_name(opt: &str) -> String {
+    let f = opt.trim_start_matches("-XX:");
+    let f = f.trim_start_matches(['+', '-']);
+    f.split('=').next().unwrap_or(f).to_string()
+}
+
 /// What a checkpoint recorded about its CPU needs (cracin.json `cpu`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CpuRecord {
@@ -406,6 +434,23 @@ mod tests {
         assert!(!CpuBaseline::V3.glibc_tunables().unwrap().contains("-AVX2"));
         assert_eq!(CpuBaseline::V2.crac_cpu_features(), "generic");
         assert_eq!(CpuBaseline::Host.crac_cpu_features(), "native");
+    }
+
+    #[test]
+    fn a_command_that_sets_a_capped_flag_is_refused() {
+        let cmd: Vec<String> = ["java", "-XX:UseAVX=3", "-jar", "a.jar"]
+            .map(String::from)
+            .to_vec();
+        assert!(matches!(
+            check_user_options(CpuBaseline::V2, &cmd, &[]),
+            Err(Error::Usage { .. })
+        ));
+        assert!(check_user_options(CpuBaseline::Host, &cmd, &[]).is_ok());
+        assert!(matches!(
+            check_user_options(CpuBaseline::V3, &[], &["-XX:+UseSHA".into()]),
+            Err(Error::Usage { .. })
+        ));
+        assert!(check_user_options(CpuBaseline::V2, &[], &["-XX:+UseSerialGC".into()]).is_ok());
     }
 
     #[test]

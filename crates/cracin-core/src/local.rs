@@ -185,6 +185,8 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
         }
     };
     app::validate_command(&o.command, &o.cwd)?;
+    let cpu = crate::cpu::CpuRecord::new(o.cpu_baseline, &crate::sysinfo::cpu().1)?;
+    crate::cpu::check_user_options(o.cpu_baseline, &o.command, &o.java_options)?;
     let criu = preflight(o.criu.as_deref(), "checkpoint")?;
     let mut staging = Staging::new(&o.out, o.force)?;
     if let Some(port) = probe.as_ref().and_then(Probe::local_port) {
@@ -216,7 +218,6 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
     } else {
         None
     };
-    let cpu = crate::cpu::CpuRecord::new(o.cpu_baseline, &crate::sysinfo::cpu().1)?;
     java_options.extend(cpu.java_options.iter().cloned());
     java_options.extend(o.java_options.iter().cloned());
     let spec = LaunchSpec {
