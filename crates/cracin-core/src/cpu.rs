@@ -133,7 +133,8 @@ impl CpuBaseline {
     /// GLIBC_TUNABLES for the level: the glibc.cpu.hwcaps names glibc 2.36 (bookworm) honours,
     /// measured with `ld.so --list-diagnostics` (the `_Usable` spellings of older glibc are
     /// ignored there, as are F16C, AES and SHA, which glibc's string functions do not use).
-    /// XSAVEC off below v4 too: ld.so's lazy-binding trampoline would use it.
+    /// XSAVEC off below v4 too (ld.so would size its register save area with it; `launch_env`
+    /// also binds every symbol at load time, so that area is not used after a restore).
     pub fn glibc_tunables(self) -> Option<String> {
         let off: &[&str] = match self {
             CpuBaseline::Host => return None,
@@ -327,9 +328,17 @@ pub fn restore_check(m: &crate::checkpoint::Manifest, here: &[String]) -> Vec<St
 }
 
 /// The launch environment with the baseline's GLIBC_TUNABLES merged into the user's (from
-/// `env`, else cracin's own environment, which the application inherits).
+/// `env`, else cracin's own environment, which the application inherits), and LD_BIND_NOW=1:
+/// ld.so's lazy-binding trampoline saves the vector registers with `xsave` into a stack area
+/// sized by the CPU the process started on, so after a restore on a CPU with a larger xsave
+/// area (AVX-512) it would write past it. Binding every symbol at load time means the
+/// trampoline never runs. (CRIU guards against this only with `--cpu-cap`, whose check also
+/// demands every instruction feature of the checkpoint host, so cracin does not pass it.)
 pub fn launch_env(env: &[(String, String)], c: &CpuRecord) -> Vec<(String, String)> {
     let mut v = env.to_vec();
+    if c.glibc_tunables.is_some() && !v.iter().any(|(k, _)| k == "LD_BIND_NOW") {
+        v.push(("LD_BIND_NOW".into(), "1".into()));
+    }
     if let Some(t) = &c.glibc_tunables {
         let existing = v
             .iter()
@@ -451,6 +460,23 @@ mod tests {
             Err(Error::Usage { .. })
         ));
         assert!(check_user_options(CpuBaseline::V2, &[], &["-XX:+UseSerialGC".into()]).is_ok());
+    }
+
+    #[test]
+    fn a_capped_launch_binds_now_and_merges_tunables() {
+        let c = CpuRecord::new(CpuBaseline::V2, &big_host()).unwrap();
+        let env = launch_env(
+            &[("GLIBC_TUNABLES".into(), "glibc.malloc.arena_max=2".into())],
+            &c,
+        );
+        assert!(env.contains(&("LD_BIND_NOW".into(), "1".into())));
+        let t = &env.iter().find(|(k, _)| k == "GLIBC_TUNABLES").unwrap().1;
+        assert!(
+            t.starts_with("glibc.malloc.arena_max=2:glibc.cpu.hwcaps=-AVX,"),
+            "{t}"
+        );
+        let host = CpuRecord::new(CpuBaseline::Host, &big_host()).unwrap();
+        assert!(launch_env(&[], &host).is_empty());
     }
 
     #[test]

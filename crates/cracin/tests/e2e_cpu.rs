@@ -107,6 +107,8 @@ fn a_v2_checkpoint_is_capped_and_restores_on_a_cpu_without_avx2() {
         .collect();
     assert!(required.contains(&"sse4_2"), "{required:?}");
     assert!(!required.contains(&"avx2"), "{required:?}");
+    // CRIU checks no CPU itself (it would only with --cpu-cap): cracin's check is the one.
+    assert!(!v2.join("images/cpuinfo.img").exists());
     assert!(m["java_tool_options"]
         .as_str()
         .unwrap()
@@ -144,6 +146,7 @@ fn a_v2_checkpoint_is_capped_and_restores_on_a_cpu_without_avx2() {
                 environ.contains("GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX,-AVX2,"),
                 "{environ}"
             );
+            assert!(environ.contains("LD_BIND_NOW=1"), "{environ}");
         }
         // Stopped the way users stop it.
         kill_and_wait(pid, libc::SIGTERM);

@@ -78,12 +78,13 @@ pub fn openj9_java_opts(b: CpuBaseline) -> String {
         .collect()
 }
 
-/// `ENV GLIBC_TUNABLES=…` (with its reason) for CRaC and OpenJ9 images on a glibc base; the criu
-/// runtime sets it itself when it launches the JVM. Empty for `host` and for musl (Alpine).
+/// `ENV GLIBC_TUNABLES=… LD_BIND_NOW=1` (with the reason) for CRaC and OpenJ9 images on a glibc
+/// base (see `crate::cpu::launch_env`); the criu runtime sets both itself when it launches the
+/// JVM. Empty for `host` and for musl (Alpine).
 pub fn glibc_env(b: CpuBaseline, base: &Base) -> String {
     match b.glibc_tunables() {
         Some(t) if !base.is_alpine() => format!(
-            "# --cpu-baseline {}: glibc's string functions stay within the level as well\nENV GLIBC_TUNABLES={t}\n\n",
+            "# --cpu-baseline {}: glibc's string functions stay within the level as well, and every\n# symbol is bound at start (ld.so's lazy binding saves registers sized for this CPU)\nENV GLIBC_TUNABLES={t} LD_BIND_NOW=1\n\n",
             b.name()
         ),
         _ => String::new(),
