@@ -133,7 +133,7 @@ impl CpuBaseline {
     /// GLIBC_TUNABLES for the level: the glibc.cpu.hwcaps names glibc 2.36 (bookworm) honours,
     /// measured with `ld.so --list-diagnostics` (the `_Usable` spellings of older glibc are
     /// ignored there, as are F16C, AES and SHA, which glibc's string functions do not use).
-    /// XSAVEC off below v4 too (ld.so would size its register save area with it; `launch_env`
+    /// XSAVEC off at every level (ld.so would size its register save area with it; `launch_env`
     /// also binds every symbol at load time, so that area is not used after a restore).
     pub fn glibc_tunables(self) -> Option<String> {
         let off: &[&str] = match self {
