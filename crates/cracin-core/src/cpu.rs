@@ -249,6 +249,42 @@ fn flag_name(opt: &str) -> String {
     f.split('=').next().unwrap_or(f).to_string()
 }
 
+/// The highest psABI level a CPU with these flags reaches (None: below x86-64-v2).
+pub fn highest_level(flags: &[String]) -> Option<CpuBaseline> {
+    [CpuBaseline::V4, CpuBaseline::V3, CpuBaseline::V2]
+        .into_iter()
+        .find(|b| {
+            b.level_features()
+                .iter()
+                .all(|f| flags.iter().any(|h| h == f))
+        })
+}
+
+/// `cracin doctor`'s line about this CPU: its level, so the user knows which baselines work here.
+pub fn doctor_check() -> crate::doctor::Check {
+    let (model, flags) = crate::sysinfo::cpu();
+    let (status, detail) = match highest_level(&flags) {
+        Some(l) => (
+            crate::doctor::Status::Pass,
+            format!(
+                "{model}: {}; --cpu-baseline up to {} works here (default `host` needs every feature of this CPU on the restore host)",
+                l.name(),
+                l.name()
+            ),
+        ),
+        None => (
+            crate::doctor::Status::Warn,
+            format!("{model}: below x86-64-v2; only --cpu-baseline host works here"),
+        ),
+    };
+    crate::doctor::Check {
+        name: "cpu level".into(),
+        status,
+        detail,
+        fix: None,
+    }
+}
+
 /// What a checkpoint recorded about its CPU needs (cracin.json `cpu`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CpuRecord {
@@ -477,6 +513,13 @@ mod tests {
         );
         let host = CpuRecord::new(CpuBaseline::Host, &big_host()).unwrap();
         assert!(launch_env(&[], &host).is_empty());
+    }
+
+    #[test]
+    fn levels_of_hosts() {
+        assert_eq!(highest_level(&big_host()), Some(CpuBaseline::V4));
+        assert_eq!(highest_level(&v2_host()), Some(CpuBaseline::V2));
+        assert_eq!(highest_level(&flags("fpu sse sse2")), None);
     }
 
     #[test]

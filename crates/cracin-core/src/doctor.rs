@@ -57,6 +57,7 @@ pub fn run(o: &DoctorOptions) -> Vec<Check> {
         format!("Linux {}", kernel_release()),
         None,
     ));
+    v.push(crate::cpu::doctor_check());
     match crate::criu::Criu::find(o.criu.as_deref()) {
         Ok(c) => {
             let detail = format!("CRIU {} at {}", c.version, c.path.display());
