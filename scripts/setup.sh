@@ -42,6 +42,8 @@ PACKAGES=(
   chromium
   # an OCI registry the push tests start on loopback (`docker-registry serve CONFIG`)
   docker-registry
+  # the generated CRaC/OpenJ9 scripts are tested under busybox sh too (Alpine-like images)
+  busybox
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -288,8 +288,8 @@ fn runtime_check(runtime: &str, java: Option<std::path::PathBuf>) -> Check {
 
 /// The container engine answers, is recent enough, and has the settings cracin needs.
 fn engine_checks(name: &str) -> Vec<Check> {
-    let e = match crate::container::Engine::parse(name) {
-        Ok(e) => e,
+    let (e, why) = match crate::container::engine::choose_here(name, None) {
+        Ok(c) => (c.engine, c.why),
         Err(err) => {
             return vec![check(
                 "engine",
@@ -304,13 +304,25 @@ fn engine_checks(name: &str) -> Vec<Check> {
     } else {
         "{{.Server.Version}}"
     };
-    let mut cmd = crate::process::Cmd::new(&e.binary)
-        .args(["version", "--format", format])
+    let argv = e.cmd(&["version", "--format", format]);
+    let mut cmd = crate::process::Cmd::new(&argv[0])
+        .args(&argv[1..])
         .timeout(std::time::Duration::from_secs(15));
     for (k, val) in &e.env {
         cmd = cmd.env(k, val);
     }
-    let mut v = Vec::new();
+    // Which engine and configuration cracin uses, and what it adds per command.
+    let mut v = vec![if why.contains("cracin doctor") {
+        // The system's docker cannot checkpoint and cracin's private one is not running.
+        check(
+            "engine-choice",
+            Status::Warn,
+            why.split("; `cracin doctor").next().unwrap_or(&why).to_string(),
+            Some("start a Docker >= 23 daemon, or cracin's private Docker 26 (scripts/setup-containers.sh, scripts/dockerd.sh start), or use --engine podman"),
+        )
+    } else {
+        check("engine-choice", Status::Pass, why, None)
+    }];
     match cmd.run() {
         Ok(out) => {
             let ver = out.stdout.trim().to_string();
@@ -322,7 +334,7 @@ fn engine_checks(name: &str) -> Vec<Check> {
                     "engine",
                     Status::Fail,
                     format!("docker {ver}: older than 26, rejects --cap-add=CHECKPOINT_RESTORE"),
-                    Some("scripts/setup-containers.sh installs Docker 26 privately; start it with scripts/dockerd.sh start"),
+                    Some("install Docker >= 23 (26 measured), or use cracin's private Docker 26: scripts/setup-containers.sh, scripts/dockerd.sh start, then CRACIN_DOCKER_HOST=unix:///run/cracin/docker.sock"),
                 )
             } else {
                 check("engine", Status::Pass, format!("{name} {ver} ({})", e.binary), None)
@@ -349,7 +361,21 @@ fn engine_checks(name: &str) -> Vec<Check> {
             .as_ref()
             .and_then(|c| std::fs::read_to_string(c).ok())
             .unwrap_or_default();
-        v.push(if text.contains("default_ulimits") && text.contains("runc") {
+        v.push(if conf.is_none() {
+            check(
+                "engine-settings",
+                Status::Pass,
+                if e.global_args.is_empty() && e.run_args.is_empty() {
+                    "the system's podman configuration; this host needs nothing added".to_string()
+                } else {
+                    format!(
+                        "the system's podman configuration; cracin adds `{}` to the commands this host needs it for (--dry-run shows them)",
+                        e.global_args.iter().chain(e.run_args.iter()).cloned().collect::<Vec<_>>().join(" ")
+                    )
+                },
+                None,
+            )
+        } else if text.contains("default_ulimits") && text.contains("runc") {
             check(
                 "engine-settings",
                 Status::Pass,
@@ -360,8 +386,8 @@ fn engine_checks(name: &str) -> Vec<Check> {
             check(
                 "engine-settings",
                 Status::Warn,
-                "no CONTAINERS_CONF with cracin's settings: containers may fail here (`setrlimit RLIMIT_NOFILE`, `cgroups in hybrid mode`)",
-                Some("run scripts/setup-containers.sh (writes /opt/cracin/containers.conf)"),
+                format!("CONTAINERS_CONF={} has no default_ulimits/runc: containers may fail here (`setrlimit RLIMIT_NOFILE`, `cgroups in hybrid mode`)", conf.unwrap_or_default()),
+                Some("unset CONTAINERS_CONF (cracin then adds what this host needs per command), or use /opt/cracin/containers.conf (scripts/setup-containers.sh)"),
             )
         });
     }

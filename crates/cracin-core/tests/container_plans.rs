@@ -8,8 +8,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cracin_core::container::base::{base_plan, BaseOptions};
+use cracin_core::container::engine::{choose, HostFacts};
 use cracin_core::container::{
-    build_plan, Base, BuildOptions, Engine, Output, Plan, Runtime, Source,
+    build_plan, Base, BuildOptions, CracEngine, Engine, Openj9Api, Output, Plan, Recipe, Runtime,
+    Source,
 };
 
 fn opts(engine: Engine, runtime: Runtime, source: Source, fallback: bool) -> BuildOptions {
@@ -33,7 +35,37 @@ fn opts(engine: Engine, runtime: Runtime, source: Source, fallback: bool) -> Bui
         entrypoints: None,
         cpu_baseline: Default::default(),
         push: None,
+        recipe: Recipe::default(),
     }
+}
+
+fn with_recipe(
+    mut o: BuildOptions,
+    crac_engine: CracEngine,
+    openj9_api: Openj9Api,
+) -> BuildOptions {
+    o.recipe = Recipe {
+        crac_engine,
+        openj9_api,
+    };
+    o
+}
+
+/// The system's podman as `engine::choose` picks it on a host like this one (root without
+/// CAP_SYS_RESOURCE, hard nofile 20000, cgroups v1, runc).
+fn system_podman() -> Engine {
+    let facts = HostFacts {
+        nofile_hard: 20000,
+        nproc_hard: 96365,
+        pid_max: 32768,
+        cap_sys_resource: false,
+        cgroup_v2: false,
+        podman_runtime: Some("runc".into()),
+        runc: true,
+        docker_server: None,
+        private_docker: false,
+    };
+    choose("podman", None, &|_| None, &facts).unwrap().engine
 }
 
 fn jar(base: &str) -> Source {
@@ -133,15 +165,33 @@ fn crac_follows_the_seed() {
         "type: FILE\npath: **/*.jar\naction: reopen\nwarn: false\n---\ntype: FILE\npath: **/bundleFile\naction: reopen\nwarn: false\n"
     );
     assert!(file(&p, "start_jcmd.sh").contains(". ./start_create_checkpoint.sh &\n. ./start.sh\n"));
-    assert!(file(&p, "start_create_checkpoint.sh").contains("jcmd /app/app.jar JDK.checkpoint"));
+    // By PID (java is start.sh's child, not PID 1): the seed's `jcmd app.jar` also works, a PID
+    // cannot match another JVM.
+    assert!(file(&p, "start_create_checkpoint.sh").contains("jcmd \"$JAVA_PID\" JDK.checkpoint"));
+    let start = file(&p, "start.sh");
     assert!(
-        file(&p, "start.sh").contains("exec java $JAVA_OPTS $JAVA_OPTS_EXTRA -jar /app/app.jar")
+        start.contains("\njava $JAVA_OPTS $JAVA_OPTS_EXTRA -jar /app/app.jar &\n"),
+        "{start}"
     );
+    assert!(!start.contains("exec "), "java must stay a child: {start}");
     let verify = step_line(&p, "verify-1-run");
     assert!(
         verify.contains(" --cap-add=CHECKPOINT_RESTORE -p 127.0.0.1:18080:8080 "),
         "{verify}"
     );
+    // A cold start must not pass as a restore.
+    assert!(step_line(&p, "verify-1-restored").contains("exec cracin-verify-t1-1 sh -c"));
+    // Docker: the seed's checkpoint flags as they are; podman also needs no seccomp filter.
+    let pod = build_plan(&opts(
+        Engine::podman(),
+        Runtime::Crac,
+        jar("zulu-ubuntu-jdk"),
+        false,
+    ))
+    .unwrap();
+    assert!(step_line(&pod, "checkpoint").contains(
+        "--cap-add=CHECKPOINT_RESTORE --cap-add=SYS_PTRACE --security-opt seccomp=unconfined "
+    ));
 }
 
 #[test]
@@ -173,10 +223,130 @@ fn crac_jre_bases_follow_the_seed() {
     let cf = file(&u, "Containerfile");
     assert!(cf.contains("FROM ubuntu:22.04\n"));
     assert!(cf.contains("zulu21.34.21-ca-crac-jre21.0.3-linux_x64.tar.gz"));
+    // The pinned 21.0.3 tarball predates -XX:+CRaCIgnoreRestoreIfUnavailable: an unknown option
+    // would stop the JVM, so there is no fallback, and the plan says why.
     let commit = u.steps.iter().find(|s| s.name == "commit").unwrap();
+    assert!(commit
+        .command
+        .contains(&r#"CMD ["java", "-XX:CRaCRestoreFrom=/app/checkpoint"]"#.to_string()));
+    assert!(!u.render().contains("-XX:+CRaCIgnoreRestoreIfUnavailable\""));
+    assert!(u
+        .notes
+        .iter()
+        .any(|n| n.contains("no cold-start fallback") && n.contains("first in 21.0.9")));
+    // The `-latest` JDK image has it.
+    let j = build_plan(&opts(
+        Engine::podman(),
+        Runtime::Crac,
+        jar("zulu-ubuntu-jdk"),
+        true,
+    ))
+    .unwrap();
+    let commit = j.steps.iter().find(|s| s.name == "commit").unwrap();
     assert!(commit.command.contains(
         &r#"CMD ["java", "-XX:CRaCRestoreFrom=/app/checkpoint", "-XX:+CRaCIgnoreRestoreIfUnavailable", "-jar", "/app/app.jar"]"#.to_string()
     ));
+}
+
+#[test]
+fn warp_checkpoints_inside_the_build_without_capabilities() {
+    let o = with_recipe(
+        opts(
+            Engine::podman(),
+            Runtime::Crac,
+            jar("zulu-ubuntu-jdk"),
+            false,
+        ),
+        CracEngine::Warp,
+        Openj9Api::Crac,
+    );
+    let p = build_plan(&o).unwrap();
+    assert!(!p
+        .steps
+        .iter()
+        .any(|s| s.name == "checkpoint" || s.name == "commit"));
+    let cf = file(&p, "Containerfile");
+    assert!(cf.contains("-XX:CRaCEngine=warp"), "{cf}");
+    assert!(cf.contains("WORKDIR /app\nRUN ./start_jcmd.sh\n"), "{cf}");
+    assert!(cf
+        .contains(r#"CMD ["java", "-XX:CRaCEngine=warp", "-XX:CRaCRestoreFrom=/app/checkpoint"]"#));
+    assert!(!cf.contains("CRaCMinPid"));
+    assert_eq!(
+        step_line(&p, "verify-1-run"),
+        "podman run -d --name cracin-verify-t1-1 -p 127.0.0.1:18080:8080 localhost/cracin-ckpt-t1:latest"
+    );
+    assert_eq!(
+        step_line(&p, "tag"),
+        "podman tag localhost/cracin-ckpt-t1:latest myapp:instant"
+    );
+    // A build without Warp is refused, not generated.
+    let old = with_recipe(
+        opts(
+            Engine::podman(),
+            Runtime::Crac,
+            jar("zulu-alpine-jre"),
+            false,
+        ),
+        CracEngine::Warp,
+        Openj9Api::Crac,
+    );
+    assert!(build_plan(&old).is_err());
+}
+
+#[test]
+fn liberica_presets_use_bellsofts_crac_images() {
+    let p = build_plan(&opts(
+        Engine::docker(),
+        Runtime::Crac,
+        jar("liberica-jdk-musl"),
+        true,
+    ))
+    .unwrap();
+    let cf = file(&p, "Containerfile");
+    assert!(cf.contains("FROM bellsoft/liberica-runtime-container:jdk-21-crac-slim-musl\n"));
+    assert!(!cf.contains("CRaCMinPid"));
+    assert!(file(&p, "start.sh").contains("for i in $(seq 1000)"));
+    assert!(p.files.iter().any(|f| f.name == "start_jcmd.sh"));
+    // Liberica is not in Azul's table: no fallback flag.
+    assert!(!p.render().contains("CRaCIgnoreRestoreIfUnavailable\""));
+    let j = build_plan(&opts(
+        Engine::docker(),
+        Runtime::Crac,
+        jar("liberica-jre"),
+        false,
+    ))
+    .unwrap();
+    assert!(file(&j, "Containerfile")
+        .contains("FROM bellsoft/liberica-runtime-container:jre-21-crac-slim-glibc\n"));
+    assert!(!j.files.iter().any(|f| f.name == "start_jcmd.sh"));
+    assert!(build_plan(&opts(
+        Engine::docker(),
+        Runtime::Openj9,
+        jar("liberica-jdk"),
+        false
+    ))
+    .is_err());
+}
+
+#[test]
+fn the_system_podman_gets_this_hosts_needs_per_command() {
+    let p = build_plan(&opts(
+        system_podman(),
+        Runtime::Criu,
+        jar("cracin-jdk21"),
+        true,
+    ))
+    .unwrap();
+    assert!(p.env.is_empty(), "no cracin configuration: {:?}", p.env);
+    assert_eq!(
+        step_line(&p, "checkpoint"),
+        "podman run --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 --name cracin-ckpt-t1 --cap-add=CHECKPOINT_RESTORE --security-opt seccomp=unconfined localhost/cracin-ckpt-t1:latest"
+    );
+    assert!(step_line(&p, "build").starts_with("podman build --ulimit nofile=20000:20000 "));
+    assert_eq!(
+        step_line(&p, "tag"),
+        "podman tag localhost/cracin-restore-t1:latest myapp:instant"
+    );
 }
 
 #[test]
@@ -197,20 +367,57 @@ fn openj9_follows_the_seed() {
     let verify = step_line(&p, "verify-1-run");
     assert!(
         verify.contains(
-            " --cap-add=CHECKPOINT_RESTORE --cap-add=SYS_PTRACE --security-opt seccomp=unconfined "
+            " --cap-add=CHECKPOINT_RESTORE --cap-add=SYS_PTRACE --cap-add=SETPCAP --security-opt seccomp=unconfined "
         ),
         "{verify}"
     );
     let cf = file(&p, "Containerfile");
     assert!(cf.contains("FROM icr.io/appcafe/ibm-semeru-runtimes:open-21-jre-ubi-minimal\n"));
-    assert!(cf.contains("-XX:+EnableCRIUSupport"));
-    assert!(cf.contains("-Dopenj9.internal.criu.unprivilegedMode=true"));
+    // Default: the org.crac API, with the seed's flags for it ("OpenJ9 CRIU Support / CRaC").
+    for o in [
+        "-XX:CRaCCheckpointTo=/app/checkpoint",
+        "-Djdk.crac.resource-policies=/app/fd_policies.yaml",
+        "-Dorg.crac.Core.Compat=jdk.crac",
+        "-Dopenj9.internal.criu.unprivilegedMode=true",
+    ] {
+        assert!(cf.contains(o), "{o}: {cf}");
+    }
+    assert!(
+        !cf.contains("\n-XX:+EnableCRIUSupport"),
+        "does not mix with org.crac"
+    );
+    assert!(p
+        .notes
+        .iter()
+        .any(|n| n.contains("-runsystempackages: jdk.crac")));
+    let c = build_plan(&with_recipe(
+        opts(
+            Engine::docker(),
+            Runtime::Openj9,
+            jar("semeru-ubi-jre"),
+            false,
+        ),
+        CracEngine::Criu,
+        Openj9Api::CriuSupport,
+    ))
+    .unwrap();
+    let ccf = file(&c, "Containerfile");
+    assert!(
+        ccf.contains("ENV JAVA_OPTS_EXTRA=\"\\\n-XX:+EnableCRIUSupport\"\n"),
+        "{ccf}"
+    );
+    assert!(!ccf.contains("org.crac.Core.Compat"));
     assert!(cf.contains("USER root\n"));
     assert!(cf.contains("mkdir -p /app/checkpoint && \\\n  chmod 777 /app/checkpoint"));
     assert!(cf.contains("USER 1001\n"));
     let start = file(&p, "start.sh");
     assert!(start.contains("for i in $(seq 1000)"));
-    assert!(start.contains(" 0</dev/null 1>/app/checkpoint/stdout 2>/app/checkpoint/stderr"));
+    assert!(start
+        .contains(" 0</dev/null 1>\"$CHECKPOINT_DIR/stdout\" 2>\"$CHECKPOINT_DIR/stderr\" &\n"));
+    assert!(
+        !start.contains("exec "),
+        "OpenJ9 has no PID adjustment: java must not be PID 1"
+    );
     let j = build_plan(&opts(
         Engine::podman(),
         Runtime::Openj9,
@@ -373,6 +580,45 @@ fn snapshots_of_every_runtime_base_and_engine() {
                 false,
             ),
         ),
+        (
+            "crac-podman-zulu-ubuntu-jdk-warp",
+            with_recipe(
+                opts(
+                    Engine::podman(),
+                    Runtime::Crac,
+                    jar("zulu-ubuntu-jdk"),
+                    true,
+                ),
+                CracEngine::Warp,
+                Openj9Api::Crac,
+            ),
+        ),
+        (
+            "crac-docker-liberica-jdk-musl",
+            opts(
+                Engine::docker(),
+                Runtime::Crac,
+                jar("liberica-jdk-musl"),
+                true,
+            ),
+        ),
+        (
+            "openj9-podman-semeru-ubi-jre-criusupport",
+            with_recipe(
+                opts(
+                    Engine::podman(),
+                    Runtime::Openj9,
+                    jar("semeru-ubi-jre"),
+                    false,
+                ),
+                CracEngine::Criu,
+                Openj9Api::CriuSupport,
+            ),
+        ),
+        (
+            "criu-system-podman-cracin-jdk21",
+            opts(system_podman(), Runtime::Criu, jar("cracin-jdk21"), true),
+        ),
         ("openj9-podman-semeru-ubi-jdk-fallback", {
             let mut o = opts(
                 Engine::podman(),
@@ -530,6 +776,7 @@ mod e2e {
                 .port(),
             yama_ptrace_scope: 0,
             ready_timeout: Duration::from_secs(60),
+            recipe: Recipe::default(),
             entrypoints: Some(Entrypoints {
                 checkpoint: vec!["/app/checkpoint.sh".into()],
                 restore: vec!["/app/restore.sh".into()],

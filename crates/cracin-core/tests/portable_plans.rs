@@ -42,6 +42,7 @@ fn opts(
         entrypoints: None,
         cpu_baseline: cpu,
         push: push.map(|p| PushSpec::new(p, None).unwrap()),
+        recipe: Default::default(),
     }
 }
 

@@ -39,9 +39,14 @@ fn engine_cmd(e: &Engine) -> Command {
     c
 }
 
-/// Runs an engine command quietly; (success, stdout, stderr).
+/// Runs an engine command quietly, with what this host needs added (`Engine::cmd`);
+/// (success, stdout, stderr).
 fn eng(e: &Engine, args: &[&str]) -> (bool, String, String) {
-    let out = engine_cmd(e).args(args).output().expect("engine runs");
+    let argv = e.cmd(args);
+    let out = engine_cmd(e)
+        .args(&argv[1..])
+        .output()
+        .expect("engine runs");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -198,9 +203,34 @@ fn context(g: &Cleanup) -> std::path::PathBuf {
     dir
 }
 
+/// `cracin` asked explicitly for the engine set-up these tests measured: cracin's own
+/// containers.conf for podman (CONTAINERS_CONF), its private Docker 26 for docker
+/// (CRACIN_DOCKER_HOST). The test of the system's podman without any of it is
+/// `podman_build_with_the_systems_podman_and_no_cracin_configuration`.
+fn cracin_for(e: &Engine) -> Command {
+    let mut c = cracin();
+    for (k, v) in &e.env {
+        c.env(k, v);
+    }
+    if e.name() == "docker" {
+        c.env("CRACIN_DOCKER_HOST", cracin_core::container::DOCKER_SOCKET);
+    }
+    c
+}
+
 /// `cracin build` of the Counter jar; the output of the run.
 fn build_jar(e: &Engine, ctx: &Path, tag: &str, app_cmd: &[&str]) -> std::process::Output {
-    let mut c = cracin();
+    build_jar_with(cracin_for(e), e, ctx, tag, app_cmd, &[])
+}
+
+fn build_jar_with(
+    mut c: Command,
+    e: &Engine,
+    ctx: &Path,
+    tag: &str,
+    app_cmd: &[&str],
+    extra: &[&str],
+) -> std::process::Output {
     c.current_dir(ctx)
         .args([
             "build",
@@ -212,6 +242,7 @@ fn build_jar(e: &Engine, ctx: &Path, tag: &str, app_cmd: &[&str]) -> std::proces
             "app.jar",
         ])
         .args(["--tag", tag, "--verify", "1"])
+        .args(extra)
         .args([
             "--ready",
             "http://127.0.0.1:8080/health",
@@ -479,7 +510,7 @@ fn image_flow(test: &str, e: Engine) {
     );
     assert!(ok, "build of the user image: {out}{err}");
     let tag = g.image(&format!("localhost/{}:instant", unique("user", &e)));
-    let out = run(cracin()
+    let out = run(cracin_for(&e)
         .current_dir(&ctx)
         .args([
             "build",
@@ -530,4 +561,60 @@ fn podman_build_from_image() {
 #[test]
 fn docker_build_from_image() {
     image_flow("docker_build_from_image", Engine::docker());
+}
+
+/// The engine as a user's machine has it: the system's podman with its own configuration, no
+/// CONTAINERS_CONF and nothing of cracin's set-up; cracin adds per command what this host needs
+/// (here `--ulimit`, root lacks CAP_SYS_RESOURCE), visibly in --dry-run. Real podman, real CRIU,
+/// real JVM: build, restore, stop.
+#[test]
+fn podman_build_with_the_systems_podman_and_no_cracin_configuration() {
+    use cracin_core::container::engine::{choose, HostFacts};
+    use cracin_core::container::EngineKind;
+    let test = "podman_build_with_the_systems_podman_and_no_cracin_configuration";
+    let e = choose(
+        "podman",
+        None,
+        &|_| None,
+        &HostFacts::probe(EngineKind::Podman),
+    )
+    .unwrap()
+    .engine;
+    assert!(e.env.is_empty());
+    if skip_engine(test, &e) {
+        return;
+    }
+    let g = Cleanup::new(&e);
+    let ctx = context(&g);
+    let tag = g.image(&format!("localhost/{}:instant", unique("system", &e)));
+    let bare = || {
+        let mut c = cracin();
+        c.env_remove("CONTAINERS_CONF")
+            .env_remove("CRACIN_DOCKER_HOST");
+        c
+    };
+    // --dry-run: no cracin configuration, and the per-command additions are visible.
+    let out = build_jar_with(bare(), &e, &ctx, &tag, &APP_CMD, &["--dry-run"]);
+    let plan = stdout(&out);
+    assert!(out.status.success(), "{plan}{}", stderr(&out));
+    assert!(!plan.contains("CONTAINERS_CONF"), "{plan}");
+    assert!(
+        plan.contains("# note: engine: the system's podman"),
+        "{plan}"
+    );
+    let run_line = e.cmd(&["run", "--name"]).join(" ");
+    assert!(plan.contains(&run_line), "expected `{run_line}` in {plan}");
+    // The real build.
+    let out = build_jar_with(bare(), &e, &ctx, &tag, &APP_CMD, &[]);
+    g.build_logs(&out);
+    assert!(
+        out.status.success(),
+        "cracin build with the system's podman failed"
+    );
+    assert!(leftovers(&e, &build_id(&stderr(&out))).is_empty());
+    let started = started_at_checkpoint(&e, &tag);
+    let first = expected_first_count(&e, &tag);
+    let (c, p) = start(&g, &tag, &restore_flags(&e));
+    check_restored(&e, &c, p, started, first);
+    stop_within_5s(&e, &c);
 }

@@ -11,6 +11,7 @@
 //! temporary. Measured facts behind each flag are in docs/containers.md.
 
 pub mod base;
+pub mod engine;
 pub mod files;
 pub mod portable;
 pub mod push;
@@ -21,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub use files::{FilesSpec, GeneratedFile};
-pub use runtime::{Base, Runtime};
+pub use runtime::{Base, CracEngine, Openj9Api, Recipe, Runtime};
 
 use crate::error::{Error, Result};
 use crate::process::{shell_quote, Cmd};
@@ -34,12 +35,17 @@ pub enum EngineKind {
     Docker,
 }
 
-/// A container engine: the client binary and the environment it needs.
+/// A container engine: the client binary, the environment it needs, and what cracin adds to its
+/// commands so it works on this host (`engine::choose`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Engine {
     pub kind: EngineKind,
     pub binary: String,
     pub env: Vec<(String, String)>,
+    /// Options before the subcommand of every command (e.g. podman's `--runtime runc`).
+    pub global_args: Vec<String>,
+    /// Options right after `run`, `create` and `build` (e.g. `--ulimit nofile=20000:20000`).
+    pub run_args: Vec<String>,
 }
 
 /// cracin's podman settings (written by scripts/setup-containers.sh).
@@ -50,12 +56,25 @@ pub const DOCKER_SOCKET: &str = "unix:///run/cracin/docker.sock";
 pub const DOCKER_CONFIG_DIR: &str = "/opt/cracin/docker-config";
 
 impl Engine {
-    /// podman with cracin's containers.conf (runc, ulimits this machine allows).
+    /// The `podman` or `docker` on PATH with its own configuration, nothing added.
+    pub fn system(kind: EngineKind) -> Engine {
+        Engine {
+            kind,
+            binary: match kind {
+                EngineKind::Podman => "podman".into(),
+                EngineKind::Docker => "docker".into(),
+            },
+            env: vec![],
+            global_args: vec![],
+            run_args: vec![],
+        }
+    }
+
+    /// podman with cracin's private containers.conf (runc, ulimits this machine allows).
     pub fn podman() -> Engine {
         Engine {
-            kind: EngineKind::Podman,
-            binary: "podman".into(),
             env: vec![("CONTAINERS_CONF".into(), PODMAN_CONF.into())],
+            ..Engine::system(EngineKind::Podman)
         }
     }
 
@@ -63,35 +82,20 @@ impl Engine {
     /// it (API negotiated down to 1.45), but the 26 client is the one measured.
     pub fn docker() -> Engine {
         Engine {
-            kind: EngineKind::Docker,
             binary: DOCKER_CLIENT.into(),
             env: vec![
                 ("DOCKER_HOST".into(), DOCKER_SOCKET.into()),
                 ("DOCKER_CONFIG".into(), DOCKER_CONFIG_DIR.into()),
             ],
+            ..Engine::system(EngineKind::Docker)
         }
     }
 
-    /// `podman` or `docker`; the environment (CONTAINERS_CONF, DOCKER_HOST) overrides the defaults.
+    /// `podman` or `docker` as `engine::choose` picks it on this machine: the one on PATH with
+    /// its own configuration unless the environment asks for another (CONTAINERS_CONF,
+    /// CRACIN_DOCKER_HOST) or the system's docker cannot checkpoint.
     pub fn parse(s: &str) -> Result<Engine> {
-        let mut e = match s {
-            "podman" => Engine::podman(),
-            "docker" => Engine::docker(),
-            _ => {
-                return Err(Error::usage(
-                    format!("unknown engine `{s}`"),
-                    "use --engine podman or --engine docker",
-                ))
-            }
-        };
-        for (k, v) in e.env.iter_mut() {
-            if let Ok(val) = std::env::var(k.as_str()) {
-                if !val.is_empty() {
-                    *v = val;
-                }
-            }
-        }
-        Ok(e)
+        engine::choose_here(s, None).map(|c| c.engine)
     }
 
     pub fn name(&self) -> &'static str {
@@ -101,12 +105,18 @@ impl Engine {
         }
     }
 
-    /// A command line for this engine.
+    /// A command line for this engine, with the options this host needs (`engine`).
     pub fn cmd(&self, args: &[&str]) -> Vec<String> {
-        std::iter::once(self.binary.as_str())
-            .chain(args.iter().copied())
-            .map(String::from)
-            .collect()
+        let mut v = vec![self.binary.clone()];
+        v.extend(self.global_args.iter().cloned());
+        if let Some((sub, rest)) = args.split_first() {
+            v.push(sub.to_string());
+            if matches!(*sub, "run" | "create" | "build") {
+                v.extend(self.run_args.iter().cloned());
+            }
+            v.extend(rest.iter().map(|a| a.to_string()));
+        }
+        v
     }
 }
 
@@ -353,6 +363,8 @@ pub struct BuildOptions {
     pub cpu_baseline: crate::cpu::CpuBaseline,
     /// Push the verified image to a registry (`--push`).
     pub push: Option<push::PushSpec>,
+    /// The CRaC engine and the OpenJ9 checkpoint API (`--crac-engine`, `--openj9-api`).
+    pub recipe: Recipe,
 }
 
 /// The checkpoint container's CMD and the restore image's CMD, when not cracin's own.
@@ -396,6 +408,7 @@ impl BuildOptions {
             image,
             checkpoint_cmd: self.entrypoints.as_ref().map(|e| e.checkpoint.clone()),
             cpu_baseline: self.cpu_baseline,
+            recipe: self.recipe,
         })
     }
 }
@@ -428,14 +441,15 @@ fn host_probe(ready: Option<&str>, port: u16) -> String {
 /// inspect` reports them (podman and docker print the same JSON). `cracin build --image` starts
 /// exactly this inside the checkpoint container when no command follows `--`.
 pub fn image_command(engine: &Engine, image: &str) -> Result<Vec<String>> {
-    let mut c = Cmd::new(&engine.binary)
-        .args([
-            "image",
-            "inspect",
-            "--format",
-            "{{json .Config.Entrypoint}}|{{json .Config.Cmd}}",
-            image,
-        ])
+    let argv = engine.cmd(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Entrypoint}}|{{json .Config.Cmd}}",
+        image,
+    ]);
+    let mut c = Cmd::new(&argv[0])
+        .args(&argv[1..])
         .timeout(Duration::from_secs(60));
     for (k, v) in &engine.env {
         c = c.env(k, v);
@@ -479,7 +493,22 @@ fn parse_image_command(s: &str) -> Option<Vec<String>> {
 pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
     if let Source::Jar { base, .. } = &o.source {
         base.check_runtime(o.runtime)?;
+        if o.runtime == Runtime::Crac {
+            runtime::crac::check_engine(base, o.recipe.crac_engine)?;
+        }
     }
+    // Warp checkpoints inside the image build: no checkpoint container, no commit.
+    let warp = o.runtime == Runtime::Crac && o.recipe.crac_engine == CracEngine::Warp;
+    if warp && matches!(o.source, Source::Image(_)) {
+        return Err(Error::usage(
+            "--crac-engine warp goes with --jar",
+            "Warp checkpoints in a RUN step of a Containerfile cracin generates: give --jar and --base zulu-ubuntu-jdk",
+        ));
+    }
+    let jdk = match &o.source {
+        Source::Jar { base, .. } => base.jdk_version(),
+        Source::Image(_) => runtime::versions::JdkVersion::UNKNOWN,
+    };
     if o.verify == 0 {
         return Err(Error::usage(
             "--verify must be at least 1",
@@ -510,9 +539,24 @@ pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
     };
     if o.runtime != Runtime::Criu {
         p.notes.push(format!(
-            "the {} runtime is generated from the seed's recipe and was never run by cracin's tests (no such JDK here)",
+            "the {} runtime is generated from the seed's recipe and was never run by cracin's tests (no such JDK here); its scripts ran under sh and busybox sh with stand-in java/jcmd",
             o.runtime.name()
         ));
+    }
+    if o.runtime == Runtime::Crac {
+        p.notes.push(format!(
+            "CRaC engine {}, JDK {}",
+            o.recipe.crac_engine.name(),
+            jdk.describe()
+        ));
+        if let (_, Some(why)) =
+            runtime::crac::restore_cmd(jdk, o.recipe.crac_engine, &o.app_cmd(), o.fallback)
+        {
+            p.notes.push(why);
+        }
+        if warp && o.fallback {
+            p.notes.push("Warp restores under new PIDs, so verification cannot tell a cold start (-XX:+CRaCIgnoreRestoreIfUnavailable) from a restore; it checks that the application answers".into());
+        }
     }
     if let Source::Jar {
         base: Base::JdkImage { .. },
@@ -530,7 +574,7 @@ pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
         }
     }
     if o.runtime == Runtime::Openj9 {
-        p.notes.push("OpenJ9 cannot be checkpointed from outside: the application must call CRIUSupport.checkpointJVM() (or org.crac) itself".into());
+        p.notes.push(o.recipe.openj9_api.note());
     }
 
     portable::check_build(o.cpu_baseline, o.runtime, &o.source, &mut p.notes)?;
@@ -567,9 +611,13 @@ pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
             p.step(
                 "build",
                 e.cmd(&["build", "-f", &file, "-t", &ckpt_img, &ctx]),
-                "build the checkpoint image",
+                if warp {
+                    "build the image; a RUN step starts the app, warms it up and checkpoints it with Warp"
+                } else {
+                    "build the checkpoint image"
+                },
             );
-            p.last_timeout(Duration::from_secs(1800));
+            p.last_timeout(Duration::from_secs(1800) + o.ready_timeout);
             true
         }
         None => false,
@@ -583,56 +631,65 @@ pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
         }
     };
 
-    // 2. The checkpoint run: attached, so its exit status is the checkpoint's.
-    let mut run = e.cmd(&["run", "--name", &ckpt_ctr]);
-    run.extend(o.runtime.checkpoint_flags(o.yama_ptrace_scope));
-    run.push(run_img);
-    p.step(
-        "checkpoint",
-        run,
-        match o.runtime {
-            Runtime::Criu => "start the app, wait until ready, warm up, `criu dump --unprivileged` (the container exits)",
-            Runtime::Crac => "start the app; the trigger checkpoints it with jcmd (the container exits)",
-            Runtime::Openj9 => "start the app; it checkpoints itself (the container exits)",
-        },
-    );
-    p.last_timeout(o.ready_timeout + Duration::from_secs(600));
-
-    // 3. The restore image.
-    let mut commit = e.cmd(&["commit"]);
-    let changes = match &o.entrypoints {
-        Some(ep) => o.runtime.commit_changes_with(&ep.restore),
-        None => o.runtime.commit_changes(&o.app_cmd(), o.fallback),
-    };
-    for c in changes {
-        // An existing image keeps its own working directory (its command, started cold by the
-        // fallback, may use relative paths; the restored JVM gets its cwd back from CRIU anyway).
-        if matches!(o.source, Source::Image(_)) && c.starts_with("WORKDIR ") {
-            continue;
+    // Warp: the build already holds the checkpoint; the built image is the restore image.
+    let restore_img = if warp { ckpt_img.clone() } else { restore_img };
+    if !warp {
+        // 2. The checkpoint run: attached, so its exit status is the checkpoint's.
+        let mut run = e.cmd(&["run", "--name", &ckpt_ctr]);
+        run.extend(o.runtime.checkpoint_flags(o.yama_ptrace_scope));
+        if o.runtime == Runtime::Crac {
+            run.extend(runtime::crac::extra_checkpoint_flags(e.kind));
         }
-        commit.push("--change".into());
-        commit.push(c);
+        run.push(run_img);
+        p.step(
+            "checkpoint",
+            run,
+            match o.runtime {
+                Runtime::Criu => "start the app, wait until ready, warm up, `criu dump --unprivileged` (the container exits)",
+                Runtime::Crac => "start the app; the trigger checkpoints it with jcmd (the container exits)",
+                Runtime::Openj9 => "start the app; it checkpoints itself (the container exits)",
+            },
+        );
+        p.last_timeout(o.ready_timeout + Duration::from_secs(600));
+
+        // 3. The restore image.
+        let mut commit = e.cmd(&["commit"]);
+        let changes = match &o.entrypoints {
+            Some(ep) => o.runtime.commit_changes_with(&ep.restore),
+            None => o
+                .runtime
+                .commit_changes(&o.app_cmd(), o.fallback, jdk, o.recipe),
+        };
+        for c in changes {
+            // An existing image keeps its own working directory (its command, started cold by the
+            // fallback, may use relative paths; the restored JVM gets its cwd back from CRIU anyway).
+            if matches!(o.source, Source::Image(_)) && c.starts_with("WORKDIR ") {
+                continue;
+            }
+            commit.push("--change".into());
+            commit.push(c);
+        }
+        commit.push(ckpt_ctr.clone());
+        commit.push(restore_img.clone());
+        p.step(
+            "commit",
+            commit,
+            "make the restore image: the stopped container's files plus the restore CMD",
+        );
+        p.last_timeout(Duration::from_secs(600));
+        p.step(
+            "remove-checkpoint-container",
+            e.cmd(&["rm", &ckpt_ctr]),
+            "the checkpoint container is no longer needed",
+        );
     }
-    commit.push(ckpt_ctr.clone());
-    commit.push(restore_img.clone());
-    p.step(
-        "commit",
-        commit,
-        "make the restore image: the stopped container's files plus the restore CMD",
-    );
-    p.last_timeout(Duration::from_secs(600));
-    p.step(
-        "remove-checkpoint-container",
-        e.cmd(&["rm", &ckpt_ctr]),
-        "the checkpoint container is no longer needed",
-    );
 
     // 4. Verification: every restore must come up and answer.
     let port = o.app_port();
     for i in 1..=o.verify {
         let name = format!("cracin-verify-{id}-{i}");
         let mut run = e.cmd(&["run", "-d", "--name", &name]);
-        run.extend(o.runtime.restore_flags(e.kind));
+        run.extend(o.runtime.restore_flags_for(e.kind, o.recipe));
         run.push("-p".into());
         run.push(format!("127.0.0.1:{}:{port}", o.verify_port));
         run.push(restore_img.clone());
@@ -660,6 +717,15 @@ pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
             },
             timeout: Duration::from_secs(30),
         });
+        // Only for the generated start.sh, which puts the JVM at PID >= 1000; a user's image may
+        // rely on CRaC's own PID adjustment (the seed: `exec java` gave PID 129).
+        if o.runtime == Runtime::Crac && !warp && matches!(o.source, Source::Jar { .. }) {
+            p.step(
+                format!("verify-{i}-restored"),
+                e.cmd(&["exec", &name, "sh", "-c", &runtime::crac::restored_check()]),
+                "a restored JVM keeps its checkpoint-time PID >= 1000; a cold start (fallback) fails the verification",
+            );
+        }
         p.step(
             format!("verify-{i}-logs"),
             e.cmd(&["logs", &name]),
@@ -698,7 +764,7 @@ pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
         e.cmd(&["rmi", &restore_img]),
         "drop the temporary name (the image stays under its tag)",
     );
-    if built {
+    if built && !warp {
         p.step(
             "remove-checkpoint-image",
             e.cmd(&["rmi", &ckpt_img]),
@@ -753,7 +819,7 @@ pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
         );
     }
     let mut images = vec![restore_img.clone()];
-    if built {
+    if built && !warp {
         images.push(ckpt_img.clone());
     }
     for i in &images {

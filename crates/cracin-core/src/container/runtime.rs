@@ -2,11 +2,30 @@
 //! which capabilities and security options the checkpoint container and the restore container
 //! get, which command the checkpoint container runs, and which `--change` values turn the
 //! stopped checkpoint container into the restore image. The values for plain CRIU were measured
-//! on this machine (docs/containers.md); the CRaC and OpenJ9 values are the seed's and were never
-//! run here (no such JDK can be had without a registry).
+//! on this machine (docs/containers.md); the CRaC and OpenJ9 values are the seed's and the
+//! vendors' and were never run here (no such JDK can be had without a registry). The CRaC and
+//! OpenJ9 recipes live in `crac` and `openj9`, their shell scripts in `scripts` (run for real with
+//! stand-ins by tests/container_scripts.rs), and which option exists in which JDK build in
+//! `versions`.
+
+pub mod crac;
+pub mod openj9;
+pub mod scripts;
+pub mod versions;
+
+pub use crac::CracEngine;
+pub use openj9::Openj9Api;
+use versions::{JdkVersion, Vendor};
 
 use super::EngineKind;
 use crate::error::{Error, Result};
+
+/// The choices inside a runtime: the CRaC engine and the OpenJ9 checkpoint API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Recipe {
+    pub crac_engine: CracEngine,
+    pub openj9_api: Openj9Api,
+}
 
 /// Where the checkpoint lives inside every image cracin builds.
 pub const CHECKPOINT_DIR: &str = "/app/checkpoint";
@@ -99,7 +118,7 @@ impl Runtime {
     /// Plain CRIU: `criu restore --unprivileged` with CHECKPOINT_RESTORE only; on Docker also a
     /// seccomp profile that allows clone3 (see `DOCKER_RESTORE_SECCOMP`). CRaC: CHECKPOINT_RESTORE
     /// (the seed needed it on Docker Desktop; it is what lets CRIU pick PIDs with clone3).
-    /// OpenJ9: the seed's CHECKPOINT_RESTORE + SYS_PTRACE + seccomp=unconfined.
+    /// OpenJ9: the seed's CHECKPOINT_RESTORE + SYS_PTRACE + seccomp=unconfined, plus SETPCAP.
     pub fn restore_flags(self, engine: EngineKind) -> Vec<String> {
         let v: Vec<String> = match (self, engine) {
             (Runtime::Criu, EngineKind::Podman) => vec!["--cap-add=CHECKPOINT_RESTORE".into()],
@@ -109,14 +128,19 @@ impl Runtime {
                 format!("seccomp={DOCKER_RESTORE_SECCOMP}"),
             ],
             (Runtime::Crac, _) => vec!["--cap-add=CHECKPOINT_RESTORE".into()],
-            (Runtime::Openj9, _) => vec![
-                "--cap-add=CHECKPOINT_RESTORE".into(),
-                "--cap-add=SYS_PTRACE".into(),
-                "--security-opt".into(),
-                "seccomp=unconfined".into(),
-            ],
+            (Runtime::Openj9, _) => openj9::restore_flags(),
         };
         v
+    }
+
+    /// `restore_flags` for a recipe: Warp restores need no capability at all ("Engine which
+    /// doesn't require any additional capabilities, neither for checkpoint nor for restore",
+    /// https://docs.azul.com/core/crac/crac-vm-options).
+    pub fn restore_flags_for(self, engine: EngineKind, recipe: Recipe) -> Vec<String> {
+        if self == Runtime::Crac && recipe.crac_engine == CracEngine::Warp {
+            return vec![];
+        }
+        self.restore_flags(engine)
     }
 
     /// The restore image's CMD (as an exec-form JSON array's elements).
@@ -126,7 +150,17 @@ impl Runtime {
     /// JVM's status; `--inherit-stdio` maps the dumped stdout/stderr files onto the container's
     /// own (`criu --inherit-fd`), so `logs` shows the restored application; with a fallback it
     /// starts the application cold when the checkpoint cannot be restored.
-    pub fn restore_cmd(self, app_cmd: &[String], fallback: bool) -> Vec<String> {
+    /// CRaC: `crac::restore_cmd` (the fallback flag only for JDK builds that have it).
+    pub fn restore_cmd(
+        self,
+        app_cmd: &[String],
+        fallback: bool,
+        jdk: JdkVersion,
+        recipe: Recipe,
+    ) -> Vec<String> {
+        if self == Runtime::Crac {
+            return crac::restore_cmd(jdk, recipe.crac_engine, app_cmd, fallback).0;
+        }
         let mut v: Vec<String> = match self {
             Runtime::Criu => [
                 CRACIN_IN_IMAGE,
@@ -138,10 +172,7 @@ impl Runtime {
             ]
             .map(String::from)
             .to_vec(),
-            Runtime::Crac => vec![
-                "java".into(),
-                format!("-XX:CRaCRestoreFrom={CHECKPOINT_DIR}"),
-            ],
+            Runtime::Crac => unreachable!("handled above"),
             Runtime::Openj9 => {
                 if fallback {
                     // criu cannot fall back by itself: a script restores detached and starts the
@@ -169,13 +200,7 @@ impl Runtime {
                     v.push("--".into());
                     v.extend(app_cmd.iter().cloned());
                 }
-                Runtime::Crac => {
-                    // Zulu 25 / October 2025 builds: start normally when the image cannot be
-                    // restored here (missing, other CPU); then the rest of the line is used.
-                    v.push("-XX:+CRaCIgnoreRestoreIfUnavailable".into());
-                    v.extend(app_cmd.iter().skip(1).cloned());
-                }
-                Runtime::Openj9 => {}
+                Runtime::Crac | Runtime::Openj9 => {}
             }
         }
         v
@@ -183,8 +208,14 @@ impl Runtime {
 
     /// The `--change` values of `commit`: the restore CMD, no ENTRYPOINT (a base's entrypoint
     /// would wrap the restore), SIGTERM to stop, /app as working directory.
-    pub fn commit_changes(self, app_cmd: &[String], fallback: bool) -> Vec<String> {
-        self.commit_changes_with(&self.restore_cmd(app_cmd, fallback))
+    pub fn commit_changes(
+        self,
+        app_cmd: &[String],
+        fallback: bool,
+        jdk: JdkVersion,
+        recipe: Recipe,
+    ) -> Vec<String> {
+        self.commit_changes_with(&self.restore_cmd(app_cmd, fallback, jdk, recipe))
     }
 
     /// `commit_changes` with a given restore CMD.
@@ -250,6 +281,12 @@ pub enum Base {
     ZuluUbuntuJre,
     /// Alpine 3.20 plus the Zulu 21 CRaC JRE tarball for musl.
     ZuluAlpineJre,
+    /// BellSoft Liberica JDK 21 with CRaC on Alpaquita (glibc).
+    LibericaJdk,
+    /// BellSoft Liberica JDK 21 with CRaC on Alpaquita (musl).
+    LibericaJdkMusl,
+    /// BellSoft Liberica JRE 21 with CRaC on Alpaquita (glibc).
+    LibericaJre,
     /// IBM Semeru 21 (OpenJ9) JDK on UBI 9 minimal.
     SemeruUbiJdk,
     /// IBM Semeru 21 (OpenJ9) JRE on UBI 9 minimal.
@@ -264,6 +301,9 @@ impl Base {
             "zulu-ubuntu-jdk" => Base::ZuluUbuntuJdk,
             "zulu-ubuntu-jre" => Base::ZuluUbuntuJre,
             "zulu-alpine-jre" => Base::ZuluAlpineJre,
+            "liberica-jdk" => Base::LibericaJdk,
+            "liberica-jdk-musl" => Base::LibericaJdkMusl,
+            "liberica-jre" => Base::LibericaJre,
             "semeru-ubi-jdk" => Base::SemeruUbiJdk,
             "semeru-ubi-jre" => Base::SemeruUbiJre,
             _ => {
@@ -301,6 +341,9 @@ impl Base {
             Base::ZuluUbuntuJdk => "zulu-ubuntu-jdk".into(),
             Base::ZuluUbuntuJre => "zulu-ubuntu-jre".into(),
             Base::ZuluAlpineJre => "zulu-alpine-jre".into(),
+            Base::LibericaJdk => "liberica-jdk".into(),
+            Base::LibericaJdkMusl => "liberica-jdk-musl".into(),
+            Base::LibericaJre => "liberica-jre".into(),
             Base::SemeruUbiJdk => "semeru-ubi-jdk".into(),
             Base::SemeruUbiJre => "semeru-ubi-jre".into(),
         }
@@ -310,7 +353,12 @@ impl Base {
     pub fn check_runtime(&self, rt: Runtime) -> Result<()> {
         let ok = match self {
             Base::CracinDebian { .. } | Base::JdkImage { .. } => rt == Runtime::Criu,
-            Base::ZuluUbuntuJdk | Base::ZuluUbuntuJre | Base::ZuluAlpineJre => rt == Runtime::Crac,
+            Base::ZuluUbuntuJdk
+            | Base::ZuluUbuntuJre
+            | Base::ZuluAlpineJre
+            | Base::LibericaJdk
+            | Base::LibericaJdkMusl
+            | Base::LibericaJre => rt == Runtime::Crac,
             Base::SemeruUbiJdk | Base::SemeruUbiJre => rt == Runtime::Openj9,
         };
         if ok {
@@ -318,20 +366,70 @@ impl Base {
         } else {
             Err(Error::usage(
                 format!("base `{}` does not fit runtime {}", self.name(), rt.name()),
-                "crac needs zulu-ubuntu-jdk, zulu-ubuntu-jre or zulu-alpine-jre; openj9 needs semeru-ubi-jdk or semeru-ubi-jre; criu needs cracin-jdk17|21|25 (made by `cracin base`) or a Debian/Ubuntu JDK image",
+                "crac needs zulu-ubuntu-jdk, zulu-ubuntu-jre, zulu-alpine-jre, liberica-jdk, liberica-jdk-musl or liberica-jre; openj9 needs semeru-ubi-jdk or semeru-ubi-jre; criu needs cracin-jdk17|21|25 (made by `cracin base`) or a Debian/Ubuntu JDK image",
             ))
         }
     }
 
     /// A JDK (with jcmd) rather than a JRE.
     pub fn has_jcmd(&self) -> bool {
-        matches!(self, Base::ZuluUbuntuJdk | Base::SemeruUbiJdk)
+        matches!(
+            self,
+            Base::ZuluUbuntuJdk | Base::SemeruUbiJdk | Base::LibericaJdk | Base::LibericaJdkMusl
+        )
     }
 
-    /// musl-based: `-XX:CRaCMinPid` fails there (`Current gid 8 intersects with pid (1)`), the
-    /// seed's PID loop works.
+    /// musl-based: the seed's Alpine image (the Zulu JRE tarball for musl on alpine:3.20) and
+    /// Liberica on Alpaquita musl (no glibc tunables there).
     pub fn is_alpine(&self) -> bool {
-        matches!(self, Base::ZuluAlpineJre)
+        matches!(self, Base::ZuluAlpineJre | Base::LibericaJdkMusl)
+    }
+
+    /// CRaC bases where start.sh burns PIDs instead of -XX:CRaCMinPid. The seed ("PID
+    /// Handling"): CRaCMinPid works on Ubuntu but fails on Alpine (`Current gid 8 intersects with
+    /// pid (1) in images`); the loop "worked across different base images". Liberica's Alpaquita
+    /// images were never tried with CRaCMinPid, so they get the loop too.
+    pub fn burns_pids_for_crac(&self) -> bool {
+        !matches!(self, Base::ZuluUbuntuJdk | Base::ZuluUbuntuJre)
+    }
+
+    /// The image a preset is built FROM, when it is an image (not a tarball recipe).
+    ///
+    /// Liberica: BellSoft's CRaC runtime containers
+    /// (https://github.com/bell-sw/Alpaquita/pkgs/container/liberica-runtime-container, tags
+    /// `{jdk|jre}-VERSION-crac-[cds-]slim-{glibc|musl}`); the floating `21` tags were not pulled
+    /// here (no registry): unverified.
+    pub fn image_ref(&self) -> Option<&'static str> {
+        match self {
+            Base::ZuluUbuntuJdk => Some("azul/zulu-openjdk:21-jdk-crac-latest"),
+            Base::LibericaJdk => Some("bellsoft/liberica-runtime-container:jdk-21-crac-slim-glibc"),
+            Base::LibericaJdkMusl => {
+                Some("bellsoft/liberica-runtime-container:jdk-21-crac-slim-musl")
+            }
+            Base::LibericaJre => Some("bellsoft/liberica-runtime-container:jre-21-crac-slim-glibc"),
+            Base::SemeruUbiJdk => {
+                Some("icr.io/appcafe/ibm-semeru-runtimes:open-21-jdk-ubi-minimal")
+            }
+            Base::SemeruUbiJre => {
+                Some("icr.io/appcafe/ibm-semeru-runtimes:open-21-jre-ubi-minimal")
+            }
+            _ => None,
+        }
+    }
+
+    /// The JDK build of the base, for the option table (`versions`). The seed's JRE tarballs are
+    /// pinned to Zulu 21.0.3 (zulu21.34.21, April 2024); `-latest` tags follow the newest
+    /// release; the user's own image is unknown.
+    pub fn jdk_version(&self) -> JdkVersion {
+        match self {
+            Base::ZuluUbuntuJdk => JdkVersion::latest(Vendor::Zulu, 21),
+            Base::ZuluUbuntuJre | Base::ZuluAlpineJre => JdkVersion::pinned(Vendor::Zulu, 21, 3),
+            Base::LibericaJdk | Base::LibericaJdkMusl | Base::LibericaJre => {
+                JdkVersion::latest(Vendor::Liberica, 21)
+            }
+            Base::SemeruUbiJdk | Base::SemeruUbiJre => JdkVersion::latest(Vendor::Semeru, 21),
+            Base::CracinDebian { .. } | Base::JdkImage { .. } => JdkVersion::UNKNOWN,
+        }
     }
 
     /// UBI images run as user 1001; the checkpoint directory must be created as root.
@@ -340,7 +438,7 @@ impl Base {
     }
 }
 
-const BASE_HINT: &str = "use zulu-ubuntu-jdk, zulu-ubuntu-jre, zulu-alpine-jre (crac), semeru-ubi-jdk, semeru-ubi-jre (openj9), cracin-jdk17|21|25 (criu, made by `cracin base`) or an image reference";
+const BASE_HINT: &str = "use zulu-ubuntu-jdk, zulu-ubuntu-jre, zulu-alpine-jre, liberica-jdk, liberica-jdk-musl, liberica-jre (crac), semeru-ubi-jdk, semeru-ubi-jre (openj9), cracin-jdk17|21|25 (criu, made by `cracin base`) or an image reference";
 
 #[cfg(test)]
 mod tests {
@@ -351,6 +449,9 @@ mod tests {
         for n in [
             "zulu-ubuntu-jdk",
             "zulu-alpine-jre",
+            "liberica-jdk",
+            "liberica-jdk-musl",
+            "liberica-jre",
             "semeru-ubi-jre",
             "cracin-jdk21",
             "eclipse-temurin:21-jdk",

@@ -244,6 +244,7 @@ fn measure(
         entrypoints: None,
         cpu_baseline: Default::default(),
         push: None,
+        recipe: Default::default(),
     };
     let mut plan = container::build_plan(&opts).map_err(|e| e.to_string())?;
     // Keep the checkpoint image: it is the application image (base + jar + cracin) that the

@@ -3,8 +3,8 @@
 //! (`container::base`), the same steps as scripts/base-image.sh, so no script has to be shipped.
 use std::path::PathBuf;
 
+use cracin_core::container;
 use cracin_core::container::base::{base_plan, BaseOptions};
-use cracin_core::container::{self, Engine};
 use cracin_core::{Error, Result};
 
 use crate::render::Steps;
@@ -25,6 +25,11 @@ pub struct Args {
     /// podman or docker.
     #[arg(long, default_value = "podman", value_name = "ENGINE")]
     pub engine: String,
+
+    /// The engine's configuration instead of its own: a containers.conf for podman, a client
+    /// configuration directory (DOCKER_CONFIG) for docker.
+    #[arg(long, value_name = "PATH")]
+    pub engine_config: Option<PathBuf>,
 
     /// Image name (default localhost/cracin-base:jdkN).
     #[arg(long, value_name = "TAG")]
@@ -48,7 +53,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<i32> {
-    let engine = Engine::parse(&a.engine)?;
+    let engine = container::engine::choose_here(&a.engine, a.engine_config.as_deref())?.engine;
     let work = std::env::temp_dir().join(format!("cracin-base-{}", std::process::id()));
     let mut o = BaseOptions::new(a.jdk, engine, work.clone());
     o.tag = a.tag.clone();

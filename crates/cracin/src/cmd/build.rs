@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cracin_core::container::{self, BuildOptions, Engine, Output, Runtime, Source};
+use cracin_core::container::{self, BuildOptions, Output, Runtime, Source};
 use cracin_core::{Error, Result};
 
 /// Build a container image whose containers start from a warm checkpoint.
@@ -16,24 +16,46 @@ use cracin_core::{Error, Result};
 /// the result --verify times and probe it, tag it, and remove everything temporary; with --push,
 /// send it to a registry (see docs/registry.md).
 ///
-/// Runtimes: criu (any OpenJDK; measured on podman and docker here), crac (Azul Zulu CRaC) and
-/// openj9 (IBM Semeru): the last two are generated from the seed's recipe and were never run
-/// here.
+/// Runtimes: criu (any OpenJDK; measured on podman and docker here), crac (Azul Zulu or BellSoft
+/// Liberica CRaC; --crac-engine warp for Azul's Warp) and openj9 (IBM Semeru): the last two are
+/// generated from the seed's and the vendors' recipes and were never run here (their scripts
+/// were, under sh and busybox sh with stand-in java and jcmd).
+///
+/// Engine: the podman or docker on PATH with its own configuration; cracin adds per command what
+/// this host needs (e.g. --ulimit), visible in --dry-run. cracin's private set-up is used only
+/// when asked (--engine-config, CONTAINERS_CONF, CRACIN_DOCKER_HOST) or when the system's docker
+/// cannot checkpoint (`cracin doctor --engine docker` explains).
 ///
 /// Example: cracin build --engine podman --base cracin-jdk21 --jar app.jar --tag myapp:instant
 ///          --ready http://127.0.0.1:8080/health --warmup http://127.0.0.1:8080/api --dry-run
 #[derive(clap::Args)]
 pub struct Args {
-    /// Container engine: podman (with /opt/cracin/containers.conf) or docker (cracin's Docker 26).
+    /// Container engine: podman or docker, the one on PATH with its own configuration.
     #[arg(long, default_value = "podman", value_name = "ENGINE")]
     pub engine: String,
+
+    /// The engine's configuration instead of its own: a containers.conf for podman (e.g.
+    /// /opt/cracin/containers.conf), a client configuration directory (DOCKER_CONFIG) for docker.
+    #[arg(long, value_name = "PATH")]
+    pub engine_config: Option<PathBuf>,
+
+    /// CRaC engine for --runtime crac: criu (default) or warp (Azul Zulu from October 2024: no
+    /// capabilities, checkpoint inside the image build).
+    #[arg(long, default_value = "criu", value_name = "ENGINE")]
+    pub crac_engine: String,
+
+    /// How an OpenJ9 application checkpoints itself: crac (org.crac API, default) or criusupport
+    /// (OpenJ9's CRIUSupport API); selects the JVM options.
+    #[arg(long, default_value = "crac", value_name = "API")]
+    pub openj9_api: String,
 
     /// Checkpoint runtime: criu, crac or openj9.
     #[arg(long, default_value = "criu", value_name = "RUNTIME")]
     pub runtime: String,
 
     /// Base for --jar: cracin-jdk17|21|25, zulu-ubuntu-jdk, zulu-ubuntu-jre, zulu-alpine-jre,
-    /// semeru-ubi-jdk, semeru-ubi-jre, or a Debian/Ubuntu JDK image (CRIU gets built in).
+    /// liberica-jdk, liberica-jdk-musl, liberica-jre, semeru-ubi-jdk, semeru-ubi-jre, or a
+    /// Debian/Ubuntu JDK image (CRIU gets built in).
     #[arg(long, value_name = "BASE")]
     pub base: Option<String>,
 
@@ -113,7 +135,12 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<i32> {
     let runtime = Runtime::parse(&a.runtime)?;
-    let engine = Engine::parse(&a.engine)?;
+    let recipe = container::Recipe {
+        crac_engine: container::CracEngine::parse(&a.crac_engine)?,
+        openj9_api: container::Openj9Api::parse(&a.openj9_api)?,
+    };
+    let choice = container::engine::choose_here(&a.engine, a.engine_config.as_deref())?;
+    let engine = choice.engine.clone();
     let source = match (&a.jar, &a.image) {
         (Some(jar), None) => {
             let base = match &a.base {
@@ -182,8 +209,10 @@ pub fn run(a: Args) -> Result<i32> {
             .as_deref()
             .map(|r| container::push::PushSpec::new(r, a.tls_verify))
             .transpose()?,
+        recipe,
     };
-    let plan = container::build_plan(&opts)?;
+    let mut plan = container::build_plan(&opts)?;
+    plan.notes.insert(0, format!("engine: {}", choice.why));
     if a.dry_run {
         print!("{}", plan.render());
         if !plan.files.is_empty() {
@@ -213,8 +242,10 @@ pub fn run(a: Args) -> Result<i32> {
         .collect();
     println!(
         "run it with: {env}{} run -p {port}:{port} {} {}",
-        opts.engine.binary,
-        opts.runtime.restore_flags(opts.engine.kind).join(" "),
+        opts.engine.cmd(&["run"]).join(" "),
+        opts.runtime
+            .restore_flags_for(opts.engine.kind, opts.recipe)
+            .join(" "),
         a.tag,
         port = opts.app_port()
     );

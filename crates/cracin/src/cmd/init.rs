@@ -18,10 +18,19 @@ pub struct Args {
     #[arg(long, default_value = "criu", value_name = "RUNTIME")]
     pub runtime: String,
 
-    /// Base: cracin-jdk17|21|25, zulu-ubuntu-jdk, zulu-ubuntu-jre, zulu-alpine-jre,
-    /// semeru-ubi-jdk, semeru-ubi-jre, or a Debian/Ubuntu JDK image (default: per runtime).
+    /// Base: cracin-jdk17|21|25, zulu-ubuntu-jdk, zulu-ubuntu-jre, zulu-alpine-jre, liberica-jdk,
+    /// liberica-jdk-musl, liberica-jre, semeru-ubi-jdk, semeru-ubi-jre, or a Debian/Ubuntu JDK
+    /// image (default: per runtime).
     #[arg(long, value_name = "BASE")]
     pub base: Option<String>,
+
+    /// CRaC engine for --runtime crac: criu (default) or warp (Azul Zulu from October 2024).
+    #[arg(long, default_value = "criu", value_name = "ENGINE")]
+    pub crac_engine: String,
+
+    /// How an OpenJ9 application checkpoints itself: crac (org.crac, default) or criusupport.
+    #[arg(long, default_value = "crac", value_name = "API")]
+    pub openj9_api: String,
 
     /// Where to write the files.
     #[arg(long, value_name = "DIR", default_value = ".")]
@@ -66,6 +75,13 @@ pub fn run(a: Args) -> Result<i32> {
         None => runtime.default_base(),
     };
     base.check_runtime(runtime)?;
+    let recipe = container::Recipe {
+        crac_engine: container::CracEngine::parse(&a.crac_engine)?,
+        openj9_api: container::Openj9Api::parse(&a.openj9_api)?,
+    };
+    if runtime == Runtime::Crac {
+        container::runtime::crac::check_engine(&base, recipe.crac_engine)?;
+    }
     let app_cmd = if a.command.is_empty() {
         vec!["java".into(), "-jar".into(), "/app/app.jar".into()]
     } else {
@@ -86,6 +102,7 @@ pub fn run(a: Args) -> Result<i32> {
         image: None,
         checkpoint_cmd: None,
         cpu_baseline: cracin_core::cpu::CpuBaseline::parse(&a.cpu_baseline)?,
+        recipe,
     };
     let generated = files::generate(&spec);
     let mut written = container::write_files(&a.dir, &generated, a.force)?;
@@ -115,14 +132,21 @@ pub fn run(a: Args) -> Result<i32> {
         println!("wrote {}", p.display());
     }
     if runtime != Runtime::Criu {
-        println!("note: the {} runtime's files follow the seed's recipe; cracin never ran them (no such JDK here)", runtime.name());
+        println!("note: the {} runtime's files follow the seed's and the vendors' recipes; cracin never ran them with such a JDK (none here), only its scripts with stand-in java and jcmd", runtime.name());
     }
     println!(
         "by hand: podman build -f {d}/Containerfile {d}   (docker needs the -f too: it looks for a Dockerfile)",
         d = a.dir.display()
     );
+    let mut extra = String::new();
+    if runtime == Runtime::Crac && recipe.crac_engine != container::CracEngine::Criu {
+        extra.push_str(&format!(" --crac-engine {}", recipe.crac_engine.name()));
+    }
+    if runtime == Runtime::Openj9 {
+        extra.push_str(&format!(" --openj9-api {}", recipe.openj9_api.name()));
+    }
     println!(
-        "next: cracin build --runtime {} --jar {}/app.jar --base {} --tag IMAGE --dry-run",
+        "next: cracin build --runtime {}{extra} --jar {}/app.jar --base {} --tag IMAGE --dry-run",
         runtime.name(),
         a.dir.display(),
         base.name()
