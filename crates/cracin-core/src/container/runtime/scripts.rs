@@ -85,7 +85,10 @@ pub fn start_sh(s: &StartScript) -> String {
 echo \"$JAVA_PID\" >\"$PIDFILE\"\n\
 # this shell is PID 1 of the container: pass SIGTERM/SIGINT on to the JVM\n\
 trap 'kill -TERM \"$JAVA_PID\" 2>/dev/null' TERM INT\n\
-status=0\n\
+# wait at least once: a shell may reap a JVM that died at once before any `kill -0`, and only\n\
+# `wait` returns its status then; loop while the JVM lives (a trapped signal interrupts `wait`)\n\
+wait \"$JAVA_PID\"\n\
+status=$?\n\
 while kill -0 \"$JAVA_PID\" 2>/dev/null; do\n\
 \x20\x20wait \"$JAVA_PID\"\n\
 \x20\x20status=$?\n\
