@@ -5,7 +5,8 @@
 //!
 //! Layout: `cracin.json`, `images/` (CRIU's images), `dump.log`, `app.stdout`, `app.stderr`
 //! (the application's output up to the dump), `restores/<id>/` (one folder per restore: its
-//! `restore.log` and the restored application's output).
+//! `restore.log` and the restored application's output), `files/<sha256>` (files saved with the
+//! checkpoint and put back before each restore: see `ckpt::files`).
 
 use std::path::{Path, PathBuf};
 
@@ -48,6 +49,9 @@ pub struct Manifest {
     /// before --cpu-baseline: then every flag of `host` counts).
     #[serde(default)]
     pub cpu: Option<crate::cpu::CpuRecord>,
+    /// The files the process tree held open, sorted; the saved ones are in `files/`.
+    #[serde(default)]
+    pub files: Option<crate::ckpt::files::Recorded>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

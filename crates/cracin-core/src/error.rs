@@ -137,6 +137,16 @@ pub enum Error {
         log_tail: String,
     },
 
+    #[error("{} changed since the checkpoint, and a restore would run on data the checkpointed JVM never saw: {}", if changed.len() == 1 { "a data file the application held open" } else { "data files the application held open" }, changed.iter().map(|(p, how)| format!("{}: {how}", p.display())).collect::<Vec<_>>().join("; "))]
+    DataChanged {
+        checkpoint: PathBuf,
+        /// Each changed file and how it changed (size, time, content).
+        changed: Vec<(PathBuf, String)>,
+    },
+
+    #[error("{} must be put back as the checkpoint saved it, but {holder} holds it open", path.display())]
+    FileHeld { path: PathBuf, holder: String },
+
     #[error("the application's checkpoint was refused: {why}")]
     Coordination { why: String, log_tail: String },
 
@@ -179,7 +189,9 @@ impl Error {
             BadCheckpoint { .. }
             | CpuMismatch { .. }
             | RestoreFailed { .. }
-            | RestoredNotReady { .. } => exit::RESTORE,
+            | RestoredNotReady { .. }
+            | DataChanged { .. }
+            | FileHeld { .. } => exit::RESTORE,
             Engine { .. } => exit::ENGINE,
         }
     }
@@ -240,6 +252,12 @@ impl Error {
                     "see the CRIU log named above; `cracin explain DIR` reads it again".into()
                 }
             }
+            DataChanged { checkpoint, changed } => format!(
+                "cracin does not revert data by default. Either take the checkpoint again with `--snapshot {}` so that every restore starts from the checkpoint's copy (what the last instance wrote is then replaced), or keep the data where the checkpointed process does not hold it open (e.g. close the database before the checkpoint in an org.crac Resource). The file was left as it is; restoring {} needs it as it was at the checkpoint",
+                changed.first().and_then(|(p, _)| p.parent()).unwrap_or(Path::new("DIR")).display(),
+                checkpoint.display()
+            ),
+            FileHeld { holder, .. } => format!("stop {holder} (an instance restored from the same checkpoint?) before restoring again"),
             RestoredNotReady { .. } => "the restored process runs but does not answer; check its output log and `cracin explain` the checkpoint".into(),
             Engine { .. } => "the engine's output above says why; `cracin build --dry-run` prints every command so you can run them by hand".into(),
             _ => return None,

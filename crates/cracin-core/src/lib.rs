@@ -11,6 +11,7 @@ pub mod app;
 pub mod attach;
 pub mod bench;
 pub mod checkpoint;
+pub mod ckpt;
 pub mod container;
 pub mod coordinate;
 pub mod cpu;

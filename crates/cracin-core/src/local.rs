@@ -13,6 +13,7 @@ use crate::app::{self, Jvm, LaunchSpec};
 use crate::checkpoint::{
     self, AppOutput, CheckpointDir, CriuInfo, HostInfo, Manifest, Shrink, Staging, Timings,
 };
+use crate::ckpt::files;
 use crate::coordinate;
 use crate::criu::{self, Criu, CriuOptions};
 use crate::diagnose;
@@ -52,6 +53,10 @@ pub struct CheckpointOptions {
     pub in_container: bool,
     /// The CPU features the JVM and glibc may use (see `cpu`).
     pub cpu_baseline: crate::cpu::CpuBaseline,
+    /// Paths whose open files are saved with the checkpoint and put back before every restore
+    /// (`--snapshot`), and scratch paths left alone (`--no-snapshot`); see ckpt::files.
+    pub snapshot: Vec<PathBuf>,
+    pub no_snapshot: Vec<PathBuf>,
 }
 
 /// Who decides when the checkpoint is taken.
@@ -85,6 +90,8 @@ impl CheckpointOptions {
             trigger_timeout: Duration::from_secs(120),
             in_container: false,
             cpu_baseline: crate::cpu::CpuBaseline::Host,
+            snapshot: Vec::new(),
+            no_snapshot: Vec::new(),
         }
     }
 }
@@ -187,6 +194,8 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
     app::validate_command(&o.command, &o.cwd)?;
     let cpu = crate::cpu::CpuRecord::new(o.cpu_baseline, &crate::sysinfo::cpu().1)?;
     crate::cpu::check_user_options(o.cpu_baseline, &o.command, &o.java_options)?;
+    let snapshot = files::resolve_flag_paths("--snapshot", &o.snapshot)?;
+    let no_snapshot = files::resolve_flag_paths("--no-snapshot", &o.no_snapshot)?;
     let criu = preflight(o.criu.as_deref(), "checkpoint")?;
     let mut staging = Staging::new(&o.out, o.force)?;
     if let Some(port) = probe.as_ref().and_then(Probe::local_port) {
@@ -446,6 +455,25 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
         .collect();
     listen_ports.sort();
     listen_ports.dedup();
+    // The files the tree holds open, listed while it exists (saved after the dump).
+    let tree = app::tree_of(launched.init_pid);
+    let files_ctx = files::context(
+        &tree,
+        &o.command,
+        &o.cwd,
+        jvm.as_ref().map(|j| j.home.as_path()),
+        &snapshot,
+        &no_snapshot,
+        vec![
+            staging.dir.clone(),
+            PathBuf::from("/var/lib/cracin"),
+            PathBuf::from("/run/cracin"),
+        ],
+    );
+    let mut open_files = files::record(&tree, &files_ctx);
+    for w in files::unused_flag_paths(&open_files) {
+        progress.warn(&w);
+    }
     progress.step(
         "dump",
         &format!("criu {} dumping pid {}", criu.version, launched.init_pid),
@@ -478,8 +506,11 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
             );
         }
         launched.kill();
+        // Measured before the partial images go: CRIU's log may have been cut by a full disk.
+        let room = diagnose::space::Room::of(&images);
         let failed = keep_failed(staging)?;
         let log = failed.join("dump.log");
+        diagnose::space::note_if_full(room.as_ref(), &log);
         let files = vec![
             log.clone(),
             failed.join("app.stderr"),
@@ -498,6 +529,9 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
     launched.wait_exit(Duration::from_secs(10));
     drop(launched);
     progress.done("dump", dump_ms, "");
+    let t = Instant::now();
+    files::save(&mut open_files, &staging.dir)?;
+    progress.done("files", ms(t.elapsed()), &files::summary(&open_files));
 
     let manifest = Manifest {
         format: checkpoint::FORMAT,
@@ -552,6 +586,7 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
             _ => None,
         },
         cpu: Some(cpu),
+        files: Some(open_files),
     };
     checkpoint::write_manifest(&staging.dir, &manifest)?;
     let dir = staging.commit()?;
@@ -772,6 +807,14 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
     let mut copts = criu_options();
     copts.lazy_pages = o.lazy_pages;
     let args = criu::restore_args(&ck.images(), &log, &pidfile, &inherit, &copts);
+    // Data changed since the checkpoint refuses; scratch files are put back (ckpt::files).
+    if let Some(f) = &m.files {
+        let t = Instant::now();
+        let p = files::prepare_restore(&ck.path, f)?;
+        if !p.put_back.is_empty() {
+            progress.done("files", ms(t.elapsed()), &files::put_back_summary(&p));
+        }
+    }
     if let Some(c) = &m.coordination {
         // The waiting checkpointRestore() in the image learns it was restored from this file.
         let jar = coordinate::install_provider(Path::new(coordinate::DEFAULT_PROVIDER_DIR))?;

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 
 mod rules;
+pub mod space;
 pub use rules::{Rule, RULES};
 
 /// The log line a finding rests on.

@@ -64,6 +64,18 @@ pub struct Args {
     #[arg(long, value_name = "LEVEL", default_value = "host")]
     pub cpu_baseline: String,
 
+    /// Make the files the application holds open under PATH part of the checkpoint: every
+    /// restore starts from the checkpoint's copy (what the last instance wrote there is
+    /// replaced). Without it, a data file changed since the checkpoint makes the restore refuse
+    /// (exit 6). Repeatable. See docs/files.md.
+    #[arg(long, value_name = "PATH")]
+    pub snapshot: Vec<PathBuf>,
+
+    /// Leave the files under PATH alone: not saved with the checkpoint, not checked at restore
+    /// (scratch files under temporary directories are saved by default). Repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub no_snapshot: Vec<PathBuf>,
+
     #[command(flatten)]
     pub app: AppArgs,
 }
@@ -87,6 +99,8 @@ pub fn run(a: Args) -> Result<i32> {
     o.coordinate = !a.no_coordinate;
     o.in_container = a.in_container;
     o.cpu_baseline = cracin_core::cpu::CpuBaseline::parse(&a.cpu_baseline)?;
+    o.snapshot = a.snapshot.clone();
+    o.no_snapshot = a.no_snapshot.clone();
     o.trigger = match a.trigger {
         TriggerArg::Ready => local::Trigger::Ready,
         TriggerArg::App => local::Trigger::App,
@@ -127,7 +141,53 @@ pub fn run(a: Args) -> Result<i32> {
                 w.end_rps
             );
         }
+        if let Some(f) = &m.files {
+            for line in files_summary(f) {
+                println!("{line}");
+            }
+        }
         println!("restore it with: cracin restore {}", c.dir.display());
     }
     Ok(0)
+}
+
+/// What the checkpoint keeps of the files the application held open.
+fn files_summary(f: &cracin_core::ckpt::files::Recorded) -> Vec<String> {
+    use cracin_core::ckpt::files::{Action, Kind};
+    let mut v = vec![format!(
+        "files held open: {} ({} unchanging, {} scratch, {} data, {} deleted, kept by CRIU)",
+        f.entries.len(),
+        f.count(Kind::Unchanging),
+        f.count(Kind::Scratch),
+        f.count(Kind::Data),
+        f.count(Kind::Deleted)
+    )];
+    if f.saved_files > 0 {
+        v.push(format!(
+            "saved with the checkpoint (put back before every restore): {} files, {}",
+            f.saved_files,
+            human_bytes(f.saved_bytes)
+        ));
+        for e in f.with_action(Action::Saved).take(5) {
+            v.push(format!("  {} ({})", e.path.display(), human_bytes(e.size)));
+        }
+        if f.saved_files > 5 {
+            v.push(format!(
+                "  ... and {} more (cracin.json lists them)",
+                f.saved_files - 5
+            ));
+        }
+    }
+    let checked: Vec<_> = f.with_action(Action::Checked).collect();
+    if !checked.is_empty() {
+        v.push(format!(
+            "data checked at every restore (a change refuses it; --snapshot PATH saves it instead): {}",
+            checked
+                .iter()
+                .map(|e| e.path.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    v
 }
