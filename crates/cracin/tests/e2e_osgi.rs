@@ -1,6 +1,7 @@
 //! End-to-end tests on the reference workload: the seed's OSGi application (Equinox, Declarative
 //! Services, the Jakarta REST whiteboard on Jetty), built by `scripts/build-examples.sh`.
-//! `app.jar` is checkpointed after a warm-up and restored twice with its state; `app-crac.jar`
+//! `app.jar` is checkpointed after a warm-up and restored five times with its state, stopped
+//! gracefully each time (SIGTERM, and Ctrl-C on a foreground restore); `app-crac.jar`
 //! runs on the plain JDK (org.crac falls back to its no-op), and under cracin's provider its
 //! Jetty connector Resource closes the listening socket before the dump and reopens it after the
 //! restore, with the checkpoint triggered by the application's own component.
@@ -53,9 +54,26 @@ fn check_fubar(port: u16) {
     );
 }
 
+/// The saved scratch files of a checkpoint (cracin.json's `files`).
+fn saved_paths(ck: &std::path::Path) -> Vec<PathBuf> {
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ck.join("cracin.json")).unwrap()).unwrap();
+    m["files"]["entries"]
+        .as_array()
+        .expect("cracin.json records the open files")
+        .iter()
+        .filter(|e| e["action"] == "saved")
+        .map(|e| PathBuf::from(e["path"].as_str().unwrap()))
+        .collect()
+}
+
+/// Stopped the way services are stopped, the bnd launcher deletes the bundles it extracted to
+/// /tmp (`/tmp/resource<N>.jar`); cracin saved them with the checkpoint and puts them back, so
+/// the same checkpoint restores again and again. Four restores stopped with SIGTERM, a fifth
+/// with `--foreground` stopped with Ctrl-C (SIGINT), each with the checkpoint's state.
 #[test]
-fn app_jar_checkpoint_and_two_restores_keep_state() {
-    if skip("app_jar_checkpoint_and_two_restores_keep_state") {
+fn app_jar_restored_five_times_with_a_graceful_stop_each_time() {
+    if skip("app_jar_restored_five_times_with_a_graceful_stop_each_time") {
         return;
     }
     let Some(jar) = jar("app.jar") else { return };
@@ -81,13 +99,24 @@ fn app_jar_checkpoint_and_two_restores_keep_state() {
         jar.to_str().unwrap(),
     ]));
     assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("saved with the checkpoint"),
+        "the summary says what was saved: {}",
+        stdout(&out)
+    );
+    let saved = saved_paths(&ck);
+    assert!(
+        saved
+            .iter()
+            .any(|p| p.starts_with("/tmp") && p.to_string_lossy().contains("/resource")),
+        "bnd's extracted bundles are saved: {saved:?}"
+    );
     let started = activated_at(&std::fs::read_to_string(ck.join("app.stdout")).unwrap());
-    for round in 1..=2 {
-        let out = run(cracin().args(["restore", ck.to_str().unwrap(), "--json"]));
-        assert!(out.status.success(), "restore {round}: {}", stderr(&out));
+    let check_state = |round: usize| {
         check_fubar(port);
         let (_, stats) = get(&format!("http://127.0.0.1:{port}/modify/stats")).unwrap();
-        // 200 warm-up requests before the checkpoint, plus the one above.
+        // 200 warm-up requests before the checkpoint, plus the one above: nothing of the
+        // previous round.
         assert_eq!(
             json_num(&stats, "requestCount"),
             201,
@@ -98,9 +127,44 @@ fn app_jar_checkpoint_and_two_restores_keep_state() {
             started,
             "round {round}: {stats}"
         );
-        kill_and_wait(restored_pid(&out), libc::SIGKILL);
+    };
+    for round in 1..=5 {
+        if round < 5 {
+            let out = run(cracin().args(["restore", ck.to_str().unwrap(), "--json"]));
+            assert!(out.status.success(), "restore {round}: {}", stderr(&out));
+            let pid = restored_pid(&out);
+            let guard = Running(pid);
+            check_state(round);
+            kill_and_wait(pid, libc::SIGTERM);
+            drop(guard);
+        } else {
+            let (child, pid) = restore_foreground(&ck, &[]);
+            let guard = Running(pid);
+            check_state(round);
+            let code = interrupt_foreground(child, pid);
+            drop(guard);
+            // The JVM ends on SIGINT after its shutdown hooks: 128 + 2.
+            assert_eq!(code, Some(130), "round {round}");
+        }
+        // The launcher's shutdown hook deleted its bundles: the next restore needs cracin.
+        let left: Vec<&PathBuf> = saved.iter().filter(|p| p.exists()).collect();
+        assert!(left.is_empty(), "round {round}: still there: {left:?}");
+        assert!(
+            tmp_entries_with(".cracin-").is_empty(),
+            "cracin left temporary files in /tmp"
+        );
     }
     let _ = std::fs::remove_dir_all(&work);
+}
+
+/// A restored application, killed if a failed assertion ends the test early.
+struct Running(u32);
+impl Drop for Running {
+    fn drop(&mut self) {
+        if std::path::Path::new(&format!("/proc/{}", self.0)).exists() {
+            kill_and_wait(self.0, libc::SIGKILL);
+        }
+    }
 }
 
 #[test]

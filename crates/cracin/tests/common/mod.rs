@@ -212,3 +212,60 @@ pub fn assert_nothing_left(port: u16) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// `cracin restore DIR --foreground --json` as a child, as a user runs it in a terminal or a
+/// service manager; returns the child and the restored application's PID (from the JSON line).
+pub fn restore_foreground(ck: &Path, extra: &[&str]) -> (std::process::Child, u32) {
+    use std::io::BufRead;
+    let mut child = cracin()
+        .args(["restore", ck.to_str().unwrap(), "--foreground", "--json"])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("cracin runs");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(line.trim())
+        .unwrap_or_else(|e| panic!("restore --foreground --json printed {line:?}: {e}"));
+    let pid = v["pid"].as_u64().expect("pid") as u32;
+    (child, pid)
+}
+
+/// Ctrl-C for a foreground restore: SIGINT to cracin, which forwards it; returns cracin's exit
+/// code once it and the application are gone.
+pub fn interrupt_foreground(mut child: std::process::Child, app_pid: u32) -> Option<i32> {
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            // cracin returns once the application was reaped.
+            assert!(
+                !Path::new(&format!("/proc/{app_pid}")).exists(),
+                "pid {app_pid} still runs after cracin returned"
+            );
+            return st.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            unsafe { libc::kill(app_pid as i32, libc::SIGKILL) };
+            panic!("a foreground restore did not end on SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Entries of /tmp whose name contains `needle`.
+pub fn tmp_entries_with(needle: &str) -> Vec<String> {
+    std::fs::read_dir("/tmp")
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains(needle))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,400 @@
+//! End-to-end tests of the files a checkpoint keeps (docs/files.md), on real servers installed
+//! from Debian packages and stopped the way users stop them: Jetty 9 (`jetty9`), which unpacks
+//! its web application into /tmp and deletes it on stop, restored again and again; the H2
+//! database (`libh2-java`) written to after each restore: without `--snapshot` the next restore
+//! refuses and the data stays in the file, with `--snapshot` every restore starts from the
+//! checkpoint's data.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A Debian package's file the test needs; None (skipped) when it is not installed.
+fn installed(test: &str, path: &str, package: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(path);
+    if p.exists() {
+        return Some(p);
+    }
+    if std::env::var_os("CRACIN_REQUIRE_E2E").is_some() {
+        panic!("{test}: {path} is missing: install the Debian package {package} (scripts/setup.sh does)");
+    }
+    println!("SKIPPED: {test}: {path} missing (apt-get install {package})");
+    None
+}
+
+/// A restored application, killed if the test ends early (a failed assertion).
+struct Running(u32);
+impl Drop for Running {
+    fn drop(&mut self) {
+        if Path::new(&format!("/proc/{}", self.0)).exists() {
+            kill_and_wait(self.0, libc::SIGKILL);
+        }
+    }
+}
+
+impl Running {
+    /// A service manager's stop: SIGTERM, then wait until the process is gone.
+    fn stop(self) {
+        kill_and_wait(self.0, libc::SIGTERM);
+    }
+}
+
+fn restore(ck: &Path, extra: &[&str]) -> std::process::Output {
+    run(cracin()
+        .args([
+            "restore",
+            ck.to_str().unwrap(),
+            "--json",
+            "--ready-timeout",
+            "60",
+        ])
+        .args(extra))
+}
+
+fn restored(ck: &Path, extra: &[&str]) -> Running {
+    let out = restore(ck, extra);
+    assert!(out.status.success(), "restore failed: {}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert!(
+        v["log_dir"]
+            .as_str()
+            .unwrap()
+            .starts_with(ck.to_str().unwrap()),
+        "the restore's logs are in the checkpoint, not in /tmp: {v}"
+    );
+    Running(restored_pid(&out))
+}
+
+fn manifest(ck: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(ck.join("cracin.json")).unwrap()).unwrap()
+}
+
+fn entries<'a>(m: &'a serde_json::Value, action: &str) -> Vec<&'a serde_json::Value> {
+    m["files"]["entries"]
+        .as_array()
+        .expect("cracin.json records the open files")
+        .iter()
+        .filter(|e| e["action"] == action)
+        .collect()
+}
+
+/// Fails the test if a process whose command line contains `marker` still runs.
+fn assert_none_with(marker: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = processes_with(marker);
+        if left.is_empty() {
+            return;
+        }
+        if Instant::now() > deadline {
+            for p in &left {
+                unsafe { libc::kill(*p as i32, libc::SIGKILL) };
+            }
+            panic!("processes left running ({marker}): {left:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A web application whose servlet lives in a jar under WEB-INF/lib, built with the JDK's tools.
+fn hello_war(dir: &Path, servlet_api: &Path) -> PathBuf {
+    let src = repo_root().join("tests/fixtures/apps/hello-war");
+    let (classes, war) = (dir.join("classes"), dir.join("war"));
+    std::fs::create_dir_all(war.join("WEB-INF/lib")).unwrap();
+    let ok = |c: &mut Command| assert!(c.status().unwrap().success(), "{c:?}");
+    ok(Command::new("javac")
+        .arg("-cp")
+        .arg(servlet_api)
+        .arg("-d")
+        .arg(&classes)
+        .arg(src.join("Hello.java")));
+    ok(Command::new("jar")
+        .arg("cf")
+        .arg(war.join("WEB-INF/lib/hello.jar"))
+        .arg("-C")
+        .arg(&classes)
+        .arg("."));
+    std::fs::copy(src.join("WEB-INF/web.xml"), war.join("WEB-INF/web.xml")).unwrap();
+    let out = dir.join("hello.war");
+    ok(Command::new("jar")
+        .arg("cf")
+        .arg(&out)
+        .arg("-C")
+        .arg(&war)
+        .arg("."));
+    out
+}
+
+/// Jetty unpacks the war into /tmp/jetty-0_0_0_0-PORT-...; its class loader keeps
+/// WEB-INF/lib/hello.jar open, and a graceful stop deletes the whole directory. Restored three
+/// times (SIGTERM, SIGTERM, Ctrl-C on a foreground restore), it answers with the checkpoint's
+/// state each time, and nothing is left in /tmp.
+#[test]
+fn jetty_unpacks_its_web_application_and_restores_after_every_stop() {
+    const T: &str = "jetty_unpacks_its_web_application_and_restores_after_every_stop";
+    if skip(T) {
+        return;
+    }
+    let Some(start) = installed(T, "/usr/share/jetty9/start.jar", "jetty9") else {
+        return;
+    };
+    let Some(api) = installed(T, "/usr/share/jetty9/lib/servlet-api-3.1.jar", "jetty9") else {
+        return;
+    };
+    let work = tempdir("e2e-jetty");
+    let base = work.join("base");
+    std::fs::create_dir_all(base.join("webapps")).unwrap();
+    std::fs::copy(hello_war(&work, &api), base.join("webapps/hello.war")).unwrap();
+    let port = free_port();
+    std::fs::write(
+        base.join("start.ini"),
+        format!("--module=deploy,http\njetty.http.port={port}\n"),
+    )
+    .unwrap();
+    let url = format!("http://127.0.0.1:{port}/hello/hello");
+    let unpacked = format!("jetty-0_0_0_0-{port}-");
+    let ck = work.join("ck");
+    let out = run(cracin()
+        .args(["checkpoint", "--out", ck.to_str().unwrap()])
+        .args(["--ready", &url, "--ready-timeout", "120"])
+        .args(["--warmup", &url, "--warmup-requests", "100"])
+        .args(["--", "java", "-jar", start.to_str().unwrap()])
+        .arg("jetty.home=/usr/share/jetty9")
+        .arg(format!("jetty.base={}", base.display())));
+    assert!(out.status.success(), "checkpoint failed: {}", stderr(&out));
+    assert_none_with(&format!("jetty.base={}", base.display()));
+    let m = manifest(&ck);
+    let saved = entries(&m, "saved");
+    assert!(
+        saved.iter().any(|e| {
+            let p = e["path"].as_str().unwrap();
+            p.contains(&unpacked) && p.ends_with("WEB-INF/lib/hello.jar") && e["kind"] == "scratch"
+        }),
+        "the unpacked web application's jar is saved: {saved:?}"
+    );
+    assert!(m["files"]["saved_bytes"].as_u64().unwrap() > 0);
+    assert!(
+        stdout(&out).contains("hello.jar"),
+        "the summary names it: {}",
+        stdout(&out)
+    );
+    // The blobs are private and named by their content.
+    for e in &saved {
+        let blob = ck.join("files").join(e["sha256"].as_str().unwrap());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&blob).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", blob.display());
+    }
+    let mut first: Option<String> = None;
+    for round in 1..=3 {
+        let (app, foreground) = if round < 3 {
+            (restored(&ck, &[]), None)
+        } else {
+            let (child, pid) = restore_foreground(&ck, &["--ready-timeout", "60"]);
+            (Running(pid), Some(child))
+        };
+        let (st, body) = get(&url).expect("the restored Jetty answers");
+        assert_eq!(st, 200, "round {round}: {body}");
+        assert!(body.starts_with("hello "), "round {round}: {body}");
+        // The same count and start time each round: every restore starts from the checkpoint.
+        match &first {
+            None => first = Some(body),
+            Some(f) => assert_eq!(&body, f, "round {round}"),
+        }
+        match foreground {
+            None => app.stop(),
+            Some(child) => {
+                let code = interrupt_foreground(child, app.0);
+                drop(app);
+                assert_eq!(code, Some(130), "the JVM ends on SIGINT: 128 + 2");
+            }
+        }
+        // Jetty's graceful stop deleted its unpacked web application.
+        assert!(
+            tmp_entries_with(&unpacked).is_empty(),
+            "round {round}: Jetty's temp dir is still there"
+        );
+    }
+    assert!(tmp_entries_with(".cracin-").is_empty());
+    assert_none_with(&format!("jetty.base={}", base.display()));
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+const H2_JAR: &str = "/usr/share/java/h2.jar";
+
+/// Runs SQL with H2's own command-line client, over TCP or on the file itself.
+fn h2_sql(jar: &Path, url: &str, sql: &str) -> String {
+    let out = Command::new("java")
+        .args(["-cp", jar.to_str().unwrap(), "org.h2.tools.Shell"])
+        .args(["-url", url, "-user", "sa", "-password", "sa", "-sql", sql])
+        .output()
+        .expect("java runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "H2 Shell failed on `{sql}`: {text}");
+    text
+}
+
+/// An H2 server whose database (outside temporary directories: the instance's data) holds one
+/// row from before the checkpoint and stays open, checkpointed with the extra flags.
+fn h2_checkpoint(jar: &Path, db: &Path, ck: &Path, tcp: u16, flags: &[&str]) {
+    std::fs::create_dir_all(db).unwrap();
+    let client_jar = jar.to_path_buf();
+    let helper = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while std::net::TcpStream::connect(("127.0.0.1", tcp)).is_err() {
+            assert!(Instant::now() < deadline, "H2 never listened on {tcp}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        h2_sql(
+            &client_jar,
+            &format!("jdbc:h2:tcp://127.0.0.1:{tcp}/test;DB_CLOSE_DELAY=-1"),
+            "CREATE TABLE t(id INT PRIMARY KEY, v VARCHAR); INSERT INTO t VALUES(1, 'before-checkpoint')",
+        )
+    });
+    // `-trace` prints `Connected` and `Disconnect` for the client: ready once the table exists.
+    let out = run(cracin()
+        .args(["checkpoint", "--out", ck.to_str().unwrap()])
+        .args([
+            "--ready",
+            "log:(?s)Connected.*Disconnect",
+            "--ready-timeout",
+            "180",
+        ])
+        .args(flags)
+        .args([
+            "--",
+            "java",
+            "-cp",
+            jar.to_str().unwrap(),
+            "org.h2.tools.Server",
+        ])
+        .args([
+            "-tcp",
+            "-tcpPort",
+            &tcp.to_string(),
+            "-ifNotExists",
+            "-baseDir",
+        ])
+        .arg(db)
+        .arg("-trace"));
+    let created = helper.join();
+    assert!(out.status.success(), "checkpoint failed: {}", stderr(&out));
+    assert!(created.is_ok(), "CREATE TABLE failed");
+    assert_none_with(&format!("-tcpPort {tcp}"));
+}
+
+/// One round: the restored server has the checkpoint's row and none of an earlier round, then
+/// gets 5000 more rows (the file grows) and is stopped with SIGTERM (H2 closes the file).
+fn h2_round(jar: &Path, ck: &Path, tcp: u16, round: usize) {
+    let app = restored(ck, &["--ready", &format!("tcp://127.0.0.1:{tcp}")]);
+    let url = format!("jdbc:h2:tcp://127.0.0.1:{tcp}/test;DB_CLOSE_DELAY=-1");
+    let rows = h2_sql(jar, &url, "SELECT v FROM t ORDER BY id");
+    assert!(rows.contains("before-checkpoint"), "round {round}: {rows}");
+    assert!(
+        !rows.contains("after-restore"),
+        "round {round}: an earlier round's rows are there: {rows}"
+    );
+    h2_sql(
+        jar,
+        &url,
+        &format!(
+            "INSERT INTO t SELECT X + {}, 'after-restore-{round} ' || SPACE(200) FROM SYSTEM_RANGE(1, 5000)",
+            round * 100_000
+        ),
+    );
+    app.stop();
+}
+
+/// A directory for a database outside every temporary directory (so cracin sees data, not
+/// scratch): under the build's target directory.
+fn data_dir(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn h2_data_written_after_a_restore_refuses_the_next_restore_and_stays() {
+    const T: &str = "h2_data_written_after_a_restore_refuses_the_next_restore_and_stays";
+    if skip(T) {
+        return;
+    }
+    let Some(jar) = installed(T, H2_JAR, "libh2-java") else {
+        return;
+    };
+    let work = data_dir("h2-data");
+    let (db, ck, tcp) = (work.join("db"), work.join("ck"), free_port());
+    h2_checkpoint(&jar, &db, &ck, tcp, &[]);
+    let m = manifest(&ck);
+    let checked = entries(&m, "checked");
+    assert!(
+        checked
+            .iter()
+            .any(|e| e["path"].as_str().unwrap().ends_with("test.mv.db") && e["kind"] == "data"),
+        "the database file is the instance's data: {checked:?}"
+    );
+    h2_round(&jar, &ck, tcp, 1);
+
+    let out = restore(&ck, &["--ready", &format!("tcp://127.0.0.1:{tcp}")]);
+    if out.status.success() {
+        drop(Running(restored_pid(&out)));
+        panic!("a restore over data written since the checkpoint succeeded");
+    }
+    let e = stderr(&out);
+    assert_eq!(out.status.code(), Some(6), "{e}");
+    assert!(
+        e.contains("test.mv.db") && e.contains("size changed from"),
+        "which file, how: {e}"
+    );
+    assert!(
+        e.contains("--snapshot") && e.contains("does not hold it open"),
+        "the two ways out: {e}"
+    );
+    assert_none_with(&format!("-tcpPort {tcp}"));
+    // Nothing was reverted: the rows written after the first restore are in the file.
+    let file_url = format!("jdbc:h2:{}/test", db.display());
+    let count = h2_sql(&jar, &file_url, "SELECT COUNT(*) FROM t");
+    assert!(count.contains("5001"), "{count}");
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn h2_with_snapshot_starts_every_restore_from_the_checkpoint_data() {
+    const T: &str = "h2_with_snapshot_starts_every_restore_from_the_checkpoint_data";
+    if skip(T) {
+        return;
+    }
+    let Some(jar) = installed(T, H2_JAR, "libh2-java") else {
+        return;
+    };
+    let work = data_dir("h2-snapshot");
+    let (db, ck, tcp) = (work.join("db"), work.join("ck"), free_port());
+    std::fs::create_dir_all(&db).unwrap();
+    h2_checkpoint(&jar, &db, &ck, tcp, &["--snapshot", db.to_str().unwrap()]);
+    let m = manifest(&ck);
+    let saved = entries(&m, "saved");
+    assert!(
+        saved.iter().any(|e| {
+            e["path"].as_str().unwrap().ends_with("test.mv.db")
+                && e["why"].as_str().unwrap().starts_with("--snapshot")
+        }),
+        "--snapshot saves the database file: {saved:?}"
+    );
+    for round in 1..=3 {
+        h2_round(&jar, &ck, tcp, round);
+    }
+    assert_none_with(&format!("-tcpPort {tcp}"));
+    let _ = std::fs::remove_dir_all(&work);
+}
