@@ -44,6 +44,9 @@ PACKAGES=(
   docker-registry
   # the generated CRaC/OpenJ9 scripts are tested under busybox sh too (Alpine-like images)
   busybox
+  # real servers of the end-to-end file tests (e2e_files.rs): a servlet container that unpacks
+  # its web application into /tmp, and a file database written to after each restore
+  jetty9 libh2-java
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -64,6 +67,15 @@ fi
 if [ -x /etc/init.d/docker-registry ]; then
   /etc/init.d/docker-registry stop >/dev/null 2>&1 || true
   update-rc.d docker-registry disable >/dev/null 2>&1 || true
+fi
+# The tests start Jetty themselves on free ports: the package's own service must not hold 8080.
+if [ -x /etc/init.d/jetty9 ]; then
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    systemctl disable --now jetty9 >/dev/null 2>&1 || true
+  else
+    /etc/init.d/jetty9 stop >/dev/null 2>&1 || true
+    update-rc.d jetty9 disable >/dev/null 2>&1 || true
+  fi
 fi
 
 # CRIU 4.2.1: bookworm's 3.17 fails on kernels >= 6.13 (vDSO) and trixie's 4.1 fails dumps of

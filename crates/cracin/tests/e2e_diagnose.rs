@@ -98,15 +98,30 @@ fn a_full_disk_during_the_dump() {
         .status()
         .unwrap();
     assert!(st.success(), "mount tmpfs");
+    // Unmounted however the test ends.
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let mounted = Unmount(small.clone());
     let port = free_port();
     let out = checkpoint(
         &small.join("ck"),
         port,
         &["java", "-cp", ".", "Counter", &port.to_string()],
     );
-    let _ = Command::new("umount").arg(&small).status();
+    // CRIU's own log is on the full file system and may be cut before its error line: cracin
+    // asks the file system (statvfs) right after the failure and says what it saw in the log.
+    let log = std::fs::read_to_string(small.join("ck.failed/dump.log")).unwrap_or_default();
+    drop(mounted);
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     assert_diagnosis(&out, "no-space");
+    assert!(
+        log.contains("cracin: No space left on device: when criu failed, the file system of"),
+        "the file system's state is in the log whatever CRIU managed to write:\n{log}"
+    );
     assert_nothing_left(port);
     let _ = std::fs::remove_dir_all(&work);
 }
