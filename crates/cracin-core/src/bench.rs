@@ -70,6 +70,8 @@ pub struct BenchResult {
     /// Cold median / restore median.
     pub speedup: f64,
     pub checkpoint_bytes: u64,
+    /// Files saved with the checkpoint beside the images (docs/files.md).
+    pub saved_files_bytes: u64,
     pub untuned_checkpoint_bytes: Option<u64>,
     pub dump_ms: f64,
     pub latency_url: Option<String>,
@@ -251,6 +253,7 @@ fn run_in(
         cold_ms: cold_s,
         restore_ms: rest_s,
         checkpoint_bytes: ck.manifest.sizes.images_bytes,
+        saved_files_bytes: ck.manifest.files.as_ref().map_or(0, |f| f.saved_bytes),
         untuned_checkpoint_bytes: untuned,
         dump_ms: ck.manifest.timings_ms.dump,
         latency_url: lat_url,

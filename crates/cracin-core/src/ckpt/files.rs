@@ -121,6 +121,8 @@ pub struct Open {
     pub deleted: bool,
     /// Opened for writing, or mapped shared and writable.
     pub writable: bool,
+    /// Written only through descriptors opened with O_APPEND (a log).
+    pub append_only: bool,
 }
 
 /// Everything the sorting needs to know about this host and this application.
@@ -185,6 +187,15 @@ pub fn classify(
             guess_kind,
             Action::Left,
             format!("--no-snapshot {}", d.display()),
+        ));
+    }
+    // A log: CRIU does not check the size of a file opened for appending (writes go to its end
+    // whatever its size), so it never breaks a restore, and what it holds is not reverted.
+    if o.append_only {
+        return Some((
+            guess_kind,
+            Action::Left,
+            "written by appending only (a log): CRIU does not check its size".into(),
         ));
     }
     if let Some(m) = mount_of(p, &ctx.mounts) {
@@ -253,8 +264,9 @@ fn mount_of(p: &Path, mounts: &[PathBuf]) -> Option<PathBuf> {
 
 /// Every regular file the processes hold open (their descriptors) or mapped (their memory maps).
 pub fn list_open(pids: &[u32]) -> Vec<Open> {
-    let mut by_path: BTreeMap<PathBuf, Open> = BTreeMap::new();
-    let mut add = |path: &str, writable: bool, regular: bool| {
+    // Per path: what is known, and whether anything writes it other than by appending.
+    let mut by_path: BTreeMap<PathBuf, (Open, bool)> = BTreeMap::new();
+    let mut add = |path: &str, writable: bool, append: bool, regular: bool| {
         if !regular || !path.starts_with('/') {
             return;
         }
@@ -262,13 +274,18 @@ pub fn list_open(pids: &[u32]) -> Vec<Open> {
             Some(p) => (p, true),
             None => (path, false),
         };
-        let e = by_path.entry(PathBuf::from(path)).or_insert(Open {
-            path: PathBuf::from(path),
-            deleted,
-            writable: false,
-        });
+        let (e, rewrites) = by_path.entry(PathBuf::from(path)).or_insert((
+            Open {
+                path: PathBuf::from(path),
+                deleted,
+                writable: false,
+                append_only: false,
+            },
+            false,
+        ));
         e.writable |= writable;
         e.deleted |= deleted;
+        *rewrites |= writable && !append;
     };
     for pid in pids {
         let fd_dir = format!("/proc/{pid}/fd");
@@ -284,7 +301,12 @@ pub fn list_open(pids: &[u32]) -> Vec<Open> {
                     e.file_name().to_string_lossy()
                 ))
                 .unwrap_or_default();
-                add(&target.to_string_lossy(), fdinfo_writable(&fdinfo), regular);
+                add(
+                    &target.to_string_lossy(),
+                    fdinfo_writable(&fdinfo),
+                    fdinfo_append(&fdinfo),
+                    regular,
+                );
             }
         }
         let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
@@ -295,19 +317,33 @@ pub fn list_open(pids: &[u32]) -> Vec<Open> {
             } else {
                 std::fs::metadata(&m.path).is_ok_and(|x| x.is_file())
             };
-            add(&m.path, m.shared_writable, regular);
+            add(&m.path, m.shared_writable, false, regular);
         }
     }
-    by_path.into_values().collect()
+    by_path
+        .into_values()
+        .map(|(mut o, rewrites)| {
+            o.append_only = o.writable && !rewrites;
+            o
+        })
+        .collect()
 }
 
-/// Whether the `flags:` line of a /proc/PID/fdinfo/N file says the file is open for writing.
-pub fn fdinfo_writable(fdinfo: &str) -> bool {
+fn fdinfo_flags(fdinfo: &str) -> Option<u32> {
     fdinfo
         .lines()
         .find_map(|l| l.strip_prefix("flags:"))
         .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
-        .is_some_and(|f| f & (libc::O_ACCMODE as u32) != libc::O_RDONLY as u32)
+}
+
+/// Whether the `flags:` line of a /proc/PID/fdinfo/N file has O_APPEND.
+pub fn fdinfo_append(fdinfo: &str) -> bool {
+    fdinfo_flags(fdinfo).is_some_and(|f| f & libc::O_APPEND as u32 != 0)
+}
+
+/// Whether the `flags:` line of a /proc/PID/fdinfo/N file says the file is open for writing.
+pub fn fdinfo_writable(fdinfo: &str) -> bool {
+    fdinfo_flags(fdinfo).is_some_and(|f| f & (libc::O_ACCMODE as u32) != libc::O_RDONLY as u32)
 }
 
 /// A file mapping of /proc/PID/maps.
@@ -933,6 +969,7 @@ mod tests {
             path: path.into(),
             writable,
             deleted,
+            append_only: false,
         };
         let mut pk = |p: &Path| {
             p == Path::new("/usr/share/java/h2.jar")
@@ -1005,6 +1042,18 @@ mod tests {
         );
         // cracin's own files are not recorded
         assert_eq!(sort("/ck/.out.tmp-1/app.stdout", true, false), None);
+        // a log, written by appending only: left to CRIU, never reverted, never refused
+        let log = |p: &str| {
+            let o = Open {
+                path: p.into(),
+                writable: true,
+                deleted: false,
+                append_only: true,
+            };
+            classify(&o, &ctx(), &mut |_| false).map(|(k, a, _)| (k, a))
+        };
+        assert_eq!(log("/var/log/app/app.log"), Some((Data, Left)));
+        assert_eq!(log("/tmp/app.log"), Some((Scratch, Left)));
     }
 
     #[test]
@@ -1036,6 +1085,8 @@ mod tests {
         assert_eq!(m[2].path, "/tmp/x.so (deleted)");
         assert!(fdinfo_writable("pos:\t0\nflags:\t0100002\nmnt_id:\t3\n"));
         assert!(!fdinfo_writable("pos:\t0\nflags:\t02100000\n"));
+        assert!(fdinfo_append("pos:\t0\nflags:\t0102001\n"));
+        assert!(!fdinfo_append("pos:\t0\nflags:\t0100002\n"));
         let mi = "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n\
                   30 22 0:5 / /ro\\040dir ro,nosuid - tmpfs tmpfs ro\n";
         let (all, ro) = parse_mountinfo(mi);

@@ -221,7 +221,7 @@ fn from_bench(b: bench::BenchResult) -> EngineReport {
         checkpoint_ms: Some(b.dump_ms),
         checkpoint_what: "criu dump of the warm JVM".into(),
         sizes: Sizes {
-            checkpoint_bytes: Some(b.checkpoint_bytes),
+            checkpoint_bytes: Some(b.checkpoint_bytes + b.saved_files_bytes),
             ..Default::default()
         },
         latency: Some(Latency {
@@ -233,6 +233,10 @@ fn from_bench(b: bench::BenchResult) -> EngineReport {
         notes: vec![
             "cold: launch of the command → first 2xx; restored: start of the restore → first 2xx"
                 .into(),
+            format!(
+                "checkpoint files: {} bytes of CRIU images and {} bytes of files saved with the checkpoint (scratch files put back before each restore)",
+                b.checkpoint_bytes, b.saved_files_bytes
+            ),
         ],
     }
 }

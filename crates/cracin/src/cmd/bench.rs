@@ -118,6 +118,12 @@ pub fn text(r: &BenchResult) -> String {
             100.0 * r.checkpoint_bytes as f64 / u as f64
         );
     }
+    if r.saved_files_bytes > 0 {
+        s += &format!(
+            "; files saved with it: {}",
+            human_bytes(r.saved_files_bytes)
+        );
+    }
     s += "\n";
     if !r.cold_first_ms.is_empty() {
         s += &format!(
