@@ -735,14 +735,19 @@ fn needs_put_back(e: &FileEntry) -> bool {
     }
 }
 
-/// Processes (other than this one) that hold `p` open or mapped.
-pub fn holders_of(p: &Path) -> Vec<u32> {
-    let Ok(target) = std::fs::metadata(p) else {
-        return Vec::new();
-    };
-    let same = |m: &std::fs::Metadata| m.dev() == target.dev() && m.ino() == target.ino();
+/// For each of `paths` that exists, a process (other than this one) that holds it open or
+/// mapped, if any: one pass over /proc for all of them.
+pub fn holders_of(paths: &[&Path]) -> Vec<Option<u32>> {
+    let ids: Vec<Option<(u64, u64)>> = paths
+        .iter()
+        .map(|p| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino())))
+        .collect();
+    let mut out = vec![None; paths.len()];
+    let wanted: HashSet<(u64, u64)> = ids.iter().flatten().copied().collect();
+    if wanted.is_empty() {
+        return out;
+    }
     let me = std::process::id();
-    let mut out = Vec::new();
     let Ok(rd) = std::fs::read_dir("/proc") else {
         return out;
     };
@@ -753,17 +758,24 @@ pub fn holders_of(p: &Path) -> Vec<u32> {
         if pid == me {
             continue;
         }
-        let by_fd = std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
-            fds.flatten()
-                .any(|f| std::fs::metadata(f.path()).is_ok_and(|m| same(&m)))
-        });
-        let by_map = !by_fd
-            && std::fs::read_dir(format!("/proc/{pid}/map_files")).is_ok_and(|maps| {
-                maps.flatten()
-                    .any(|f| std::fs::metadata(f.path()).is_ok_and(|m| same(&m)))
-            });
-        if by_fd || by_map {
-            out.push(pid);
+        for sub in ["fd", "map_files"] {
+            let Ok(links) = std::fs::read_dir(format!("/proc/{pid}/{sub}")) else {
+                continue;
+            };
+            for l in links.flatten() {
+                let Ok(m) = std::fs::metadata(l.path()) else {
+                    continue;
+                };
+                let id = (m.dev(), m.ino());
+                if !wanted.contains(&id) {
+                    continue;
+                }
+                for (i, want) in ids.iter().enumerate() {
+                    if *want == Some(id) && out[i].is_none() {
+                        out[i] = Some(pid);
+                    }
+                }
+            }
         }
     }
     out
@@ -794,11 +806,12 @@ pub fn prepare_restore(checkpoint_dir: &Path, rec: &Recorded) -> Result<Prepared
         .with_action(Action::Saved)
         .filter(|e| e.sha256.is_some() && needs_put_back(e))
         .collect();
-    for e in &todo {
-        if let Some(pid) = holders_of(&e.path).first() {
+    let paths: Vec<&Path> = todo.iter().map(|e| e.path.as_path()).collect();
+    for (e, holder) in todo.iter().zip(holders_of(&paths)) {
+        if let Some(pid) = holder {
             return Err(Error::FileHeld {
                 path: e.path.clone(),
-                holder: crate::app::describe_pid(*pid),
+                holder: crate::app::describe_pid(pid),
             });
         }
     }
