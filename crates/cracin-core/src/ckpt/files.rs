@@ -1070,6 +1070,24 @@ mod tests {
     }
 
     #[test]
+    fn snapshot_paths_must_exist_and_are_resolved() {
+        let d = tempfile::tempdir().unwrap();
+        let real = d.path().join("data");
+        std::fs::create_dir(&real).unwrap();
+        std::os::unix::fs::symlink(&real, d.path().join("link")).unwrap();
+        let got = resolve_flag_paths("--snapshot", &[d.path().join("link")]).unwrap();
+        assert_eq!(got, vec![real.canonicalize().unwrap()]);
+        let e = resolve_flag_paths("--snapshot", &[d.path().join("nope")]).unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::exit::USAGE);
+        assert!(e.to_string().contains("--snapshot"), "{e}");
+        let rec = Recorded {
+            snapshot: got,
+            ..Default::default()
+        };
+        assert_eq!(unused_flag_paths(&rec).len(), 1);
+    }
+
+    #[test]
     fn merged_usr_package_files_are_found() {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(

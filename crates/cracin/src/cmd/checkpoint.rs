@@ -17,6 +17,11 @@ use crate::render::{human_bytes, Steps};
 /// atomically: an existing checkpoint is replaced only with --force, and only once the new one
 /// succeeded; a failed attempt leaves its logs in OUT.failed.
 ///
+/// The files the application holds open are recorded and sorted: scratch files (under /tmp,
+/// $TMPDIR, java.io.tmpdir) are saved in OUT/files and put back before every restore; a data
+/// file written elsewhere is checked, and a restore refuses when it changed, unless --snapshot
+/// made it part of the checkpoint (see docs/files.md).
+///
 /// With cracin's org.crac provider (on by default), an application that uses the org.crac API
 /// gets its Resources called: beforeCheckpoint before the dump, afterRestore after each restore,
 /// on a plain OpenJDK (see docs/coordinate.md).

@@ -14,8 +14,11 @@ use crate::render::Steps;
 /// SIGTERM and SIGINT (Ctrl-C) to the application, and exits with its exit status. Before
 /// restoring, cracin checks CRIU against the kernel, the CPU against the features the checkpoint
 /// needs (every feature of the checkpoint host, or only those of its --cpu-baseline), and that
-/// the ports the application listened on are free. The restored application's
-/// output goes to DIR/restores/<time>-<pid>/app.stdout and app.stderr.
+/// the ports the application listened on are free; it puts back the files saved with the
+/// checkpoint that are missing or different (never under a process holding them), and refuses
+/// (exit 6) when a data file the application held open changed since the checkpoint
+/// (docs/files.md). The restored application's output goes to
+/// DIR/restores/<time>-<pid>/app.stdout and app.stderr.
 #[derive(clap::Args)]
 pub struct Args {
     /// The checkpoint directory.
