@@ -221,6 +221,44 @@ fn jetty_unpacks_its_web_application_and_restores_after_every_stop() {
     }
     assert!(tmp_entries_with(".cracin-").is_empty());
     assert_none_with(&format!("jetty.base={}", base.display()));
+
+    // What the saved files are for: with `--no-snapshot /tmp` nothing is saved, and once a
+    // graceful stop deleted the unpacked web application the next restore fails (CRIU cannot
+    // open the jar), as every restore did before cracin kept the files.
+    let out = run(cracin()
+        .args(["checkpoint", "--out", ck.to_str().unwrap(), "--force"])
+        .args([
+            "--ready",
+            &url,
+            "--ready-timeout",
+            "120",
+            "--no-snapshot",
+            "/tmp",
+        ])
+        .args(["--", "java", "-jar", start.to_str().unwrap()])
+        .arg("jetty.home=/usr/share/jetty9")
+        .arg(format!("jetty.base={}", base.display())));
+    assert!(out.status.success(), "checkpoint failed: {}", stderr(&out));
+    let m = manifest(&ck);
+    assert_eq!(m["files"]["saved_files"], 0, "{}", m["files"]);
+    assert!(
+        entries(&m, "left").iter().any(|e| {
+            e["path"].as_str().unwrap().contains(&unpacked)
+                && e["why"].as_str().unwrap() == "--no-snapshot /tmp"
+        }),
+        "{}",
+        m["files"]
+    );
+    restored(&ck, &[]).stop();
+    assert!(tmp_entries_with(&unpacked).is_empty());
+    let out = restore(&ck, &[]);
+    if out.status.success() {
+        drop(Running(restored_pid(&out)));
+        panic!("restored although the unpacked web application is gone");
+    }
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(stderr(&out).contains("hello.jar"), "{}", stderr(&out));
+    assert_none_with(&format!("jetty.base={}", base.display()));
     let _ = std::fs::remove_dir_all(&work);
 }
 

@@ -86,6 +86,11 @@ fn report_on_the_counter_app() {
         "{md}"
     );
     assert!(md.contains("median of 2 runs"), "{md}");
+    // What the checkpoint saved besides CRIU's images is said, with its size.
+    assert!(
+        md.contains("bytes of files saved with the checkpoint"),
+        "{md}"
+    );
     assert!(md.contains("## Warmth: the first 100 requests"), "{md}");
     assert!(
         md.contains(&format!("Counter {port}")),
