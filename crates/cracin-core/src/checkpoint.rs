@@ -326,6 +326,7 @@ impl Drop for Staging {
         if self.keep_logs {
             let failed = self.failed_dir();
             let _ = std::fs::remove_dir_all(self.dir.join("images"));
+            let _ = std::fs::remove_dir_all(self.dir.join(crate::ckpt::files::DIR));
             let _ = std::fs::remove_dir_all(&failed);
             if std::fs::rename(&self.dir, &failed).is_ok() {
                 return;

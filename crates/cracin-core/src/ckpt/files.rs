@@ -1185,6 +1185,12 @@ mod tests {
         std::fs::write(&a, "same bytes").unwrap();
         std::fs::write(&b, "same bytes").unwrap();
         std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o640)).unwrap();
+        std::fs::set_permissions(&scratch, std::fs::Permissions::from_mode(0o750)).unwrap();
+        // Owners are put back too (root only can give a file away).
+        let root = crate::sysinfo::is_root();
+        if root {
+            std::os::unix::fs::chown(&a, Some(65534), Some(65534)).unwrap();
+        }
         let mut rec = Recorded {
             entries: vec![entry(&a, Action::Saved), entry(&b, Action::Saved)],
             ..Default::default()
@@ -1215,6 +1221,13 @@ mod tests {
             std::fs::metadata(&a).unwrap().permissions().mode() & 0o777,
             0o640
         );
+        assert_eq!(
+            std::fs::metadata(&scratch).unwrap().permissions().mode() & 0o777,
+            0o750
+        );
+        if root {
+            assert_eq!(std::fs::metadata(&a).unwrap().uid(), 65534);
+        }
         std::fs::write(&b, "other byte").unwrap();
         assert_eq!(
             prepare_restore(&ck, &rec).unwrap().put_back,
