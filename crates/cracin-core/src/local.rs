@@ -464,11 +464,7 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
         jvm.as_ref().map(|j| j.home.as_path()),
         &snapshot,
         &no_snapshot,
-        vec![
-            staging.dir.clone(),
-            PathBuf::from("/var/lib/cracin"),
-            PathBuf::from("/run/cracin"),
-        ],
+        &staging.dir,
     );
     let mut open_files = files::record(&tree, &files_ctx);
     for w in files::unused_flag_paths(&open_files) {

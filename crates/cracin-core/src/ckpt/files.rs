@@ -536,7 +536,8 @@ impl Packages {
     }
 }
 
-/// This host's and this application's facts for `classify`.
+/// This host's and this application's facts for `classify`. `checkpoint_dir` (where the
+/// application's output goes) and cracin's state directories are cracin's own, not recorded.
 pub fn context(
     pids: &[u32],
     command: &[String],
@@ -544,8 +545,13 @@ pub fn context(
     jdk_home: Option<&Path>,
     snapshot: &[PathBuf],
     no_snapshot: &[PathBuf],
-    own: Vec<PathBuf>,
+    checkpoint_dir: &Path,
 ) -> Context {
+    let own = vec![
+        checkpoint_dir.to_path_buf(),
+        PathBuf::from("/var/lib/cracin"),
+        PathBuf::from("/run/cracin"),
+    ];
     let (mounts, readonly_mounts) =
         parse_mountinfo(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default());
     Context {
