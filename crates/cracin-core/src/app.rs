@@ -7,7 +7,6 @@
 //! script that ends in `exec java` all work alike.
 
 use std::collections::BTreeSet;
-use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -199,7 +198,10 @@ pub fn launch(spec: &LaunchSpec) -> Result<Launched> {
     // unshare's own messages (it reports the killed child when CRIU ends the dumped tree) go to
     // a log of their own; a small sh, exec'd away at once, gives the application its files.
     let launcher_log = spec.stderr.with_file_name("launcher.log");
-    let log = File::create(&launcher_log).map_err(|e| Error::io(&launcher_log, e))?;
+    let log = crate::os::perms::create_private_file(&launcher_log)?;
+    // The shell's `>` keeps the mode of an existing file: the output starts private (0600).
+    crate::os::perms::create_private_file(&spec.stdout)?;
+    crate::os::perms::create_private_file(&spec.stderr)?;
     let log2 = log.try_clone().map_err(|e| Error::io(&launcher_log, e))?;
     let mut c = Command::new(unshare);
     // Not --kill-child: its parent-death signal would be dumped with the process and CRIU
@@ -277,8 +279,8 @@ pub fn launch(spec: &LaunchSpec) -> Result<Launched> {
 
 /// Starts the command directly as a child of cracin (PID 1 of a checkpoint container).
 fn launch_in_container(spec: &LaunchSpec) -> Result<Launched> {
-    let out = File::create(&spec.stdout).map_err(|e| Error::io(&spec.stdout, e))?;
-    let err = File::create(&spec.stderr).map_err(|e| Error::io(&spec.stderr, e))?;
+    let out = crate::os::perms::create_private_file(&spec.stdout)?;
+    let err = crate::os::perms::create_private_file(&spec.stderr)?;
     raise_pid_counter(CONTAINER_MIN_PID);
     let mut c = Command::new(&spec.argv[0]);
     c.args(&spec.argv[1..])

@@ -52,6 +52,12 @@ pub struct Manifest {
     /// The files the process tree held open, sorted; the saved ones are in `files/`.
     #[serde(default)]
     pub files: Option<crate::ckpt::files::Recorded>,
+    /// SHA-256 of every image file at dump (`cracin check` verifies them; see ckpt::integrity).
+    #[serde(default)]
+    pub checksums: std::collections::BTreeMap<String, String>,
+    /// What the secrets scan searched before the checkpoint was sealed (see ckpt::secrets).
+    #[serde(default)]
+    pub secrets_scan: Option<crate::ckpt::secrets::ScanSummary>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -253,6 +259,18 @@ impl Staging {
                 "choose another --out",
             ));
         }
+        // --force replaces a checkpoint, never a directory that merely has the name.
+        if std::fs::symlink_metadata(&target).is_ok()
+            && !crate::ckpt::trust::is_cracin_checkpoint(&target)
+        {
+            return Err(Error::usage(
+                format!(
+                    "{} exists and is not a cracin checkpoint (no cracin.json of cracin's), so --force does not replace it",
+                    target.display()
+                ),
+                "choose another --out, or remove that directory yourself if it is really unwanted",
+            ));
+        }
         let parent = target
             .parent()
             .ok_or_else(|| Error::usage("--out has no parent directory", "choose another --out"))?;
@@ -267,8 +285,10 @@ impl Staging {
             .unwrap_or(0);
         remove_stale_staging(parent, &name);
         let dir = parent.join(format!(".{name}.tmp-{}-{nanos}", std::process::id()));
-        std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
-        std::fs::create_dir(dir.join("images")).map_err(|e| Error::io(&dir, e))?;
+        // Private from the first byte: the staging directory will hold a memory dump.
+        crate::os::perms::create_private_dir(&dir)?;
+        crate::os::perms::write_private(&dir.join(STAGING_MARK), b"")?;
+        crate::os::perms::create_private_dir(&dir.join("images"))?;
         Ok(Staging {
             dir,
             target,
@@ -310,8 +330,10 @@ impl Staging {
             .map_err(|e| Error::io(&self.target, std::io::Error::from(e)))?;
             // `dir` now holds the old checkpoint.
             let _ = std::fs::remove_dir_all(&self.dir);
+            let _ = std::fs::remove_file(self.target.join(STAGING_MARK));
         } else {
             std::fs::rename(&self.dir, &self.target).map_err(|e| Error::io(&self.target, e))?;
+            let _ = std::fs::remove_file(self.target.join(STAGING_MARK));
         }
         self.committed = true;
         Ok(self.target.clone())
@@ -327,13 +349,27 @@ impl Drop for Staging {
             let failed = self.failed_dir();
             let _ = std::fs::remove_dir_all(self.dir.join("images"));
             let _ = std::fs::remove_dir_all(self.dir.join(crate::ckpt::files::DIR));
-            let _ = std::fs::remove_dir_all(&failed);
+            // Only a `.failed` directory cracin itself left (it carries the mark) is replaced.
+            if is_ours(&failed) {
+                let _ = std::fs::remove_dir_all(&failed);
+            }
+            let _ = crate::os::perms::make_private(&self.dir);
             if std::fs::rename(&self.dir, &failed).is_ok() {
                 return;
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The file that marks a staging (and so a `.failed`) directory as cracin's own: pruning and
+/// replacing touch nothing without it.
+pub const STAGING_MARK: &str = ".cracin-staging";
+
+/// A real directory (not a symlink) that carries cracin's staging mark.
+fn is_ours(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
+        && std::fs::symlink_metadata(p.join(STAGING_MARK)).is_ok_and(|m| m.is_file())
 }
 
 pub fn failed_dir_of(target: &Path) -> PathBuf {
@@ -353,7 +389,7 @@ fn remove_stale_staging(parent: &Path, name: &str) {
         };
         let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
         if let Some(pid) = pid {
-            if !Path::new(&format!("/proc/{pid}")).exists() {
+            if !Path::new(&format!("/proc/{pid}")).exists() && is_ours(&e.path()) {
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }
@@ -372,7 +408,7 @@ pub fn absolute(p: &Path) -> Result<PathBuf> {
 pub fn write_manifest(dir: &Path, m: &Manifest) -> Result<()> {
     let p = dir.join(MANIFEST);
     let text = serde_json::to_string_pretty(m).expect("manifest serializes");
-    std::fs::write(&p, text + "\n").map_err(|e| Error::io(&p, e))
+    crate::os::perms::write_private(&p, (text + "\n").as_bytes())
 }
 
 pub fn now_rfc3339() -> String {
@@ -388,6 +424,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let t = d.path().join("ckpt");
         std::fs::create_dir(&t).unwrap();
+        std::fs::write(t.join(MANIFEST), FAKE_MANIFEST).unwrap();
         assert!(matches!(
             Staging::new(&t, false),
             Err(Error::OutputExists { .. })
@@ -402,11 +439,42 @@ mod tests {
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
     }
 
+    const FAKE_MANIFEST: &str = "{\"format\":1,\"cracin_version\":\"0.1.0\"}";
+
+    #[test]
+    fn force_replaces_only_a_checkpoint_and_staging_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let t = d.path().join("precious");
+        std::fs::create_dir(&t).unwrap();
+        std::fs::write(t.join("data"), "mine").unwrap();
+        let e = Staging::new(&t, true).err().expect("refused");
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("not a cracin checkpoint"), "{e}");
+        assert_eq!(std::fs::read_to_string(t.join("data")).unwrap(), "mine");
+        let _u = crate::os::perms::UmaskGuard::set(0);
+        let s = Staging::new(&d.path().join("new"), false).unwrap();
+        let mode = std::fs::metadata(&s.dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        // A `.failed` that is not cracin's is left alone.
+        let failed = s.failed_dir();
+        std::fs::create_dir(&failed).unwrap();
+        std::fs::write(failed.join("data"), "mine").unwrap();
+        let mut s = s;
+        s.keep_logs_on_failure();
+        drop(s);
+        assert_eq!(
+            std::fs::read_to_string(failed.join("data")).unwrap(),
+            "mine"
+        );
+    }
+
     #[test]
     fn commit_swaps_atomically() {
         let d = tempfile::tempdir().unwrap();
         let t = d.path().join("ckpt");
         std::fs::create_dir(&t).unwrap();
+        std::fs::write(t.join(MANIFEST), FAKE_MANIFEST).unwrap();
         std::fs::write(t.join("old"), "old").unwrap();
         let s = Staging::new(&t, true).unwrap();
         std::fs::write(s.dir.join("new"), "new").unwrap();

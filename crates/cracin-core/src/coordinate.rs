@@ -204,7 +204,12 @@ pub struct Control {
 impl Control {
     /// Creates the control directory (or cleans a stale one) before the JVM starts.
     pub fn new(dir: &Path) -> Result<Control> {
-        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        // Private (0700): the JVM and cracin talk here; no one else has anything to read or
+        // plant in it.
+        if let Some(root) = dir.parent() {
+            crate::os::perms::ensure_private_dir(root)?;
+        }
+        crate::os::perms::ensure_private_dir(dir)?;
         let c = Control {
             dir: dir.to_path_buf(),
         };
@@ -320,7 +325,10 @@ impl Control {
     /// from it finds this answer at once, runs afterRestore and returns from
     /// `checkpointRestore()`. Creates the control directory if it is missing.
     pub fn mark_restored(&self, nonce: &str) -> Result<()> {
-        fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        if let Some(root) = self.dir.parent() {
+            crate::os::perms::ensure_private_dir(root)?;
+        }
+        crate::os::perms::ensure_private_dir(&self.dir)?;
         self.write_result(nonce, "restored\n")
     }
 

@@ -150,6 +150,17 @@ pub enum Error {
     #[error("the application's checkpoint was refused: {why}")]
     Coordination { why: String, log_tail: String },
 
+    #[error("the checkpoint holds secrets: {}", found.iter().map(|f| format!("{} in {}", f.what, f.file)).collect::<Vec<_>>().join("; "))]
+    SecretsFound {
+        found: Vec<crate::ckpt::secrets::Finding>,
+    },
+
+    #[error("refusing to restore {}: {why}", path.display())]
+    Untrusted { path: PathBuf, why: String },
+
+    #[error("another restore has held {} for {}", path.display(), humantime::format_duration(*waited))]
+    LockTimeout { path: PathBuf, waited: Duration },
+
     #[error("container engine step `{step}` failed: `{command}` exited with {status}")]
     Engine {
         step: String,
@@ -185,13 +196,15 @@ impl Error {
                 exit::ENVIRONMENT
             }
             AppExited { .. } | NotReady { .. } | PortInUse { .. } => exit::APP,
-            CheckpointFailed { .. } | Coordination { .. } => exit::CHECKPOINT,
+            CheckpointFailed { .. } | Coordination { .. } | SecretsFound { .. } => exit::CHECKPOINT,
             BadCheckpoint { .. }
             | CpuMismatch { .. }
             | RestoreFailed { .. }
             | RestoredNotReady { .. }
             | DataChanged { .. }
-            | FileHeld { .. } => exit::RESTORE,
+            | FileHeld { .. }
+            | Untrusted { .. }
+            | LockTimeout { .. } => exit::RESTORE,
             Engine { .. } => exit::ENGINE,
         }
     }
@@ -259,6 +272,9 @@ impl Error {
             ),
             FileHeld { holder, .. } => format!("stop {holder} (an instance restored from the same checkpoint?) before restoring again"),
             RestoredNotReady { .. } => "the restored process runs but does not answer; check its output log and `cracin explain` the checkpoint".into(),
+            SecretsFound { .. } => "nothing was kept. Checkpoint with a placeholder value and give the real one at restore (`cracin restore --env NAME=VALUE`), or leave it out of the environment for the checkpoint; --allow-secrets keeps such a checkpoint anyway (it stays private to its owner, 0700/0600)".into(),
+            Untrusted { .. } => "a checkpoint is restored only from a directory owned by the user running cracin and writable by no one else: `chown -R root: DIR && chmod -R go-rwx DIR` if you trust its content, or take it again".into(),
+            LockTimeout { path, .. } => format!("wait for the other restore to finish and try again; `fuser -v {}` shows who holds it", path.display()),
             Engine { .. } => "the engine's output above says why; `cracin build --dry-run` prints every command so you can run them by hand".into(),
             _ => return None,
         })

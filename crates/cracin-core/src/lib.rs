@@ -20,6 +20,7 @@ pub mod diagnose;
 pub mod doctor;
 pub mod error;
 pub mod local;
+pub mod os;
 pub mod probe;
 pub mod process;
 pub mod report;

@@ -5,7 +5,6 @@
 //! features, free ports), restores it with CRIU with fresh output files, and waits until the
 //! restored application is ready again.
 
-use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -57,6 +56,8 @@ pub struct CheckpointOptions {
     /// (`--snapshot`), and scratch paths left alone (`--no-snapshot`); see ckpt::files.
     pub snapshot: Vec<PathBuf>,
     pub no_snapshot: Vec<PathBuf>,
+    /// What the secrets scan looks for before the checkpoint is sealed.
+    pub secrets: crate::ckpt::secrets::SecretPolicy,
 }
 
 /// Who decides when the checkpoint is taken.
@@ -92,6 +93,7 @@ impl CheckpointOptions {
             cpu_baseline: crate::cpu::CpuBaseline::Host,
             snapshot: Vec::new(),
             no_snapshot: Vec::new(),
+            secrets: crate::ckpt::secrets::SecretPolicy::new(),
         }
     }
 }
@@ -198,6 +200,8 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
     let no_snapshot = files::resolve_flag_paths("--no-snapshot", &o.no_snapshot)?;
     let criu = preflight(o.criu.as_deref(), "checkpoint")?;
     let mut staging = Staging::new(&o.out, o.force)?;
+    // Killed before the end, cracin leaves no staging directory behind (its guardian removes it).
+    crate::os::guard::remove_on_death(&staging.dir);
     if let Some(port) = probe.as_ref().and_then(Probe::local_port) {
         if let Some(holder) = app::port_holder(port) {
             return Err(Error::PortInUse { port, holder });
@@ -238,9 +242,21 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
         stderr: staging.dir.join("app.stderr"),
         in_container: o.in_container,
     };
-    progress.step("launch", &o.command.join(" "));
+    // Secret values are masked wherever the launch line is shown or recorded.
+    let (needles, warnings) = crate::ckpt::secrets::needles(
+        &o.secrets,
+        &app_environment(&o.env),
+        &o.command,
+        &spec.java_tool_options(),
+    )?;
+    for w in warnings {
+        progress.warn(&w);
+    }
+    let masked_command = crate::ckpt::secrets::mask_argv(&o.command, &o.secrets.words, &needles);
+    progress.step("launch", &masked_command.join(" "));
     staging.keep_logs_on_failure();
     let mut launched = app::launch(&spec)?;
+    crate::os::guard::watch(launched.init_pid);
     let logs = vec![spec.stdout.clone(), spec.stderr.clone()];
     // With --trigger app the application may ask for its checkpoint before the probe passes
     // (its Resources may even have closed the port the probe polls): that ends the wait too.
@@ -480,6 +496,7 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
     let args = criu::dump_args(launched.init_pid, &images, &dump_log, &criu_options());
     let out = Cmd::new(&criu.path)
         .args(&args)
+        .private()
         .timeout(o.dump_timeout)
         .logs(&staging.dir, "criu-dump")
         .run_unchecked();
@@ -528,6 +545,28 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
     let t = Instant::now();
     files::save(&mut open_files, &staging.dir)?;
     progress.done("files", ms(t.elapsed()), &files::summary(&open_files));
+    // Nothing is sealed before it is private and searched for secrets.
+    progress.step("seal", "private permissions, secrets scan, checksums");
+    let sealed = crate::ckpt::seal(&staging.dir, &needles, &o.secrets)?;
+    progress.done(
+        "seal",
+        sealed.scan.ms,
+        &format!(
+            "{} values searched in {} MB of memory",
+            sealed.scan.values,
+            sealed.scan.bytes >> 20
+        ),
+    );
+    for f in &sealed.scan.allowed {
+        progress.warn(&format!(
+            "kept with --allow-secrets: {} is in {}",
+            f.what, f.file
+        ));
+    }
+    if let Some((_, control)) = &coordination {
+        // Restore creates it again; until then it would only hold stale files.
+        let _ = std::fs::remove_dir_all(control.dir());
+    }
 
     let manifest = Manifest {
         format: checkpoint::FORMAT,
@@ -535,9 +574,13 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
         created: checkpoint::now_rfc3339(),
         engine: "local".into(),
         runtime: "criu".into(),
-        command: o.command.clone(),
+        command: masked_command,
         cwd: o.cwd.clone(),
-        java_tool_options: spec.java_tool_options(),
+        java_tool_options: crate::ckpt::secrets::mask_options(
+            &spec.java_tool_options(),
+            &o.secrets.words,
+            &needles,
+        ),
         jvm,
         criu: CriuInfo {
             path: criu.path.clone(),
@@ -583,6 +626,8 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
         },
         cpu: Some(cpu),
         files: Some(open_files),
+        checksums: sealed.checksums,
+        secrets_scan: Some(sealed.scan),
     };
     checkpoint::write_manifest(&staging.dir, &manifest)?;
     let dir = staging.commit()?;
@@ -599,6 +644,21 @@ fn random_id() -> String {
         let _ = std::io::Read::read_exact(&mut f, &mut b);
     }
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The environment the application starts with: cracin's own plus `--env` additions.
+fn app_environment(extra: &[(String, String)]) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = std::env::vars_os()
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        })
+        .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
+        .collect();
+    env.extend(extra.iter().cloned());
+    env
 }
 
 fn launched_alive(pid: u32) -> bool {
@@ -705,6 +765,8 @@ pub struct RestoreOptions {
     pub inherit_stdio: bool,
     /// Restore memory lazily (`criu lazy-pages`): a faster first answer for large images.
     pub lazy_pages: bool,
+    /// How long to wait for another restore's lock before giving up.
+    pub lock_timeout: Duration,
 }
 
 impl RestoreOptions {
@@ -719,6 +781,7 @@ impl RestoreOptions {
             no_wait: false,
             inherit_stdio: false,
             lazy_pages: false,
+            lock_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -737,8 +800,12 @@ pub struct Restored {
 
 pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> {
     let t0 = Instant::now();
-    let ck = CheckpointDir::open(&checkpoint::absolute(&o.dir)?)?;
+    let ck_path = crate::ckpt::trust::resolve(&checkpoint::absolute(&o.dir)?);
+    crate::ckpt::trust::check_owner(&ck_path)?;
+    let ck = CheckpointDir::open(&ck_path)?;
     let m = &ck.manifest;
+    crate::ckpt::trust::check_manifest_paths(&ck.path, m, Path::new(CONTROL_ROOT))?;
+    check_images(&ck, false)?;
     let criu = preflight(o.criu.as_deref(), "restore")?;
     let missing = crate::cpu::restore_check(m, &crate::cpu::host_flags());
     if !missing.is_empty() {
@@ -754,7 +821,11 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
     // One restore at a time on this host from the port check until CRIU is done: two restores
     // started together would both find the port free (and CRIU restores the JVM's attach
     // socket, the same path for every JVM that was PID 1, as a ghost that two cannot bind).
-    let _lock = restore_lock()?;
+    let _lock = crate::os::lock::acquire(
+        Path::new(crate::os::lock::LOCK_DIR),
+        "restore.lock",
+        o.lock_timeout,
+    )?;
     for port in &m.listen_ports {
         if let Some(holder) = app::port_holder(*port) {
             return Err(Error::PortInUse {
@@ -787,13 +858,7 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
     };
     let stdout = log_dir.join("app.stdout");
     let stderr = log_dir.join("app.stderr");
-    let open = |p: &Path| {
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-            .map_err(|e| Error::io(p, e))
-    };
+    let open = |p: &Path| crate::os::perms::append_private_file(p);
     let pidfile = log_dir.join("pid");
     let log = log_dir.join("restore.log");
     let inherit = vec![
@@ -857,12 +922,14 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
     };
     let out = Cmd::new(&criu.path)
         .args(&args)
+        .private()
         .fd(3, out_fd)
         .fd(4, err_fd)
         .timeout(Duration::from_secs(120))
         .logs(&log_dir, "criu-restore")
         .run_unchecked()?;
     let criu_ms = ms(t.elapsed());
+    let _ = crate::os::perms::make_private(&log_dir);
     if !out.status.success() {
         return Err(Error::RestoreFailed {
             command: format!("{} {}", criu.path.display(), args.join(" ")),
@@ -880,6 +947,9 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
             why: format!("criu restored it but wrote no pid to {}", pidfile.display()),
         })?;
     progress.done("restore", criu_ms, &format!("pid {pid}"));
+    // Until it is ready (and for as long as a foreground cracin stays attached), a cracin that
+    // dies takes the restored application with it.
+    crate::os::guard::watch(pid);
     // Nobody else may have taken one of its ports meanwhile (a process that is not cracin).
     let ours = app::tree_of(pid);
     for port in &m.listen_ports {
@@ -933,6 +1003,9 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
             }
         }
     }
+    if !o.foreground {
+        crate::os::guard::forget(pid);
+    }
     Ok(Restored {
         pid,
         ready_ms,
@@ -943,32 +1016,13 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
     })
 }
 
-/// An exclusive lock held while a restore checks ports and runs CRIU (see `restore`).
-fn restore_lock() -> Result<std::fs::File> {
-    let dir = Path::new("/run/cracin");
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let p = dir.join("restore.lock");
-    let f = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&p)
-        .map_err(|e| Error::io(&p, e))?;
-    // Blocks until the other restore is done (a CRIU restore takes a fraction of a second).
-    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX) } != 0 {
-        return Err(Error::io(&p, std::io::Error::last_os_error()));
-    }
-    Ok(f)
-}
-
 /// Starts the `criu lazy-pages` daemon for one restore and waits until it listens. It is not
 /// waited for: it serves the restored process's page faults, copies the remaining pages in the
 /// background and exits by itself when all are there.
 fn start_lazy_pages(criu: &Criu, images: &Path, work_dir: &Path) -> Result<()> {
     use std::os::unix::process::CommandExt;
     let args = criu::lazy_pages_args(images, work_dir);
-    let out = std::fs::File::create(work_dir.join("lazy-pages.out"))
-        .map_err(|e| Error::io(work_dir, e))?;
+    let out = crate::os::perms::create_private_file(&work_dir.join("lazy-pages.out"))?;
     let err = out.try_clone().map_err(|e| Error::io(work_dir, e))?;
     let mut c = std::process::Command::new(&criu.path);
     c.args(&args)
@@ -1029,9 +1083,12 @@ fn restore_log_dir(ck: &Path) -> Result<PathBuf> {
             .replace([':', '.'], "-"),
         std::process::id()
     );
-    let d = ck.join("restores").join(&name);
-    if std::fs::create_dir_all(&d).is_ok() {
-        prune_restores(&ck.join("restores"), 20);
+    let restores = ck.join("restores");
+    let d = restores.join(&name);
+    if crate::os::perms::ensure_private_dir(&restores).is_ok()
+        && crate::os::perms::create_private_dir(&d).is_ok()
+    {
+        prune_restores(&restores, 20);
         return Ok(d);
     }
     crate::process::private_tmp_dir("cracin-restore")
@@ -1040,7 +1097,13 @@ fn restore_log_dir(ck: &Path) -> Result<PathBuf> {
 /// Keeps the newest `keep` restore folders (names sort by time).
 fn prune_restores(dir: &Path, keep: usize) {
     if let Ok(rd) = std::fs::read_dir(dir) {
-        let mut v: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+        // Only cracin's own folders: `<rfc3339 time with - for : and .>-<pid>`, real directories.
+        let mut v: Vec<PathBuf> = rd
+            .flatten()
+            .filter(|e| is_restore_folder_name(&e.file_name().to_string_lossy()))
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect();
         v.sort();
         if v.len() > keep {
             for p in &v[..v.len() - keep] {
@@ -1048,6 +1111,50 @@ fn prune_restores(dir: &Path, keep: usize) {
             }
         }
     }
+}
+
+/// `2026-12-02T04-07-37-123Z-4242`: what `restore_log_dir` names its folders.
+fn is_restore_folder_name(n: &str) -> bool {
+    n.len() > 20
+        && n.as_bytes()[..4].iter().all(u8::is_ascii_digit)
+        && n.as_bytes()[10] == b'T'
+        && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// Verifies the image checksums recorded at dump: the small files always (cheap), the memory
+/// pages too with `include_pages` (`cracin check`). A checkpoint without checksums (taken by an
+/// older cracin) passes unless `include_pages` is asked for.
+pub fn check_images(ck: &CheckpointDir, include_pages: bool) -> Result<()> {
+    let sums = &ck.manifest.checksums;
+    if sums.is_empty() {
+        if include_pages {
+            return Err(Error::BadCheckpoint {
+                path: ck.path.clone(),
+                why: "it has no image checksums (taken by an older cracin): nothing to verify"
+                    .into(),
+            });
+        }
+        return Ok(());
+    }
+    let problems = crate::ckpt::integrity::verify(&ck.images(), sums, include_pages)?;
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(Error::BadCheckpoint {
+        path: ck.path.clone(),
+        why: problems.join("; "),
+    })
+}
+
+/// `cracin check DIR`: the checkpoint's owner and permissions, its manifest's paths, and the
+/// checksum of every image file. Returns how many files were verified.
+pub fn check(dir: &Path) -> Result<usize> {
+    let path = crate::ckpt::trust::resolve(&checkpoint::absolute(dir)?);
+    crate::ckpt::trust::check_owner(&path)?;
+    let ck = CheckpointDir::open(&path)?;
+    crate::ckpt::trust::check_manifest_paths(&ck.path, &ck.manifest, Path::new(CONTROL_ROOT))?;
+    check_images(&ck, true)?;
+    Ok(ck.manifest.checksums.len())
 }
 
 fn stop_signals() -> nix::sys::signal::SigSet {

@@ -27,6 +27,8 @@ pub struct Cmd {
     pub stdin_null: bool,
     /// Files handed to the child at fixed descriptor numbers (e.g. for `criu --inherit-fd`).
     pub fds: Vec<(i32, std::sync::Arc<File>)>,
+    /// The child's umask (`private()`: 077, so what CRIU writes is private from the start).
+    pub umask: Option<u32>,
 }
 
 /// What a finished command left behind.
@@ -56,7 +58,13 @@ impl Cmd {
             log_stem: stem,
             stdin_null: true,
             fds: Vec::new(),
+            umask: None,
         }
+    }
+    /// The child writes its files private (umask 077): CRIU's images and logs.
+    pub fn private(mut self) -> Self {
+        self.umask = Some(crate::os::perms::PRIVATE_UMASK);
+        self
     }
     pub fn arg(mut self, a: impl Into<OsString>) -> Self {
         self.args.push(a.into());
@@ -112,8 +120,8 @@ impl Cmd {
         };
         let out_path = dir.join(format!("{}.out", self.log_stem));
         let err_path = dir.join(format!("{}.err", self.log_stem));
-        let out = File::create(&out_path).map_err(|e| Error::io(&out_path, e))?;
-        let err = File::create(&err_path).map_err(|e| Error::io(&err_path, e))?;
+        let out = crate::os::perms::create_private_file(&out_path)?;
+        let err = crate::os::perms::create_private_file(&err_path)?;
         let mut c = Command::new(&self.program);
         c.args(&self.args)
             .stdout(out)
@@ -128,6 +136,14 @@ impl Cmd {
         }
         // Own process group, so that a timeout kills the whole tree the command started.
         c.process_group(0);
+        if let Some(mask) = self.umask {
+            unsafe {
+                c.pre_exec(move || {
+                    libc::umask(mask as libc::mode_t);
+                    Ok(())
+                });
+            }
+        }
         unsafe {
             c.pre_exec(|| {
                 // cracin may block SIGTERM/SIGINT to forward them; children start unblocked.
@@ -164,6 +180,9 @@ impl Cmd {
             command: self.display(),
             source: e,
         })?;
+        // If cracin dies now, its guardian kills this command and its process group.
+        crate::os::guard::watch_group(child.id());
+        let _forget = ForgetOnDrop(child.id());
         let status = loop {
             if let Some(st) = child.try_wait().map_err(|e| Error::io(&out_path, e))? {
                 break st;
@@ -214,6 +233,14 @@ impl Cmd {
     }
 }
 
+/// Withdraws a finished command from the guardian.
+struct ForgetOnDrop(u32);
+impl Drop for ForgetOnDrop {
+    fn drop(&mut self) {
+        crate::os::guard::forget(self.0);
+    }
+}
+
 struct TmpDirGuard(PathBuf);
 impl Drop for TmpDirGuard {
     fn drop(&mut self) {
@@ -232,30 +259,9 @@ pub fn unblock_all_signals() {
     }
 }
 
-/// Creates a fresh private directory under the system temp dir (mode 0700).
+/// Creates a fresh private directory under the system temp dir (mkdtemp: mode 0700, random name).
 pub fn private_tmp_dir(prefix: &str) -> Result<PathBuf> {
-    use std::os::unix::fs::DirBuilderExt;
-    let base = std::env::temp_dir();
-    for i in 0..100u32 {
-        let name = format!("{prefix}-{}-{}-{i}", std::process::id(), nanos());
-        let p = base.join(name);
-        match std::fs::DirBuilder::new().mode(0o700).create(&p) {
-            Ok(()) => return Ok(p),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(Error::io(&p, e)),
-        }
-    }
-    Err(Error::io(
-        &base,
-        std::io::Error::other("could not create a private temporary directory"),
-    ))
-}
-
-fn nanos() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
+    crate::os::tempdir::mkdtemp(prefix)
 }
 
 /// "exit status 3", "killed by signal 9 (SIGKILL)".

@@ -37,27 +37,47 @@ enum Command {
     Doctor(cmd::doctor::Args),
     Bench(cmd::bench::Args),
     Explain(cmd::explain::Args),
+    Check(cmd::check::Args),
     Build(cmd::build::Args),
     Init(cmd::init::Args),
     Push(cmd::push::Args),
     Base(cmd::base::Args),
     Report(cmd::report::Args),
+    /// cracin's guardian (internal): cleans up after a cracin that died.
+    #[command(name = "__guard", hide = true)]
+    Guard,
 }
 
 fn main() {
     let cli = Cli::parse();
+    // Commands that start applications, criu or containers get a guardian that cleans up if
+    // cracin is killed (even by SIGKILL). Inside a container cracin is PID 1: its death ends
+    // every process there anyway.
+    let guarded = match &cli.command {
+        Command::Checkpoint(a) => !a.in_container,
+        Command::Restore(a) => !a.in_container,
+        Command::Build(_) | Command::Bench(_) | Command::Report(_) => true,
+        _ => false,
+    };
+    if guarded {
+        cracin_core::os::guard::enable();
+    }
     let result = match cli.command {
         Command::Checkpoint(a) => cmd::checkpoint::run(a),
         Command::Restore(a) => cmd::restore::run(a),
         Command::Doctor(a) => cmd::doctor::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::Explain(a) => cmd::explain::run(a),
+        Command::Check(a) => cmd::check::run(a),
         Command::Build(a) => cmd::build::run(a),
         Command::Init(a) => cmd::init::run(a),
         Command::Push(a) => cmd::push::run(a),
         Command::Base(a) => cmd::base::run(a),
         Command::Report(a) => cmd::report::run(a),
+        Command::Guard => Ok(cracin_core::os::guard::serve()),
     };
+    // Finished normally (also with an error): cracin cleaned up itself.
+    cracin_core::os::guard::disarm();
     let code = match result {
         Ok(code) => code,
         Err(e) => render::error(&e),

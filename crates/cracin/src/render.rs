@@ -68,8 +68,9 @@ pub fn error(e: &Error) -> i32 {
                     let _ = writeln!(err, "\nlast lines of its output:");
                 }
             }
+            // The application's output: no terminal escape sequence of its reaches the terminal.
             for l in tail.lines() {
-                let _ = writeln!(err, "  | {l}");
+                let _ = writeln!(err, "  | {}", cracin_core::diagnose::safe::sanitize(l));
             }
         }
     }

@@ -137,17 +137,14 @@ impl<'a> Cleanup<'a> {
         self.images.borrow_mut().push(name.to_string());
         name.to_string()
     }
-    /// The step logs `cracin build` keeps in /tmp/cracin-build-ID-logs.
+    /// The step logs `cracin build` keeps in a fresh /tmp/cracin-build-ID-logs-XXXXXX.
     fn build_logs(&self, out: &std::process::Output) {
         let err = String::from_utf8_lossy(&out.stderr);
-        if let Some(id) = err
-            .split("cracin-build-")
-            .nth(1)
-            .and_then(|r| r.split("-logs").next())
+        if let Some(dir) = err
+            .lines()
+            .find_map(|l| l.strip_prefix("cracin build: logs in "))
         {
-            self.dirs
-                .borrow_mut()
-                .push(std::env::temp_dir().join(format!("cracin-build-{id}-logs")));
+            self.dirs.borrow_mut().push(dir.trim().into());
         }
     }
     fn dir(&self, prefix: &str) -> std::path::PathBuf {
@@ -413,6 +410,49 @@ fn counter_flow(test: &str, e: Engine) {
 
     let started = started_at_checkpoint(&e, &tag);
     let first = expected_first_count(&e, &tag);
+    // The checkpoint in the image is root's alone (it is a memory dump): 0700/0600, and
+    // another user in the container cannot read its memory pages.
+    let (ok, modes, err) = eng(
+        &e,
+        &[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "stat",
+            &tag,
+            "-c",
+            "%a %u %n",
+            "/app/checkpoint",
+            "/app/checkpoint/cracin.json",
+            "/app/checkpoint/images/pages-1.img",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        modes
+            .lines()
+            .map(|l| l.split(' ').take(2).collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>(),
+        vec!["700 0", "600 0", "600 0"],
+        "{modes}"
+    );
+    let (ok, _, err) = eng(
+        &e,
+        &[
+            "run",
+            "--rm",
+            "--user",
+            "65534:65534",
+            "--entrypoint",
+            "cat",
+            &tag,
+            "/app/checkpoint/images/pages-1.img",
+        ],
+    );
+    assert!(
+        !ok && err.contains("Permission denied"),
+        "nobody read the checkpoint: {err}"
+    );
 
     // One container, then two more at the same time: each restores the same checkpoint.
     let (c1, p1) = start(&g, &tag, &restore_flags(&e));
@@ -617,4 +657,122 @@ fn podman_build_with_the_systems_podman_and_no_cracin_configuration() {
     let (c, p) = start(&g, &tag, &restore_flags(&e));
     check_restored(&e, &c, p, started, first);
     stop_within_5s(&e, &c);
+}
+
+/// Build contexts made by mkdtemp (`cracin-build-XXXXXX`) in the temp directory.
+fn build_contexts() -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .map(|d| d.path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            n.len() == "cracin-build-".len() + 6 && n.starts_with("cracin-build-")
+        })
+        .collect()
+}
+
+/// SIGINT, SIGTERM or SIGKILL to `cracin build` while the checkpoint container runs: no
+/// container, no temporary image, no build context is left (cracin's guardian removes them).
+#[test]
+fn podman_build_interrupted_leaves_nothing() {
+    let e = Engine::podman();
+    if skip_engine("podman_build_interrupted_leaves_nothing", &e) {
+        return;
+    }
+    let g = Cleanup::new(&e);
+    let ctx = context(&g);
+    for (sig, name) in [
+        (libc::SIGINT, "SIGINT"),
+        (libc::SIGTERM, "SIGTERM"),
+        (libc::SIGKILL, "SIGKILL"),
+    ] {
+        let tag = g.image(&format!("localhost/{}:instant", unique("interrupted", &e)));
+        let before = build_contexts();
+        let err_path = ctx.join("build.stderr");
+        let mut child = cracin()
+            .current_dir(&ctx)
+            .args([
+                "build",
+                "--engine",
+                e.name(),
+                "--base",
+                "cracin-jdk21",
+                "--jar",
+                "app.jar",
+            ])
+            .args(["--tag", &tag, "--verify", "1"])
+            .args(["--ready", "http://127.0.0.1:8080/health"])
+            .arg("--")
+            .args(APP_CMD)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&err_path).unwrap())
+            .spawn()
+            .unwrap();
+        // The build id is in the log directory it prints first.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let id = loop {
+            let text = std::fs::read_to_string(&err_path).unwrap_or_default();
+            if text.contains("-logs") {
+                break build_id(&text);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log directory printed: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let logs_dir = std::fs::read_to_string(&err_path)
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("cracin build: logs in ").map(String::from))
+            .unwrap();
+        g.dirs.borrow_mut().push(logs_dir.trim().into());
+        let ckpt_ctr = format!("cracin-ckpt-{id}");
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let (_, ctrs, _) = eng(&e, &["ps", "--format", "{{.Names}}"]);
+            if ctrs.lines().any(|l| l == ckpt_ctr) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline && child.try_wait().unwrap().is_none(),
+                "{name}: the checkpoint container never ran"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // The private build context cracin made (mkdtemp: `cracin-build-XXXXXX`; it holds
+        // copies of the jar and of cracin), which no other build had before this one.
+        let contexts: Vec<_> = build_contexts()
+            .into_iter()
+            .filter(|c| !before.contains(c))
+            .collect();
+        assert!(
+            !contexts.is_empty(),
+            "{name}: the build context exists while it runs"
+        );
+        unsafe {
+            libc::kill(child.id() as i32, sig);
+        }
+        let _ = child.wait();
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while !leftovers(&e, &id).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert!(
+            leftovers(&e, &id).is_empty(),
+            "{name}: left {:?}",
+            leftovers(&e, &id)
+        );
+        let (_, imgs, _) = eng(&e, &["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+        assert!(!imgs.lines().any(|l| l == tag), "{name}: {tag} was tagged");
+        for c in contexts {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while c.exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            assert!(!c.exists(), "{name}: build context {c:?} left");
+        }
+    }
 }

@@ -344,6 +344,12 @@ fn checkpoint_errors_are_clear_and_leave_nothing_running() {
     // the output directory exists
     std::fs::create_dir_all(&ck).unwrap();
     std::fs::write(ck.join("keep"), "a good checkpoint").unwrap();
+    // (recognisably a cracin checkpoint: --force replaces nothing else)
+    std::fs::write(
+        ck.join("cracin.json"),
+        r#"{"format":1,"cracin_version":"0.1.0"}"#,
+    )
+    .unwrap();
     let out = run(base(&[]).args(["--", "java", "-cp", ".", "Counter", &p]));
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("already exists") && stderr(&out).contains("--force"));

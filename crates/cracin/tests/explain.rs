@@ -115,3 +115,65 @@ fn a_bad_path_exits_2() {
         "{err}"
     );
 }
+
+/// A checkpoint directory is anyone's input: `explain` reads the newest `restores/*/` logs,
+/// never follows a symlink out of the directory, reads a bounded amount of a huge log, and
+/// prints no terminal escape sequence that a log carried.
+#[test]
+fn explain_is_bounded_does_not_follow_symlinks_and_strips_escapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A restore folder with a real CRIU failure in it.
+    let r = d.join("restores/2026-12-02T04-00-00-000Z-42");
+    std::fs::create_dir_all(&r).unwrap();
+    std::fs::copy(
+        fixtures().join("file-size-changed/restore.log"),
+        r.join("restore.log"),
+    )
+    .unwrap();
+    // A secret outside, linked from inside under log names.
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret");
+    std::fs::write(&secret, "Error: top-secret-line-from-outside\n").unwrap();
+    std::os::unix::fs::symlink(&secret, d.join("dump.log")).unwrap();
+    std::os::unix::fs::symlink(&secret, d.join("evil.log")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), d.join("logs")).unwrap();
+    // A log with escape sequences (retitle the terminal, clear the screen, colour).
+    std::fs::write(
+        d.join("app.stderr"),
+        "Exception in thread \"main\" \u{1b}]0;owned\u{7}\u{1b}[2J\u{1b}[31mboom\u{1b}[0m\n",
+    )
+    .unwrap();
+    // A huge log: read up to a bound, not to the end.
+    let big = std::fs::File::create(d.join("huge.log")).unwrap();
+    big.set_len(200 << 20).unwrap();
+
+    let o = explain(&[d.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let out = stdout(&o);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let logs: Vec<&str> = v["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(
+        logs.iter()
+            .any(|l| l.ends_with("restores/2026-12-02T04-00-00-000Z-42/restore.log")),
+        "{logs:?}"
+    );
+    assert!(!logs
+        .iter()
+        .any(|l| l.ends_with("dump.log") || l.ends_with("evil.log")));
+    assert!(!out.contains("top-secret-line-from-outside"));
+    assert_eq!(v["findings"][0]["rule"], "file-size-changed", "{out}");
+
+    // Text output without any known rule: the escape sequences are gone.
+    std::fs::remove_dir_all(d.join("restores")).unwrap();
+    let o = explain(&[d.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let out = stdout(&o);
+    assert!(out.contains("boom"), "{out}");
+    assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");
+}

@@ -276,7 +276,6 @@ impl Plan {
 
 /// Writes generated files into `dir` (created if needed) with their modes.
 pub fn write_files(dir: &Path, files: &[GeneratedFile], force: bool) -> Result<Vec<PathBuf>> {
-    use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     if !force {
         if let Some(f) = files.iter().find(|f| dir.join(&f.name).exists()) {
@@ -289,9 +288,7 @@ pub fn write_files(dir: &Path, files: &[GeneratedFile], force: bool) -> Result<V
     let mut written = Vec::new();
     for f in files {
         let p = dir.join(&f.name);
-        std::fs::write(&p, &f.content).map_err(|e| Error::io(&p, e))?;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(f.mode))
-            .map_err(|e| Error::io(&p, e))?;
+        crate::os::perms::write_nofollow(&p, f.content.as_bytes(), f.mode)?;
         written.push(p);
     }
     Ok(written)
@@ -856,6 +853,11 @@ fn engine_error(s: &Step, e: Error) -> Error {
 pub fn execute(plan: &Plan, log_dir: &Path, progress: &dyn Progress) -> Result<()> {
     if let Some(dir) = &plan.files_dir {
         write_files(dir, &plan.files, true)?;
+    }
+    // If cracin dies mid-build (Ctrl-C, SIGTERM, SIGKILL), its guardian removes what the plan
+    // created, as a failed step would.
+    for s in plan.steps.iter().filter(|s| s.kind == StepKind::OnFailure) {
+        crate::os::guard::run_on_death(&s.command, &plan.env);
     }
     let result = plan
         .steps

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 
 mod rules;
+pub mod safe;
 pub mod space;
 pub use rules::{Rule, RULES};
 
@@ -91,7 +92,7 @@ pub fn explain_files(paths: &[PathBuf]) -> Vec<Finding> {
     // For each rule: (is an error line, evidence).
     let mut found: Vec<Option<(bool, Evidence)>> = vec![None; RULES.len()];
     for path in paths {
-        let text = crate::process::read_lossy(path);
+        let text = safe::read_bounded(path);
         for (n, line) in text.lines().enumerate() {
             if is_noise(line) {
                 continue;
@@ -108,7 +109,7 @@ pub fn explain_files(paths: &[PathBuf]) -> Vec<Finding> {
                         Evidence {
                             file: path.clone(),
                             line: n + 1,
-                            text: line.trim().to_string(),
+                            text: safe::sanitize(line.trim()),
                         },
                     ));
                 }
@@ -141,7 +142,7 @@ pub fn unknown_tail(paths: &[PathBuf]) -> Vec<Evidence> {
     const LAST_LINES: usize = 5;
     let mut out = Vec::new();
     for path in paths {
-        let text = crate::process::read_lossy(path);
+        let text = safe::read_bounded(path);
         let lines: Vec<(usize, &str)> = text
             .lines()
             .enumerate()
@@ -159,7 +160,7 @@ pub fn unknown_tail(paths: &[PathBuf]) -> Vec<Evidence> {
         out.extend(picked.into_iter().map(|(n, l)| Evidence {
             file: path.clone(),
             line: n + 1,
-            text: l.trim().to_string(),
+            text: safe::sanitize(l.trim()),
         }));
     }
     out
@@ -177,21 +178,27 @@ pub fn logs_in(dir: &Path) -> Vec<PathBuf> {
         "app.stdout",
     ] {
         let p = dir.join(name);
-        if p.is_file() {
+        if safe::is_plain_file(&p) {
             v.push(p);
         }
     }
-    for sub in ["logs", "restores"] {
-        if let Ok(rd) = std::fs::read_dir(dir.join(sub)) {
-            let mut more: Vec<PathBuf> = rd
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.is_file())
-                .collect();
-            more.sort();
-            v.extend(more);
+    let logs = dir.join("logs");
+    if safe::is_plain_dir(&logs) {
+        v.extend(safe::plain_files_in(&logs));
+    }
+    // One folder per restore (`restores/<time>-<pid>/`): the newest few, oldest first.
+    let restores = dir.join("restores");
+    if safe::is_plain_dir(&restores) {
+        let subs = safe::plain_dirs_in(&restores);
+        for sub in &subs[subs.len().saturating_sub(safe::MAX_RESTORES)..] {
+            v.extend(
+                safe::plain_files_in(sub)
+                    .into_iter()
+                    .filter(|p| !p.ends_with("pid") && !p.to_string_lossy().ends_with(".socket")),
+            );
         }
     }
+    v.truncate(safe::MAX_FILES);
     v
 }
 
@@ -204,11 +211,9 @@ pub fn logs_for(path: &Path) -> Result<Vec<PathBuf>> {
         return Ok(vec![path.to_path_buf()]);
     }
     let mut v = logs_in(path);
-    let rd = std::fs::read_dir(path).map_err(|e| Error::io(path, e))?;
-    let mut more: Vec<PathBuf> = rd
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_file())
+    std::fs::read_dir(path).map_err(|e| Error::io(path, e))?;
+    let more: Vec<PathBuf> = safe::plain_files_in(path)
+        .into_iter()
         .filter(|p| {
             let name = p
                 .file_name()
@@ -220,8 +225,8 @@ pub fn logs_for(path: &Path) -> Result<Vec<PathBuf>> {
         })
         .filter(|p| !v.contains(p))
         .collect();
-    more.sort();
     v.extend(more);
+    v.truncate(safe::MAX_FILES);
     Ok(v)
 }
 
@@ -248,7 +253,7 @@ pub fn render_finding(f: &Finding) -> String {
         "{}\n  cause: {}\n  evidence: {}:{}: {}\n  fix: {}",
         f.title,
         f.cause,
-        f.evidence.file.display(),
+        safe::show(&f.evidence.file),
         f.evidence.line,
         f.evidence.text,
         f.fix
@@ -277,14 +282,14 @@ pub fn render(e: &Explanation) -> String {
     for ev in &e.tail {
         s.push_str(&format!(
             "  {}:{}: {}\n",
-            ev.file.display(),
+            safe::show(&ev.file),
             ev.line,
             ev.text
         ));
     }
     s.push_str("logs read:");
     for l in &e.logs {
-        s.push_str(&format!("\n  {}", l.display()));
+        s.push_str(&format!("\n  {}", safe::show(l)));
     }
     s
 }

@@ -14,19 +14,19 @@ pub struct AppArgs {
     pub ready: Option<String>,
 
     /// How long to wait for readiness, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = super::ranges::timeout)]
     pub ready_timeout: f64,
 
     /// URL to send warm-up requests to before the checkpoint (repeatable; requests go round-robin).
     #[arg(long, value_name = "URL")]
     pub warmup: Vec<String>,
 
-    /// Number of warm-up requests.
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    /// Number of warm-up requests (0 to 10000000).
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = super::ranges::count::<0, 10_000_000>)]
     pub warmup_requests: usize,
 
-    /// Warm-up requests in flight at once.
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    /// Warm-up requests in flight at once (1 to 256).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = super::ranges::count::<1, 256>)]
     pub warmup_concurrency: usize,
 
     /// Do not shrink the heap: no Serial GC, no small initial heap (images get larger).
@@ -53,7 +53,7 @@ pub struct AppArgs {
 
 impl AppArgs {
     pub fn ready_timeout(&self) -> Duration {
-        Duration::from_secs_f64(self.ready_timeout.max(0.1))
+        Duration::from_secs_f64(self.ready_timeout)
     }
 
     pub fn warmup_spec(&self) -> Option<WarmupSpec> {

@@ -19,7 +19,7 @@ use crate::render::Steps;
 #[derive(clap::Args)]
 pub struct Args {
     /// JDK version: 17, 21 or 25.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = super::ranges::count32::<17, 25>)]
     pub jdk: u32,
 
     /// podman or docker.
@@ -54,7 +54,17 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<i32> {
     let engine = container::engine::choose_here(&a.engine, a.engine_config.as_deref())?.engine;
-    let work = std::env::temp_dir().join(format!("cracin-base-{}", std::process::id()));
+    // mkdtemp: a fresh 0700 directory no other user can have prepared (root copies, chroots
+    // into and tars what is in it). The plan removes it at the end; the guard also on failure.
+    let tmp = if a.dry_run {
+        None
+    } else {
+        Some(cracin_core::os::tempdir::TempDir::new("cracin-base")?)
+    };
+    let work = tmp
+        .as_ref()
+        .map(|t| t.path().to_path_buf())
+        .unwrap_or_else(|| std::env::temp_dir().join("cracin-base-XXXXXX"));
     let mut o = BaseOptions::new(a.jdk, engine, work.clone());
     o.tag = a.tag.clone();
     o.criu = a.criu.clone();
@@ -78,6 +88,7 @@ pub fn run(a: Args) -> Result<i32> {
     let logs = cracin_core::process::private_tmp_dir("cracin-base-logs")?;
     container::execute(&plan, &logs, &Steps::new(false))?;
     let _ = std::fs::remove_dir_all(&logs);
+    drop(tmp);
     println!("{}", o.tag());
     Ok(0)
 }

@@ -16,7 +16,7 @@ use crate::render::{human_bytes, Steps};
 #[derive(clap::Args)]
 pub struct Args {
     /// Cold starts and restores to measure (each).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = super::ranges::count::<1, 1000>)]
     pub runs: usize,
 
     /// URL whose first requests are timed after each start (default: the --ready URL).
@@ -24,7 +24,7 @@ pub struct Args {
     pub latency_url: Option<String>,
 
     /// How many first requests to time.
-    #[arg(long, value_name = "N", default_value_t = 100)]
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = super::ranges::count::<1, 100_000>)]
     pub latency_requests: usize,
 
     /// Also checkpoint with --no-shrink --no-gc and report its size.

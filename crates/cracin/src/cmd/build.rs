@@ -87,7 +87,7 @@ pub struct Args {
     pub warmup: Vec<String>,
 
     /// How many restore containers must start and answer before the image is tagged.
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = super::ranges::count32::<1, 100>)]
     pub verify: u32,
 
     /// Do not start the application cold when the checkpoint cannot be restored.
@@ -178,6 +178,13 @@ pub fn run(a: Args) -> Result<i32> {
     };
     let id = unique_id();
     let private_context = a.context.is_none();
+    // The default context is a fresh mkdtemp directory (0700, random name): it receives copies
+    // of the jar and of cracin, which must not go through anyone's symlink.
+    let tmp_context = if private_context && !a.dry_run {
+        Some(cracin_core::os::tempdir::TempDir::new("cracin-build")?)
+    } else {
+        None
+    };
     let opts = BuildOptions {
         engine,
         runtime,
@@ -192,7 +199,8 @@ pub fn run(a: Args) -> Result<i32> {
         context_dir: a
             .context
             .clone()
-            .unwrap_or_else(|| std::env::temp_dir().join(format!("cracin-build-{id}"))),
+            .or_else(|| tmp_context.as_ref().map(|t| t.path().to_path_buf()))
+            .unwrap_or_else(|| std::env::temp_dir().join("cracin-build-XXXXXX")),
         cracin_binary: a
             .cracin_binary
             .clone()
@@ -221,14 +229,11 @@ pub fn run(a: Args) -> Result<i32> {
         }
         return Ok(0);
     }
-    let log_dir = std::env::temp_dir().join(format!("cracin-build-{}-logs", opts.id));
-    std::fs::create_dir_all(&log_dir).map_err(|e| Error::io(&log_dir, e))?;
+    let log_dir = cracin_core::os::tempdir::mkdtemp(&format!("cracin-build-{}-logs", opts.id))?;
     eprintln!("cracin build: logs in {}", log_dir.display());
     let result = container::execute(&plan, &log_dir, &crate::render::Steps::new(false));
-    if private_context {
-        // It holds a copy of the jar and of cracin itself: tens of MB per build.
-        let _ = std::fs::remove_dir_all(&opts.context_dir);
-    }
+    // The private context holds a copy of the jar and of cracin itself: tens of MB per build.
+    drop(tmp_context);
     result?;
     println!("built {} ({} verified restores)", a.tag, a.verify);
     if let Some(p) = &opts.push {

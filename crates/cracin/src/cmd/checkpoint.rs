@@ -14,8 +14,13 @@ use crate::render::{human_bytes, Steps};
 /// -XX:+UseSerialGC -Xms16m (each only when the command does not choose its own) through
 /// JAVA_TOOL_OPTIONS, runs a full GC and trims the native heap before the dump, and dumps with
 /// CRIU. OUT is written
-/// atomically: an existing checkpoint is replaced only with --force, and only once the new one
-/// succeeded; a failed attempt leaves its logs in OUT.failed.
+/// atomically: an existing checkpoint is replaced only with --force (and only a directory that is
+/// a cracin checkpoint), and only once the new one succeeded; a failed attempt leaves its logs in
+/// OUT.failed.
+///
+/// A checkpoint is a memory dump: OUT is private to its owner (0700/0600, whatever the umask),
+/// and before it is sealed cracin searches the memory for secret values (see --secret-env,
+/// --allow-secrets; exit 5 when found, nothing kept). Checksums of every image are recorded.
 ///
 /// The files the application holds open are recorded and sorted: scratch files (under /tmp,
 /// $TMPDIR, java.io.tmpdir) are saved in OUT/files and put back before every restore; a data
@@ -48,7 +53,7 @@ pub struct Args {
     pub trigger: TriggerArg,
 
     /// How long to wait for the application's checkpoint request, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 120.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 120.0, value_parser = super::ranges::timeout)]
     pub trigger_timeout: f64,
 
     /// Do not start the JVM with cracin's org.crac provider (the application's org.crac
@@ -82,7 +87,48 @@ pub struct Args {
     pub no_snapshot: Vec<PathBuf>,
 
     #[command(flatten)]
+    pub secrets: SecretArgs,
+
+    #[command(flatten)]
     pub app: AppArgs,
+}
+
+/// The secrets scan run before a checkpoint is sealed (see docs/security.md).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SecretArgs {
+    /// An environment variable whose value must not end up in the checkpoint, whatever its
+    /// name (repeatable). Variables and -D properties whose names contain PASSWORD, PASSWD,
+    /// PASSPHRASE, SECRET, TOKEN, KEY, CREDENTIAL or PRIVATE are searched for anyway.
+    #[arg(long = "secret-env", value_name = "NAME")]
+    pub secret_env: Vec<String>,
+
+    /// A file whose content (and each line of it) must not end up in the checkpoint
+    /// (repeatable).
+    #[arg(long = "secret-file", value_name = "PATH")]
+    pub secret_file: Vec<PathBuf>,
+
+    /// A name word that makes a variable or -D property secret, in addition to the built-in
+    /// ones (repeatable; e.g. --secret-word PIN).
+    #[arg(long = "secret-word", value_name = "WORD")]
+    pub secret_word: Vec<String>,
+
+    /// Keep the checkpoint even when the scan finds a secret in its memory (it stays private
+    /// to its owner: 0700/0600). Without it, a finding fails the checkpoint with exit 5 and
+    /// nothing is kept.
+    #[arg(long)]
+    pub allow_secrets: bool,
+}
+
+impl SecretArgs {
+    pub fn policy(&self) -> cracin_core::ckpt::secrets::SecretPolicy {
+        let mut p = cracin_core::ckpt::secrets::SecretPolicy::new();
+        p.words
+            .extend(self.secret_word.iter().map(|w| w.to_ascii_uppercase()));
+        p.env_names = self.secret_env.clone();
+        p.files = self.secret_file.clone();
+        p.allow = self.allow_secrets;
+        p
+    }
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -106,11 +152,12 @@ pub fn run(a: Args) -> Result<i32> {
     o.cpu_baseline = cracin_core::cpu::CpuBaseline::parse(&a.cpu_baseline)?;
     o.snapshot = a.snapshot.clone();
     o.no_snapshot = a.no_snapshot.clone();
+    o.secrets = a.secrets.policy();
     o.trigger = match a.trigger {
         TriggerArg::Ready => local::Trigger::Ready,
         TriggerArg::App => local::Trigger::App,
     };
-    o.trigger_timeout = std::time::Duration::from_secs_f64(a.trigger_timeout.max(0.1));
+    o.trigger_timeout = std::time::Duration::from_secs_f64(a.trigger_timeout);
     let steps = Steps::new(false);
     let c = local::checkpoint(&o, &steps)?;
     let m = &c.manifest;

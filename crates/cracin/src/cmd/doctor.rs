@@ -29,7 +29,7 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// The expected checkpoint size in MB.
-    #[arg(long, value_name = "MB", default_value_t = 200)]
+    #[arg(long, value_name = "MB", default_value_t = 200, value_parser = super::ranges::count64::<1, 1_000_000_000>)]
     pub expected_mb: u64,
     /// Print the checks as JSON.
     #[arg(long)]

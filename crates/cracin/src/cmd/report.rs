@@ -29,7 +29,7 @@ pub struct Args {
 
     /// Cold starts and restores per engine; every figure is their median (at least 5 for a
     /// report worth publishing; fewer is allowed for tests and says so).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = super::ranges::count::<1, 1000>)]
     pub runs: usize,
 
     /// URL whose first requests are timed after each start (default: the --ready URL).
@@ -37,7 +37,7 @@ pub struct Args {
     pub latency_url: Option<String>,
 
     /// How many first requests to time.
-    #[arg(long, value_name = "N", default_value_t = 100)]
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = super::ranges::count::<1, 100_000>)]
     pub latency_requests: usize,
 
     #[command(flatten)]

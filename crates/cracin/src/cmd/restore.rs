@@ -17,8 +17,10 @@ use crate::render::Steps;
 /// the ports the application listened on are free; it puts back the files saved with the
 /// checkpoint that are missing or different (never under a process holding them), and refuses
 /// (exit 6) when a data file the application held open changed since the checkpoint
-/// (docs/files.md). The restored application's output goes to
-/// DIR/restores/<time>-<pid>/app.stdout and app.stderr.
+/// (docs/files.md), when the checkpoint is owned or writable by another user, or when its small
+/// image files changed since the dump (`cracin check DIR` verifies the memory pages too). The
+/// restored application's output goes to DIR/restores/<time>-<pid>/app.stdout and app.stderr
+/// (private, 0700/0600).
 #[derive(clap::Args)]
 pub struct Args {
     /// The checkpoint directory.
@@ -30,8 +32,13 @@ pub struct Args {
     pub ready: Option<String>,
 
     /// How long to wait for readiness, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = super::ranges::timeout)]
     pub ready_timeout: f64,
+
+    /// How long to wait for another restore on this host to finish (one restore at a time
+    /// checks ports and runs CRIU), in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = super::ranges::timeout)]
+    pub lock_timeout: f64,
 
     /// Do not wait for readiness.
     #[arg(long, conflicts_with = "ready")]
@@ -83,12 +90,13 @@ pub struct Args {
 pub fn run(a: Args) -> Result<i32> {
     let mut o = RestoreOptions::new(a.dir.clone());
     o.ready = a.ready.clone();
-    o.ready_timeout = Duration::from_secs_f64(a.ready_timeout.max(0.1));
+    o.ready_timeout = Duration::from_secs_f64(a.ready_timeout);
     o.no_wait = a.no_wait;
     o.foreground = a.foreground;
     o.force = a.force;
     o.criu = a.criu.clone();
     o.lazy_pages = a.lazy_pages;
+    o.lock_timeout = Duration::from_secs_f64(a.lock_timeout);
     let foreground = a.foreground || a.in_container;
     o.foreground = foreground;
     o.inherit_stdio = a.in_container || a.inherit_stdio;
@@ -188,6 +196,8 @@ fn cold_start(dir: &std::path::Path, command: &[String], why: &cracin_core::Erro
         );
         return Ok(cracin_core::error::exit::RESTORE);
     };
+    // cracin is replaced by the application: nothing for the guardian to clean up.
+    cracin_core::os::guard::disarm();
     // Signals were held back for forwarding; the cold JVM must receive them itself.
     cracin_core::process::unblock_all_signals();
     let mut c = std::process::Command::new(prog);

@@ -1,0 +1,269 @@
+//! The guardian: a small helper process that cleans up after cracin if cracin dies without
+//! doing it itself: killed by SIGKILL, by a signal during a step that has no handler, or by a
+//! panic. cracin tells it over a pipe what to clean up (processes: the application, criu and
+//! its process group, a restored application until it is ready; paths: the staging
+//! directory; commands: `podman rm -f` of a build's containers and images) and withdraws it as
+//! the work finishes. When the pipe closes without a final `done`, cracin is gone: the guardian
+//! kills what it was told (through pidfds, so a PID reused meanwhile is never hit), removes
+//! the paths (never following a symlink) and runs the commands, then exits.
+//!
+//! The guardian is cracin's own binary (`cracin __guard`, hidden), in a session of its own so
+//! that the Ctrl-C that reaches cracin's process group does not reach it, with no stdio.
+
+use std::io::{BufRead, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::{ChildStdin, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+/// The guardian of this process, once `enable` started it.
+static GUARD: OnceLock<Mutex<Option<ChildStdin>>> = OnceLock::new();
+
+/// The hidden subcommand that runs `serve`.
+pub const SUBCOMMAND: &str = "__guard";
+
+/// Starts the guardian (the current executable with `__guard`). Without one (it cannot be
+/// started), every call below does nothing and cracin's own handlers are all there is.
+pub fn enable() -> bool {
+    let Ok(exe) = std::env::current_exe() else {
+        return false;
+    };
+    let mut c = Command::new(exe);
+    c.arg(SUBCOMMAND)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut c, || {
+            crate::process::unblock_all_signals();
+            // A session of its own: the terminal's Ctrl-C and hang-up do not reach it.
+            libc::setsid();
+            // It must outlive cracin, and it is cheap: nothing else to do.
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            Ok(())
+        });
+    }
+    match c.spawn() {
+        Ok(mut child) => {
+            let stdin = child.stdin.take();
+            // Never waited for: it exits on its own when cracin's end of the pipe closes.
+            std::mem::forget(child);
+            GUARD.set(Mutex::new(stdin)).is_ok()
+        }
+        Err(_) => false,
+    }
+}
+
+fn send(line: &str) {
+    if line.contains('\n') {
+        return;
+    }
+    if let Some(m) = GUARD.get() {
+        if let Ok(mut g) = m.lock() {
+            if let Some(w) = g.as_mut() {
+                let _ = writeln!(w, "{line}");
+                let _ = w.flush();
+            }
+        }
+    }
+}
+
+/// Kill `pid` if cracin dies (a PID namespace's init: its whole namespace goes with it).
+pub fn watch(pid: u32) {
+    send(&format!("watch {pid}"));
+}
+
+/// Kill `pid` and its process group if cracin dies (criu, which runs in a group of its own).
+pub fn watch_group(pid: u32) {
+    send(&format!("group {pid}"));
+}
+
+/// `pid` is done or handed over: leave it alone.
+pub fn forget(pid: u32) {
+    send(&format!("forget {pid}"));
+}
+
+/// Remove `path` (a directory cracin created) if cracin dies.
+pub fn remove_on_death(path: &std::path::Path) {
+    send(&format!("remove {}", path.display()));
+}
+
+/// `path` is no longer to be removed.
+pub fn keep(path: &std::path::Path) {
+    send(&format!("keep {}", path.display()));
+}
+
+/// Run `argv` (with `env` added) if cracin dies: a build's engine clean-up.
+pub fn run_on_death(argv: &[String], env: &[(String, String)]) {
+    let j = serde_json::json!({ "argv": argv, "env": env });
+    send(&format!("run {j}"));
+}
+
+/// The work is finished (or cleaned up by cracin itself): the guardian exits without acting.
+pub fn disarm() {
+    send("done");
+    if let Some(m) = GUARD.get() {
+        if let Ok(mut g) = m.lock() {
+            g.take();
+        }
+    }
+}
+
+/// A clean-up command: argv and environment additions.
+type CleanupCmd = (Vec<String>, Vec<(String, String)>);
+
+struct Watched {
+    pid: u32,
+    group: bool,
+    fd: Option<OwnedFd>,
+}
+
+fn pidfd_open(pid: u32) -> Option<OwnedFd> {
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Whether the process behind a pidfd still runs (a pidfd becomes readable when it exits).
+fn alive(fd: &OwnedFd) -> bool {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    unsafe { libc::poll(&mut p, 1, 0) == 0 }
+}
+
+/// The guardian's main loop (`cracin __guard`): reads instructions from stdin until `done`
+/// (exit quietly) or end of file (cracin died: clean up).
+pub fn serve() -> i32 {
+    let mut watched: Vec<Watched> = Vec::new();
+    let mut paths: Vec<std::path::PathBuf> = Vec::new();
+    let mut commands: Vec<CleanupCmd> = Vec::new();
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        let (verb, arg) = line.split_once(' ').unwrap_or((line.as_str(), ""));
+        match verb {
+            "done" => return 0,
+            "watch" | "group" => {
+                if let Ok(pid) = arg.parse::<u32>() {
+                    watched.push(Watched {
+                        pid,
+                        group: verb == "group",
+                        // Opened while cracin is alive and the process is its own: a later
+                        // reuse of the PID cannot be mistaken for it.
+                        fd: pidfd_open(pid),
+                    });
+                }
+            }
+            "forget" => {
+                if let Ok(pid) = arg.parse::<u32>() {
+                    watched.retain(|w| w.pid != pid);
+                }
+            }
+            "remove" => paths.push(arg.into()),
+            "keep" => paths.retain(|p| p.as_os_str() != arg),
+            "run" => {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(arg) {
+                    let argv: Vec<String> = v["argv"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|x| x.as_str().map(String::from))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let env: Vec<(String, String)> = v["env"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|kv| {
+                                    Some((kv[0].as_str()?.to_string(), kv[1].as_str()?.to_string()))
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    if !argv.is_empty() {
+                        commands.push((argv, env));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    clean_up(&watched, &paths, &commands);
+    0
+}
+
+/// Every descendant of `pid` (from /proc/PID/task/*/children).
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut queue = vec![pid];
+    while let Some(p) = queue.pop() {
+        for c in crate::app::children_of(p) {
+            if !out.contains(&c) {
+                out.push(c);
+                queue.push(c);
+            }
+        }
+    }
+    out
+}
+
+fn clean_up(watched: &[Watched], paths: &[std::path::PathBuf], commands: &[CleanupCmd]) {
+    // criu first (its process group), then the application: the last registered first.
+    for w in watched.iter().rev() {
+        let Some(fd) = &w.fd else { continue };
+        if !alive(fd) {
+            continue;
+        }
+        if w.group {
+            // Its descendants first (criu's restored tasks are not in its group), then the group.
+            for d in descendants(w.pid) {
+                unsafe {
+                    libc::kill(d as i32, libc::SIGKILL);
+                }
+            }
+            unsafe {
+                libc::kill(-(w.pid as i32), libc::SIGKILL);
+            }
+        }
+        unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                fd.as_raw_fd(),
+                libc::SIGKILL,
+                std::ptr::null::<libc::siginfo_t>(),
+                0u32,
+            );
+        }
+    }
+    // Wait (bounded) until they are gone, so that files they hold can go too.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while watched.iter().any(|w| w.fd.as_ref().is_some_and(alive))
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for p in paths {
+        // remove_dir_all does not follow a symlink; a path that became one is only unlinked.
+        match std::fs::symlink_metadata(p) {
+            Ok(m) if m.is_dir() => {
+                let _ = std::fs::remove_dir_all(p);
+            }
+            Ok(_) => {
+                let _ = std::fs::remove_file(p);
+            }
+            Err(_) => {}
+        }
+    }
+    for (argv, env) in commands {
+        let mut c = crate::process::Cmd::new(&argv[0])
+            .args(&argv[1..])
+            .timeout(Duration::from_secs(120));
+        for (k, v) in env {
+            c = c.env(k, v);
+        }
+        let _ = c.run_unchecked();
+    }
+}
