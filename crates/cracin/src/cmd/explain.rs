@@ -9,6 +9,11 @@ use cracin_core::diagnose;
 use cracin_core::{Error, Result};
 
 /// Explain why a checkpoint, restore or start failed, from its logs.
+///
+/// For a directory: its CRIU logs, the application's output, the newest five restores/*/
+/// folders and any other log file directly in it. Symlinks inside the directory are not
+/// followed, at most 16 MiB of each log is read, and terminal escape sequences are stripped
+/// from what is printed.
 #[derive(clap::Args)]
 pub struct Args {
     /// A log file, or a checkpoint directory (its logs are found inside).
