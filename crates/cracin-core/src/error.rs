@@ -28,6 +28,9 @@ pub mod exit {
     pub const RESTORE: i32 = 6;
     /// A container engine step failed (build, run, commit, verification).
     pub const ENGINE: i32 = 7;
+    /// The uniqueness check failed: two restored instances answered with the same
+    /// random-looking values (`cracin verify`, `cracin build --verify-url`).
+    pub const NOT_UNIQUE: i32 = 8;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +161,16 @@ pub enum Error {
         log: PathBuf,
         log_tail: String,
     },
+
+    #[error("two restored instances answered with the same random-looking values: {what}")]
+    NotUnique {
+        /// The first place (field and URL) and how many more.
+        what: String,
+        /// The likely cause.
+        cause: String,
+        /// Every repeated place with its shared values.
+        evidence: String,
+    },
 }
 
 impl Error {
@@ -193,6 +206,7 @@ impl Error {
             | DataChanged { .. }
             | FileHeld { .. } => exit::RESTORE,
             Engine { .. } => exit::ENGINE,
+            NotUnique { .. } => exit::NOT_UNIQUE,
         }
     }
 
@@ -220,6 +234,7 @@ impl Error {
             CommandTimeout { log_tail, .. } | Coordination { log_tail, .. } => {
                 Some((None, log_tail.as_str()))
             }
+            NotUnique { evidence, .. } => Some((None, evidence.as_str())),
             _ => None,
         }
     }
@@ -260,6 +275,7 @@ impl Error {
             FileHeld { holder, .. } => format!("stop {holder} (an instance restored from the same checkpoint?) before restoring again"),
             RestoredNotReady { .. } => "the restored process runs but does not answer; check its output log and `cracin explain` the checkpoint".into(),
             Engine { .. } => "the engine's output above says why; `cracin build --dry-run` prints every command so you can run them by hand".into(),
+            NotUnique { cause, .. } => format!("likely cause: {cause}. Fix: {}", crate::verify::FIX),
             _ => return None,
         })
     }

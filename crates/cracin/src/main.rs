@@ -22,7 +22,8 @@ use clap::{Parser, Subcommand};
 ///
 /// Exit codes: 0 ok, 1 internal or I/O error, 2 bad input, 3 this machine cannot do it
 /// (criu missing or too old, not root), 4 the application failed (exited, never ready, port
-/// taken), 5 the checkpoint failed, 6 the restore failed, 7 a container engine step failed.
+/// taken), 5 the checkpoint failed, 6 the restore failed, 7 a container engine step failed,
+/// 8 the uniqueness check failed (two restored instances gave the same random-looking values).
 #[derive(Parser)]
 #[command(name = "cracin", version, max_term_width = 100)]
 struct Cli {
@@ -42,6 +43,7 @@ enum Command {
     Push(cmd::push::Args),
     Base(cmd::base::Args),
     Report(cmd::report::Args),
+    Verify(cmd::verify::Args),
 }
 
 fn main() {
@@ -57,6 +59,7 @@ fn main() {
         Command::Push(a) => cmd::push::run(a),
         Command::Base(a) => cmd::base::run(a),
         Command::Report(a) => cmd::report::run(a),
+        Command::Verify(a) => cmd::verify::run(a),
     };
     let code = match result {
         Ok(code) => code,

@@ -10,3 +10,4 @@ pub mod init;
 pub mod push;
 pub mod report;
 pub mod restore;
+pub mod verify;
