@@ -358,6 +358,73 @@ fn stop(o: &ImageOptions, name: &str, log_dir: &std::path::Path) -> Result<Strin
     })
 }
 
+/// How many verification containers `cracin build` starts: the uniqueness check compares two.
+pub fn build_verify_count(verify: u32, verify_urls: &[String]) -> u32 {
+    if verify_urls.is_empty() {
+        verify
+    } else {
+        verify.max(2)
+    }
+}
+
+/// `cracin build --verify-url` values as sent to the verification container published on
+/// `host_port` (bad values are refused before anything is built).
+pub fn build_sample_urls(urls: &[String], app_port: u16, host_port: u16) -> Result<Vec<String>> {
+    urls.iter()
+        .map(|u| to_host(u, app_port, host_port))
+        .collect::<Result<Vec<_>>>()
+        .map_err(|e| match e {
+            Error::Usage { what, hint } => {
+                Error::usage(what.replace("--url", "--verify-url"), hint)
+            }
+            other => other,
+        })
+}
+
+/// A `Sample` step of `cracin build`: the answers of the running verification container.
+pub fn sample_step(
+    step: &str,
+    names: &[String],
+    urls: &[String],
+    rounds: u32,
+    log_dir: &std::path::Path,
+) -> Result<super::Samples> {
+    sample::sample(step, names, urls, rounds).map_err(|(url, why)| Error::RestoredNotReady {
+        probe: format!("{url} ({why})"),
+        timeout: sample::TIMEOUT,
+        log: log_dir.to_path_buf(),
+        log_tail: String::new(),
+    })
+}
+
+/// The `Uniqueness` step of `cracin build`: an error (exit code 8) when a random-looking value
+/// came back in two verification containers; else a one-line summary.
+pub fn uniqueness_step(samples: &[super::Samples], progress: &dyn Progress) -> Result<String> {
+    let urls: Vec<String> = samples
+        .first()
+        .map(|s| s.answers.keys().cloned().collect())
+        .unwrap_or_default();
+    let r = Report::new(
+        "the verification containers".into(),
+        "container",
+        &urls,
+        super::DEFAULT_ROUNDS,
+        Vec::new(),
+        samples,
+    );
+    if let Some(e) = r.failure() {
+        return Err(e);
+    }
+    if r.compared() == 0 {
+        progress.warn("uniqueness check: nothing in the --verify-url answers changed from request to request or between restores, so nothing was compared");
+    }
+    Ok(format!(
+        "{} place(s) compared across {} restores, none repeated",
+        r.compared(),
+        samples.len()
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,6 +445,15 @@ mod tests {
         );
         assert!(to_host("http://127.0.0.1:9090/api", 8080, 40001).is_err());
         assert!(to_host("api", 8080, 40001).is_err());
+    }
+
+    #[test]
+    fn build_verification_needs_two_restores_for_the_check() {
+        assert_eq!(build_verify_count(1, &[]), 1);
+        assert_eq!(build_verify_count(1, &["/x".into()]), 2);
+        assert_eq!(build_verify_count(3, &["/x".into()]), 3);
+        let e = build_sample_urls(&["http://127.0.0.1:9/x".into()], 8080, 1).unwrap_err();
+        assert!(e.to_string().contains("--verify-url"), "{e}");
     }
 
     #[test]

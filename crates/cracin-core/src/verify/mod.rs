@@ -225,7 +225,17 @@ impl Report {
     /// The failure as an error (exit code 8), naming each URL and place, the likely cause and
     /// the fix; `None` when the check passed.
     pub fn failure(&self) -> Option<Error> {
-        let rep: Vec<&FieldCheck> = self.repeated().collect();
+        let mut rep: Vec<&FieldCheck> = self.repeated().collect();
+        // Session cookies first: the repeat users are most exposed by.
+        rep.sort_by_key(|c| {
+            if c.field.starts_with("Set-Cookie") {
+                0
+            } else if c.field.starts_with("header") {
+                1
+            } else {
+                2
+            }
+        });
         let first = rep.first()?;
         let evidence = rep
             .iter()
