@@ -9,30 +9,27 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::process::{Command, Stdio};
 
 use common::*;
 
-/// The Tokens fixture, compiled once per test binary.
-fn tokens_classes() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempdir("tokens-classes");
-        let src = repo_root().join("tests/fixtures/apps/tokens-http/Tokens.java");
-        let st = Command::new("javac")
-            .args(["-d".as_ref(), dir.as_os_str(), src.as_os_str()])
-            .status()
-            .expect("javac runs");
-        assert!(st.success(), "javac failed");
-        dir
-    })
+/// The Tokens fixture, compiled into the test's own directory (removed with it).
+fn tokens_classes(work: &Path) -> PathBuf {
+    let dir = work.join("classes");
+    let src = repo_root().join("tests/fixtures/apps/tokens-http/Tokens.java");
+    let st = Command::new("javac")
+        .args(["-d".as_ref(), dir.as_os_str(), src.as_os_str()])
+        .status()
+        .expect("javac runs");
+    assert!(st.success(), "javac failed");
+    dir
 }
 
-fn checkpoint_tokens(dir: &Path, port: u16, mode: &str) {
+fn checkpoint_tokens(work: &Path, dir: &Path, port: u16, mode: &str) {
     let p = port.to_string();
-    let out = run(cracin().current_dir(tokens_classes()).args([
+    let out = run(cracin().current_dir(tokens_classes(work)).args([
         "checkpoint",
         "--out",
         dir.to_str().unwrap(),
@@ -103,7 +100,7 @@ fn verify_catches_tokens_that_repeat_across_restores() {
     let work = tempdir("e2e-verify-seeded");
     let ck = work.join("ckpt");
     let port = free_port();
-    checkpoint_tokens(&ck, port, "seeded");
+    checkpoint_tokens(&work, &ck, port, "seeded");
     assert_no_tokens_left(port);
 
     // Relative and absolute URLs mean the same place.
@@ -152,6 +149,43 @@ fn verify_catches_tokens_that_repeat_across_restores() {
     );
     assert!(text.contains("result: FAILED"), "{text}");
     assert_no_tokens_left(port);
+
+    // Ctrl-C while the first instance is being asked: cracin stops it before it exits.
+    let mut child = cracin()
+        .args([
+            "verify",
+            ck.to_str().unwrap(),
+            "--url",
+            "/login",
+            "--rounds",
+            "100000",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for l in lines.by_ref() {
+        let l = l.unwrap();
+        seen.push(l.clone());
+        if l.contains("instance 1") && l.contains("sending") {
+            break;
+        }
+    }
+    assert!(
+        !processes_with(&format!("Tokens {port}")).is_empty(),
+        "the first instance must be running now: {seen:?}"
+    );
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let rest: Vec<String> = lines.map_while(|l| l.ok()).collect();
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(130), "{rest:?}");
+    assert!(
+        rest.iter().any(|l| l.contains("stopping the instances")),
+        "{rest:?}"
+    );
+    assert_no_tokens_left(port);
     let _ = std::fs::remove_dir_all(&work);
 }
 
@@ -163,7 +197,7 @@ fn verify_passes_an_application_with_fresh_tokens() {
     let work = tempdir("e2e-verify-fresh");
     let ck = work.join("ckpt");
     let port = free_port();
-    checkpoint_tokens(&ck, port, "fresh");
+    checkpoint_tokens(&work, &ck, port, "fresh");
     assert_no_tokens_left(port);
     let out = run(cracin().args([
         "verify",

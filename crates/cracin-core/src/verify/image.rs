@@ -151,11 +151,17 @@ struct Containers<'a> {
 impl Drop for Containers<'_> {
     fn drop(&mut self) {
         for n in &self.names {
-            let _ = engine_cmd(self.engine, &["rm", "-f", n])
-                .timeout(Duration::from_secs(60))
-                .run_unchecked();
+            super::unregister_container(n);
+            remove_container(self.engine, n);
         }
     }
+}
+
+/// `rm -f`: stops the container (SIGKILL) and removes it; errors ignored (it may be gone).
+pub(super) fn remove_container(engine: &Engine, name: &str) {
+    let _ = engine_cmd(engine, &["rm", "-f", name])
+        .timeout(Duration::from_secs(60))
+        .run_unchecked();
 }
 
 pub fn verify(o: &ImageOptions, progress: &dyn Progress) -> Result<Report> {
@@ -185,6 +191,7 @@ pub fn verify(o: &ImageOptions, progress: &dyn Progress) -> Result<Report> {
             &format!("{} run {}", o.engine.name(), o.image),
         );
         guard.names.push(name.clone());
+        super::register_container(&o.engine, &name);
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
         engine_cmd(&o.engine, &a)
             .timeout(Duration::from_secs(120))

@@ -81,7 +81,7 @@ pub fn verify(o: &LocalOptions, progress: &dyn Progress) -> Result<Report> {
         progress.step(&format!("instance {i}"), "restoring");
         let r = local::restore(&ro, progress)?;
         let label = format!("restore {i} (pid {})", r.pid);
-        let guard = Running(Some(r.pid));
+        let guard = Running::new(r.pid);
         progress.step(
             &format!("instance {i}"),
             &format!("sending {} URL(s) {} times each", urls.len(), o.rounds),
@@ -135,12 +135,20 @@ pub fn check_inputs(urls: &[String], rounds: u32) -> Result<()> {
 }
 
 /// A restored process that is SIGKILLed if it is dropped while still running (an error or a
-/// panic between restore and stop leaves nothing behind).
+/// panic between restore and stop leaves nothing behind); registered for `stop_all_live`.
 struct Running(Option<u32>);
+
+impl Running {
+    fn new(pid: u32) -> Running {
+        super::register_pid(pid);
+        Running(Some(pid))
+    }
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
         if let Some(pid) = self.0.take() {
+            super::unregister_pid(pid);
             unsafe {
                 libc::kill(pid as i32, libc::SIGKILL);
             }
@@ -153,6 +161,12 @@ fn stop(mut r: Running, timeout: Duration) -> String {
     let Some(pid) = r.0.take() else {
         return "nothing".into();
     };
+    super::unregister_pid(pid);
+    stop_pid(pid, timeout)
+}
+
+/// SIGTERM to `pid`, SIGKILL if it is still running after `timeout`; says which ended it.
+pub(super) fn stop_pid(pid: u32, timeout: Duration) -> String {
     unsafe {
         libc::kill(pid as i32, libc::SIGTERM);
     }
@@ -221,7 +235,7 @@ mod tests {
             let mut c = child;
             c.wait().unwrap()
         });
-        assert_eq!(stop(Running(Some(pid)), Duration::from_secs(10)), "SIGTERM");
+        assert_eq!(stop(Running::new(pid), Duration::from_secs(10)), "SIGTERM");
         let st = reaper.join().unwrap();
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(st.signal(), Some(libc::SIGTERM));

@@ -21,6 +21,72 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 pub use tokens::{Answer, Token};
 
+/// An instance the check started and has not stopped yet.
+#[derive(Debug, Clone)]
+enum Live {
+    Pid(u32),
+    Container {
+        engine: crate::container::Engine,
+        name: String,
+    },
+}
+
+/// What runs right now, so that a stop request to cracin (Ctrl-C, SIGTERM) can end it too.
+static LIVE: std::sync::Mutex<Vec<Live>> = std::sync::Mutex::new(Vec::new());
+
+fn live() -> std::sync::MutexGuard<'static, Vec<Live>> {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn register_pid(pid: u32) {
+    live().push(Live::Pid(pid));
+}
+
+fn unregister_pid(pid: u32) {
+    live().retain(|l| !matches!(l, Live::Pid(p) if *p == pid));
+}
+
+fn register_container(engine: &crate::container::Engine, name: &str) {
+    live().push(Live::Container {
+        engine: engine.clone(),
+        name: name.to_string(),
+    });
+}
+
+fn unregister_container(name: &str) {
+    live().retain(|l| !matches!(l, Live::Container { name: n, .. } if n == name));
+}
+
+/// Stops every instance the check has running (SIGTERM, SIGKILL after 10 s; containers are
+/// removed with `rm -f`, which stops them first). For the binary's stop-signal handler: after a
+/// Ctrl-C nothing the check started is left running.
+pub fn stop_all_live() {
+    let all: Vec<Live> = live().drain(..).collect();
+    for l in all {
+        match l {
+            Live::Pid(pid) => {
+                local::stop_pid(pid, std::time::Duration::from_secs(10));
+            }
+            Live::Container { engine, name } => image::remove_container(&engine, &name),
+        }
+    }
+}
+
+/// Waits for SIGTERM, SIGINT or SIGHUP (held back with `local::block_stop_signals` first) and
+/// returns its number.
+pub fn wait_for_stop_signal() -> i32 {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGTERM);
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGHUP);
+    loop {
+        if let Ok(sig) = set.wait() {
+            return sig as i32;
+        }
+    }
+}
+
 /// How many times each URL is sent to each instance unless asked otherwise.
 pub const DEFAULT_ROUNDS: u32 = 2;
 

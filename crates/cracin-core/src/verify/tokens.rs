@@ -370,8 +370,7 @@ mod tests {
                     let t: String = (0..len)
                         .map(|_| alphabet[(next() % alphabet.len() as u64) as usize] as char)
                         .collect();
-                    let ok = random_parts(&t).len() == 1;
-                    ok
+                    random_parts(&t).len() == 1
                 })
                 .count();
             assert!(passed >= 980, "{len} chars: only {passed} of 1000 passed");

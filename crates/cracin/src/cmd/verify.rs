@@ -90,6 +90,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<i32> {
+    stop_instances_on_signal()?;
     let secs = |s: f64| Duration::from_secs_f64(s.clamp(0.1, 86_400.0));
     let progress = Steps::new(a.json);
     let report = match &a.engine {
@@ -213,6 +214,20 @@ pub fn render(r: &Report) -> String {
         );
     }
     s
+}
+
+/// Ctrl-C or SIGTERM to `cracin verify` stops the instances it has running before it exits
+/// (128 + the signal), so an interrupted check leaves nothing behind. The signals are held back in every
+/// thread and taken by one waiting thread; programs cracin starts get them unblocked.
+fn stop_instances_on_signal() -> Result<()> {
+    cracin_core::local::block_stop_signals()?;
+    std::thread::spawn(|| {
+        let sig = verify::wait_for_stop_signal();
+        eprintln!("cracin verify: interrupted; stopping the instances it started");
+        verify::stop_all_live();
+        std::process::exit(128 + sig);
+    });
+    Ok(())
 }
 
 /// A short unique suffix for container names.
