@@ -91,7 +91,7 @@ pub fn wait_for_stop_signal() -> i32 {
 pub const DEFAULT_ROUNDS: u32 = 2;
 
 /// What cracin says is the likely cause of a repeat.
-pub const CAUSE: &str = "a random generator created before the checkpoint continues from the same frozen state in every restored instance: SecureRandom SHA1PRNG or DRBG, new Random(), Math.random() or ThreadLocalRandom used before the checkpoint, or a generator given a fixed seed (kept on purpose)";
+pub const CAUSE: &str = "a random generator whose state was frozen in the checkpoint and not renewed at restore continues the same sequence in every restored instance: SecureRandom SHA1PRNG or DRBG, new Random(), Math.random() or ThreadLocalRandom set up before the checkpoint, a generator given a fixed seed (kept on purpose), or a library's own copy of one";
 
 /// What to do about a repeat.
 pub const FIX: &str = "reseed after every restore: an org.crac Resource whose afterRestore() gives the generator fresh state (cracin runs Resources after each restore), or draw such values from NativePRNG (SecureRandom.getInstance(\"NativePRNG\")) or UUID.randomUUID(), which read /dev/urandom on every call; then run `cracin verify` again (details: docs/verify.md)";
