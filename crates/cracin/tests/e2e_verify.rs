@@ -103,8 +103,17 @@ fn verify_catches_tokens_that_repeat_across_restores() {
     checkpoint_tokens(&work, &ck, port, "seeded");
     assert_no_tokens_left(port);
 
-    // Relative and absolute URLs mean the same place.
-    let out = run(cracin().args(["verify", ck.to_str().unwrap(), "--url", "/login", "--json"]));
+    // Three rounds: a token the heuristics happen to miss once (a nonce that looks plain) still
+    // leaves two values per instance to judge.
+    let out = run(cracin().args([
+        "verify",
+        ck.to_str().unwrap(),
+        "--url",
+        "/login",
+        "--json",
+        "--rounds",
+        "3",
+    ]));
     assert_eq!(out.status.code(), Some(8), "a repeat must exit with 8");
     let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON report");
     assert_eq!(report["passed"], false);
@@ -130,7 +139,7 @@ fn verify_catches_tokens_that_repeat_across_restores() {
     assert!(err.contains("afterRestore"), "{err}");
     assert_no_tokens_left(port);
 
-    // The human report says the same, with an absolute URL.
+    // The human report says the same; an absolute URL means the same place as a path.
     let out = run(cracin().args([
         "verify",
         ck.to_str().unwrap(),
@@ -207,6 +216,8 @@ fn verify_passes_an_application_with_fresh_tokens() {
         "--url",
         "/health",
         "--json",
+        "--rounds",
+        "3",
     ]));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON report");

@@ -178,7 +178,9 @@ pub fn verify(o: &ImageOptions, progress: &dyn Progress) -> Result<Report> {
         engine: &o.engine,
         names: Vec::new(),
     };
-    // Both at once: each has its own network namespace and host port.
+    // Both run at the same time (each has its own network namespace and host port); the second
+    // starts once the first answers, so each one's time to ready is its own.
+    let mut ready_ms = Vec::new();
     for (i, h) in hosts.iter().enumerate() {
         let name = format!("cracin-verify-{}-{}", o.id, i + 1);
         let mut args: Vec<String> = vec!["run".into(), "-d".into(), "--name".into(), name.clone()];
@@ -192,23 +194,20 @@ pub fn verify(o: &ImageOptions, progress: &dyn Progress) -> Result<Report> {
         );
         guard.names.push(name.clone());
         super::register_container(&o.engine, &name);
+        let t0 = Instant::now();
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
         engine_cmd(&o.engine, &a)
             .timeout(Duration::from_secs(120))
             .logs(&log_dir, format!("run-{}", i + 1))
             .run()
             .map_err(|e| as_engine("verify-run", e))?;
-    }
-    let started = Instant::now();
-    let mut ready_ms = Vec::new();
-    for (i, name) in guard.names.iter().enumerate() {
         let probe = match &o.ready {
-            Some(r) => Some(to_host(r, port, hosts[i])?),
+            Some(r) => Some(to_host(r, port, *h)?),
             None => None,
         };
-        wait_ready(o, name, probe.as_deref(), &per_instance[i][0], &log_dir)?;
-        ready_ms.push(started.elapsed().as_secs_f64() * 1000.0);
-        let logs = logs_of(o, name, &log_dir);
+        wait_ready(o, &name, probe.as_deref(), &per_instance[i][0], &log_dir)?;
+        ready_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
+        let logs = logs_of(o, &name, &log_dir);
         if logs.contains(FALLBACK_MARKER) {
             return Err(Error::Engine {
                 step: format!("verify instance {}", i + 1),
@@ -220,6 +219,11 @@ pub fn verify(o: &ImageOptions, progress: &dyn Progress) -> Result<Report> {
                 log_tail: crate::process::tail_of_text(&logs, 15),
             });
         }
+        progress.done(
+            &format!("instance {}", i + 1),
+            ready_ms[i],
+            &format!("{name} answers on 127.0.0.1:{h}"),
+        );
     }
     let mut samples = Vec::new();
     for (i, name) in guard.names.iter().enumerate() {

@@ -176,15 +176,16 @@ fn judge(values: &[Vec<String>], rounds: &[usize]) -> Verdict {
             why: "only one instance".into(),
         };
     }
-    if values.iter().zip(rounds).any(|(v, &r)| v.len() != r) {
-        return Verdict::Unclear {
-            why: "not in every answer".into(),
-        };
-    }
+    // A value the heuristics miss in one answer (a random number that happens to look plain)
+    // leaves a gap: judge on what was seen, as long as each instance showed it twice.
     if values.iter().any(|v| v.len() < 2) {
         return Verdict::Unclear {
-            why: "fewer than two answers per instance: constants cannot be told from random values"
-                .into(),
+            why: if rounds.iter().all(|&r| r >= 2) {
+                "in fewer than two answers of an instance".into()
+            } else {
+                "fewer than two answers per instance: constants cannot be told from random values"
+                    .into()
+            },
         };
     }
     let distinct = |v: &Vec<String>| v.iter().collect::<BTreeSet<_>>().len();
@@ -222,7 +223,8 @@ fn judge(values: &[Vec<String>], rounds: &[usize]) -> Verdict {
 #[derive(Debug, Clone, Serialize)]
 pub struct InstanceInfo {
     pub label: String,
-    /// Time from the start of its restore to its first ready answer, when measured.
+    /// Time from the start of its restore (local) or of `run -d` (containers) to its first
+    /// ready answer.
     pub ready_ms: Option<f64>,
     /// How it was stopped: `SIGTERM`, or `SIGKILL` when SIGTERM did not end it in time.
     pub stopped: String,
@@ -585,6 +587,34 @@ mod tests {
             verdict(&checks, "$.token"),
             Verdict::Unclear { .. }
         ));
+    }
+
+    #[test]
+    fn a_value_missed_in_one_answer_still_counts_when_seen_twice() {
+        // Three rounds; the heuristics found no token in A's second answer.
+        let missed = ans("9a8b7c6d5e4f3a2b1c0d", "plain", BUILD, 2);
+        let seq = [
+            ans("7f3a9c2e41b0d8e5a1c4", "q8Zr2mX_k1Lp0VbN-3tYw9", BUILD, 1),
+            ans("5c4d3e2f1a0b9c8d7e6f", "Jb4nK2vQ9xR7tL1mP0sW3y", BUILD, 3),
+        ];
+        let a = inst("A", vec![seq[0].clone(), missed, seq[1].clone()]);
+        let b = inst(
+            "B",
+            vec![
+                seq[0].clone(),
+                ans("9a8b7c6d5e4f3a2b1c0d", "Xy7Kp2Qw9Lm4Nb6Vc1Zr8T", BUILD, 2),
+                seq[1].clone(),
+            ],
+        );
+        assert_eq!(
+            verdict(&decide(&[a, b]), "$.token"),
+            Verdict::Repeated {
+                shared: vec![
+                    "Jb4nK2vQ9xR7tL1mP0sW3y".into(),
+                    "q8Zr2mX_k1Lp0VbN-3tYw9".into()
+                ]
+            }
+        );
     }
 
     #[test]
