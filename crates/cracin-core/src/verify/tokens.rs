@@ -203,6 +203,13 @@ fn take_plain(s: &str, out: &mut Vec<String>) {
         return;
     }
     let core = s.trim_end_matches('=');
+    // `name=value` inside text (`;jsessionid=…`): base64 has `=` only as trailing padding.
+    if core.contains('=') {
+        for piece in core.split('=') {
+            take_plain(piece, out);
+        }
+        return;
+    }
     if looks_random(core) {
         out.push(s.to_string());
         return;
@@ -412,6 +419,18 @@ mod tests {
         assert!(random_parts("00000000-0000-0000-0000-000000000000").is_empty());
         assert!(is_uuid(u));
         assert!(!is_uuid("0f1e6c2a-9b47-4d3e-8a55-2c7b9e1d4f6"));
+    }
+
+    #[test]
+    fn names_and_values_are_split() {
+        assert_eq!(
+            random_parts("href=\"carts.jsp;jsessionid=168F79106C24FCE90243DE699BF5F15D\""),
+            vec!["168F79106C24FCE90243DE699BF5F15D".to_string()]
+        );
+        assert_eq!(
+            random_parts("Jb4nK2vQ9xR7tL1mP0sW3yZ6aC8dE5f=="),
+            vec!["Jb4nK2vQ9xR7tL1mP0sW3yZ6aC8dE5f==".to_string()]
+        );
     }
 
     #[test]
