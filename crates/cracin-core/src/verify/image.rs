@@ -117,6 +117,9 @@ fn to_host(url: &str, app_port: u16, host_port: u16) -> Result<String> {
             "give URLs of the application's port inside the container, or paths",
         ));
     }
+    if scheme == "tcp" {
+        return Ok(format!("tcp://127.0.0.1:{host_port}"));
+    }
     let path = rest.find('/').map(|i| &rest[i..]).unwrap_or("/");
     Ok(format!("{scheme}://127.0.0.1:{host_port}{path}"))
 }
@@ -453,6 +456,10 @@ mod tests {
         assert_eq!(
             to_host("http://localhost:8080", 8080, 40001).unwrap(),
             "http://127.0.0.1:40001/"
+        );
+        assert_eq!(
+            to_host("tcp://127.0.0.1:8080", 8080, 40001).unwrap(),
+            "tcp://127.0.0.1:40001"
         );
         assert!(to_host("http://127.0.0.1:9090/api", 8080, 40001).is_err());
         assert!(to_host("api", 8080, 40001).is_err());

@@ -139,10 +139,16 @@ pub struct FieldCheck {
 pub fn decide(instances: &[Samples]) -> Vec<FieldCheck> {
     // url → field → per-instance values
     let mut seen: BTreeMap<(String, String), Vec<Vec<String>>> = BTreeMap::new();
+    // (url, instance, value) → the answers (rounds) it appeared in, wherever in them
+    let mut answers_with: BTreeMap<(String, usize, String), BTreeSet<usize>> = BTreeMap::new();
     for (i, inst) in instances.iter().enumerate() {
         for (url, answers) in &inst.answers {
-            for a in answers {
+            for (round, a) in answers.iter().enumerate() {
                 for t in tokens::tokens_of(a) {
+                    answers_with
+                        .entry((url.clone(), i, t.value.clone()))
+                        .or_default()
+                        .insert(round);
                     let per = seen
                         .entry((url.clone(), t.field))
                         .or_insert_with(|| vec![Vec::new(); instances.len()]);
@@ -157,7 +163,24 @@ pub fn decide(instances: &[Samples]) -> Vec<FieldCheck> {
                 .iter()
                 .map(|s| s.answers.get(&url).map_or(0, Vec::len))
                 .collect();
-            let verdict = judge(&values, &rounds);
+            let mut verdict = judge(&values, &rounds);
+            // A value made for one request appears in that request's answer only. One that is
+            // in several answers of an instance is a constant that moved between places (a
+            // page whose number of tokens varies): not a repeat.
+            if let Verdict::Repeated { shared } = &mut verdict {
+                shared.retain(|v| {
+                    (0..instances.len()).all(|i| {
+                        answers_with
+                            .get(&(url.clone(), i, v.clone()))
+                            .is_some_and(|r| r.len() == 1)
+                    })
+                });
+                if shared.is_empty() {
+                    verdict = Verdict::Unclear {
+                        why: "the values shared by the instances are in several answers of each: constants that moved between places".into(),
+                    };
+                }
+            }
             FieldCheck {
                 url,
                 field,
@@ -615,6 +638,48 @@ mod tests {
                 ]
             }
         );
+    }
+
+    #[test]
+    fn constants_that_move_between_places_are_not_repeats() {
+        // Two constants swap places from one answer to the next (in both instances): `body #2`
+        // and `body #3` change per request and hold the same values in both instances, but
+        // each value is in every answer, so neither was made for one request.
+        const C: &str = "3f9a2c7e1b4d8f60a5c3e9d2b7f1a4c8e6d0b3a9";
+        const X: &str = "0e1d2c3b4a5f6e7d8c9b0a1f";
+        let page = |session: &str, swapped: bool| Answer {
+            status: 200,
+            headers: vec![],
+            body: if swapped {
+                format!("<p>{session}</p><p>{X}</p><p>{C}</p>")
+            } else {
+                format!("<p>{session}</p><p>{C}</p><p>{X}</p>")
+            },
+        };
+        let a = inst(
+            "A",
+            vec![
+                page("7f3a9c2e41b0d8e5a1c4", false),
+                page("9a8b7c6d5e4f3a2b1c0d", true),
+            ],
+        );
+        let b = inst(
+            "B",
+            vec![
+                page("5c4d3e2f1a0b9c8d7e6f", false),
+                page("1a2b3c4d5e6f7a8b9c0d", true),
+            ],
+        );
+        let checks = decide(&[a, b]);
+        assert_eq!(verdict(&checks, "body"), Verdict::Fresh);
+        assert!(matches!(
+            verdict(&checks, "body #2"),
+            Verdict::Unclear { .. }
+        ));
+        assert!(matches!(
+            verdict(&checks, "body #3"),
+            Verdict::Unclear { .. }
+        ));
     }
 
     #[test]
