@@ -2,10 +2,12 @@
 //! (tests/fixtures/apps/tokens-http, compiled at test time) is checkpointed after a warm-up of
 //! its /login and `cracin verify` restores it twice. In `seeded` mode its generators have fixed
 //! seeds (kept by design at restore), so both restores hand out the same session cookie, CSRF
-//! token, request UUID and nonce: the check must fail with exit code 8 and name them. In `fresh`
-//! mode (NativePRNG, UUID.randomUUID()) it must pass. In both, the constant build hash and the
-//! instance ID made before the checkpoint must not be flagged, both instances must be stopped
-//! with SIGTERM, and nothing may be left running.
+//! token, request UUID and nonce: the check must fail with exit code 8 and name them; in
+//! `frozen` mode (SHA1PRNG seeding itself, `new Random()`, `Math.random()`, checkpointed with
+//! `--no-renew` when cracin has that flag) too. In `fresh` mode (NativePRNG,
+//! UUID.randomUUID()) it must pass. In every mode, the constant build hash and the instance ID
+//! made before the checkpoint must not be flagged, both instances must be stopped with SIGTERM,
+//! and nothing may be left running.
 
 mod common;
 
@@ -27,10 +29,29 @@ fn tokens_classes(work: &Path) -> PathBuf {
     dir
 }
 
+/// `cracin checkpoint --no-renew` (the JDK's generators are then not renewed at restore), when
+/// this cracin has that flag; a cracin without it renews nothing anyway.
+fn no_renew_flag() -> Vec<&'static str> {
+    let help = cracin()
+        .args(["checkpoint", "--help"])
+        .output()
+        .expect("cracin runs");
+    if String::from_utf8_lossy(&help.stdout).contains("--no-renew") {
+        vec!["--no-renew"]
+    } else {
+        vec![]
+    }
+}
+
 fn checkpoint_tokens(work: &Path, dir: &Path, port: u16, mode: &str) {
     let p = port.to_string();
-    let out = run(cracin().current_dir(tokens_classes(work)).args([
-        "checkpoint",
+    let mut c = cracin();
+    if mode == "frozen" {
+        c.args(["checkpoint"]).args(no_renew_flag());
+    } else {
+        c.arg("checkpoint");
+    }
+    let out = run(c.current_dir(tokens_classes(work)).args([
         "--out",
         dir.to_str().unwrap(),
         "--ready",
@@ -194,6 +215,44 @@ fn verify_catches_tokens_that_repeat_across_restores() {
         rest.iter().any(|l| l.contains("stopping the instances")),
         "{rest:?}"
     );
+    assert_no_tokens_left(port);
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// The generators the issue measured repeating (SHA1PRNG seeding itself, `new Random()`,
+/// `Math.random()`), created before the checkpoint and not renewed at restore.
+#[test]
+fn verify_catches_generators_the_jdk_seeded_before_the_checkpoint() {
+    if skip("verify_catches_generators_the_jdk_seeded_before_the_checkpoint") {
+        return;
+    }
+    let work = tempdir("e2e-verify-frozen");
+    let ck = work.join("ckpt");
+    let port = free_port();
+    checkpoint_tokens(&work, &ck, port, "frozen");
+    assert_no_tokens_left(port);
+    let out = run(cracin().args([
+        "verify",
+        ck.to_str().unwrap(),
+        "--url",
+        "/login",
+        "--json",
+        "--rounds",
+        "3",
+    ]));
+    assert_eq!(out.status.code(), Some(8), "a repeat must exit with 8");
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON report");
+    let v = verdicts(&report);
+    for f in [
+        "Set-Cookie SESSION",
+        "$.csrf",
+        "$.request",
+        "$.nonce",
+        "$.r",
+    ] {
+        assert_eq!(verdict_of(&v, f), "repeated", "{f}: {v:?}");
+    }
+    check_instances_stopped_with_sigterm(&report);
     assert_no_tokens_left(port);
     let _ = std::fs::remove_dir_all(&work);
 }
