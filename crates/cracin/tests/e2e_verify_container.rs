@@ -2,15 +2,16 @@
 //! (fixed seeds, so every restore repeats the same tokens) is built into a restore image with
 //! `cracin build` (real CRIU in the container, real JVM). `cracin verify IMAGE --engine podman`
 //! must run two containers at once, find the repeated session cookie and tokens, exit with 8,
-//! and stop and remove both containers. A second `cracin build` of the same application with
+//! and stop and remove both containers (also when it is interrupted with Ctrl-C). A second `cracin build` of the same application with
 //! `--verify-url` must refuse to tag: the tag keeps the first image, and no temporary container
 //! or image is left. Prints `SKIPPED:` when podman or the base image is missing (panics instead
 //! under CRACIN_REQUIRE_E2E).
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use common::*;
 use cracin_core::container::Engine;
@@ -206,6 +207,52 @@ fn podman_verify_image_and_build_refuse_repeating_tokens() {
         let (exists, _, _) = eng(&e, &["container", "exists", name]);
         assert!(!exists, "{name} was left behind");
     }
+
+    // Ctrl-C while the two containers are being asked: both are removed before cracin exits.
+    let mut child = cracin()
+        .args([
+            "verify", &tag, "--engine", "podman", "--url", "/login", "--rounds", "100000",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut names = Vec::new();
+    for l in lines.by_ref() {
+        let l = l.unwrap();
+        // "[ 1.23s] instance 2 done in 456 ms: cracin-verify-ID-2 answers on 127.0.0.1:PORT"
+        if let Some(n) = l
+            .split(": ")
+            .nth(1)
+            .and_then(|r| r.split(" answers on").next())
+        {
+            if l.contains(" answers on ") {
+                names.push(n.to_string());
+            }
+        }
+        if l.contains("instance 1") && l.contains("sending") {
+            break;
+        }
+    }
+    assert_eq!(names.len(), 2, "{names:?}");
+    let pid = child.id();
+    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    let rest: Vec<String> = lines.map_while(|l| l.ok()).collect();
+    assert_eq!(child.wait().unwrap().code(), Some(130), "{rest:?}");
+    for name in &names {
+        let (exists, _, _) = eng(&e, &["container", "exists", name]);
+        assert!(!exists, "{name} was left behind after Ctrl-C");
+    }
+    // Nor its private log directory.
+    let prefix = format!("cracin-verify-{pid}-");
+    let left: Vec<String> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .map(|d| d.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "left in /tmp: {left:?}");
 
     // `cracin build --verify-url`: the same application is refused, the tag keeps the first
     // image, nothing temporary is left.

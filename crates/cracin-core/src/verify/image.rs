@@ -177,6 +177,27 @@ pub fn verify(o: &ImageOptions, progress: &dyn Progress) -> Result<Report> {
         .map(|h| o.urls.iter().map(|u| to_host(u, port, *h)).collect())
         .collect::<Result<_>>()?;
     let log_dir = crate::process::private_tmp_dir("cracin-verify")?;
+    super::register_dir(&log_dir);
+    let r = run_two(o, progress, port, hosts, &per_instance, &log_dir);
+    // An error names files in it (the containers' logs): kept as evidence then (and still
+    // registered, so an interrupted check removes it).
+    if r.is_ok() {
+        super::unregister_dir(&log_dir);
+        let _ = std::fs::remove_dir_all(&log_dir);
+    }
+    r
+}
+
+/// Runs, asks and stops the two containers (see `verify`); logs go to `log_dir`.
+fn run_two(
+    o: &ImageOptions,
+    progress: &dyn Progress,
+    port: u16,
+    hosts: [u16; 2],
+    per_instance: &[Vec<String>],
+    log_dir: &std::path::Path,
+) -> Result<Report> {
+    let log_dir = log_dir.to_path_buf();
     let mut guard = Containers {
         engine: &o.engine,
         names: Vec::new(),
@@ -258,7 +279,6 @@ pub fn verify(o: &ImageOptions, progress: &dyn Progress) -> Result<Report> {
         });
     }
     drop(guard);
-    let _ = std::fs::remove_dir_all(&log_dir);
     Ok(Report::new(
         format!("{} ({})", o.image, o.engine.name()),
         o.engine.name(),

@@ -29,6 +29,8 @@ enum Live {
         engine: crate::container::Engine,
         name: String,
     },
+    /// A private log directory that is removed when the check ends normally.
+    Dir(std::path::PathBuf),
 }
 
 /// What runs right now, so that a stop request to cracin (Ctrl-C, SIGTERM) can end it too.
@@ -57,17 +59,43 @@ fn unregister_container(name: &str) {
     live().retain(|l| !matches!(l, Live::Container { name: n, .. } if n == name));
 }
 
+fn register_dir(dir: &std::path::Path) {
+    live().push(Live::Dir(dir.to_path_buf()));
+}
+
+fn unregister_dir(dir: &std::path::Path) {
+    live().retain(|l| !matches!(l, Live::Dir(d) if d == dir));
+}
+
 /// Stops every instance the check has running (SIGTERM, SIGKILL after 10 s; containers are
 /// removed with `rm -f`, which stops them first). For the binary's stop-signal handler: after a
 /// Ctrl-C nothing the check started is left running.
 pub fn stop_all_live() {
-    let all: Vec<Live> = live().drain(..).collect();
+    let all: Vec<Live> = {
+        let mut l = live();
+        let (instances, dirs): (Vec<Live>, Vec<Live>) =
+            l.drain(..).partition(|x| !matches!(x, Live::Dir(_)));
+        l.extend(dirs);
+        instances
+    };
     for l in all {
         match l {
             Live::Pid(pid) => {
                 local::stop_pid(pid, std::time::Duration::from_secs(10));
             }
             Live::Container { engine, name } => image::remove_container(&engine, &name),
+            Live::Dir(_) => {}
+        }
+    }
+}
+
+/// Removes the check's private log directories (after `stop_all_live`, once the check itself
+/// has stopped writing its error's evidence into them).
+pub fn remove_live_dirs() {
+    let all: Vec<Live> = live().drain(..).collect();
+    for l in all {
+        if let Live::Dir(d) = l {
+            let _ = std::fs::remove_dir_all(d);
         }
     }
 }

@@ -89,8 +89,26 @@ pub struct Args {
     pub json: bool,
 }
 
+/// Set when a stop signal arrived: the signal thread owns the exit from then on.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Set when the check returned (its instances gone, it writes no more logs).
+static CHECK_DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 pub fn run(a: Args) -> Result<i32> {
     stop_instances_on_signal()?;
+    let result = check(&a);
+    CHECK_DONE.store(true, std::sync::atomic::Ordering::SeqCst);
+    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        // The check failed because its instances are being stopped: let the signal thread
+        // finish that and exit, instead of exiting under it with the check's error.
+        loop {
+            std::thread::park();
+        }
+    }
+    result
+}
+
+fn check(a: &Args) -> Result<i32> {
     let secs = |s: f64| Duration::from_secs_f64(s.clamp(0.1, 86_400.0));
     let progress = Steps::new(a.json);
     let report = match &a.engine {
@@ -223,8 +241,18 @@ fn stop_instances_on_signal() -> Result<()> {
     cracin_core::local::block_stop_signals()?;
     std::thread::spawn(|| {
         let sig = verify::wait_for_stop_signal();
+        INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
         eprintln!("cracin verify: interrupted; stopping the instances it started");
         verify::stop_all_live();
+        // The check fails once its instances are gone and may still write their logs as
+        // evidence: give it a moment to return before its log directories go.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while !CHECK_DONE.load(std::sync::atomic::Ordering::SeqCst)
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        verify::remove_live_dirs();
         std::process::exit(128 + sig);
     });
     Ok(())
