@@ -124,8 +124,11 @@ fn to_host(url: &str, app_port: u16, host_port: u16) -> Result<String> {
     Ok(format!("{scheme}://127.0.0.1:{host_port}{path}"))
 }
 
+/// An engine command with what this host needs (`Engine::cmd`: global options, `run` options
+/// such as ulimits) and the engine's environment.
 fn engine_cmd(e: &Engine, args: &[&str]) -> Cmd {
-    let mut c = Cmd::new(&e.binary).args(args);
+    let argv = e.cmd(args);
+    let mut c = Cmd::new(&argv[0]).args(&argv[1..]);
     for (k, v) in &e.env {
         c = c.env(k, v);
     }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cracin_core::container::{Engine, Runtime};
+use cracin_core::container::Runtime;
 use cracin_core::verify::{self, image::ImageOptions, local::LocalOptions, Report, Verdict};
 use cracin_core::{Error, Result};
 
@@ -48,6 +48,11 @@ pub struct Args {
     /// TARGET is an image of this engine: podman or docker.
     #[arg(long, value_name = "ENGINE")]
     pub engine: Option<String>,
+
+    /// The engine's configuration instead of its own (as for `cracin build`): a containers.conf
+    /// for podman, a client configuration directory (DOCKER_CONFIG) for docker.
+    #[arg(long, value_name = "PATH", requires = "engine")]
+    pub engine_config: Option<PathBuf>,
 
     /// The image's runtime (its restore containers' flags): criu, crac or openj9.
     #[arg(
@@ -114,7 +119,11 @@ fn check(a: &Args) -> Result<i32> {
     let report = match &a.engine {
         Some(engine) => {
             let o = ImageOptions {
-                engine: Engine::parse(engine)?,
+                engine: cracin_core::container::engine::choose_here(
+                    engine,
+                    a.engine_config.as_deref(),
+                )?
+                .engine,
                 image: a.target.clone(),
                 runtime: Runtime::parse(&a.runtime)?,
                 urls: a.urls.clone(),
