@@ -28,6 +28,9 @@ pub mod exit {
     pub const RESTORE: i32 = 6;
     /// A container engine step failed (build, run, commit, verification).
     pub const ENGINE: i32 = 7;
+    /// The uniqueness check failed: two restored instances answered with the same
+    /// random-looking values (`cracin verify`, `cracin build --verify-url`).
+    pub const NOT_UNIQUE: i32 = 8;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -169,6 +172,16 @@ pub enum Error {
         log: PathBuf,
         log_tail: String,
     },
+
+    #[error("two restored instances answered with the same random-looking values: {what}")]
+    NotUnique {
+        /// The first place (field and URL) and how many more.
+        what: String,
+        /// The likely cause.
+        cause: String,
+        /// Every repeated place with its shared values.
+        evidence: String,
+    },
 }
 
 impl Error {
@@ -206,6 +219,7 @@ impl Error {
             | Untrusted { .. }
             | LockTimeout { .. } => exit::RESTORE,
             Engine { .. } => exit::ENGINE,
+            NotUnique { .. } => exit::NOT_UNIQUE,
         }
     }
 
@@ -233,6 +247,7 @@ impl Error {
             CommandTimeout { log_tail, .. } | Coordination { log_tail, .. } => {
                 Some((None, log_tail.as_str()))
             }
+            NotUnique { evidence, .. } => Some((None, evidence.as_str())),
             _ => None,
         }
     }
@@ -276,6 +291,7 @@ impl Error {
             Untrusted { .. } => "a checkpoint is restored only from a directory owned by the user running cracin and writable by no one else: `chown -R root: DIR && chmod -R go-rwx DIR` if you trust its content, or take it again".into(),
             LockTimeout { path, .. } => format!("wait for the other restore to finish and try again; `fuser -v {}` shows who holds it", path.display()),
             Engine { .. } => "the engine's output above says why; `cracin build --dry-run` prints every command so you can run them by hand".into(),
+            NotUnique { cause, .. } => format!("likely cause: {cause}. Fix: {}", crate::verify::FIX),
             _ => return None,
         })
     }

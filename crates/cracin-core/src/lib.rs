@@ -25,6 +25,7 @@ pub mod probe;
 pub mod process;
 pub mod report;
 pub mod sysinfo;
+pub mod verify;
 pub mod warmup;
 
 pub use error::{Error, Result};

@@ -23,6 +23,7 @@ fn opts(engine: Engine, runtime: Runtime, source: Source, fallback: bool) -> Bui
         ready: Some("http://127.0.0.1:8080/health".into()),
         warmup: vec!["http://127.0.0.1:8080/api".into()],
         verify: 2,
+        verify_urls: vec![],
         fallback,
         output: None,
         command: vec![],
@@ -762,6 +763,7 @@ mod e2e {
             ready: Some("http://127.0.0.1:8080/api".into()),
             warmup: vec![],
             verify: 2,
+            verify_urls: vec![],
             fallback: true,
             output: None,
             command: vec![],
@@ -852,4 +854,56 @@ mod e2e {
     fn criu_flow_on_docker() {
         flow(Engine::docker());
     }
+}
+
+/// `--verify-url`: two verification containers (a `--verify 1` is raised), each asked the URLs
+/// on the published port while it runs, then the comparison, all before the tag step.
+#[test]
+fn the_uniqueness_check_runs_before_the_tag() {
+    let mut o = opts(Engine::podman(), Runtime::Criu, jar("cracin-jdk21"), true);
+    o.verify = 1;
+    o.verify_urls = vec!["/login".into(), "http://127.0.0.1:8080/api/token".into()];
+    let p = build_plan(&o).unwrap();
+    let names: Vec<&str> = p.steps.iter().map(|s| s.name.as_str()).collect();
+    let pos = |n: &str| {
+        names
+            .iter()
+            .position(|x| *x == n)
+            .unwrap_or_else(|| panic!("no step {n} in {names:?}"))
+    };
+    assert!(pos("verify-1-ready") < pos("verify-1-sample"));
+    assert!(pos("verify-1-sample") < pos("verify-1-stop"));
+    assert!(pos("verify-2-sample") < pos("uniqueness"));
+    assert!(pos("uniqueness") < pos("tag"));
+    assert_eq!(
+        p.steps[pos("verify-2-sample")].command,
+        [
+            "sample",
+            "http://127.0.0.1:18080/login",
+            "http://127.0.0.1:18080/api/token"
+        ]
+    );
+    assert!(
+        p.notes.iter().any(|n| n.contains("raised to 2")),
+        "{:?}",
+        p.notes
+    );
+    let text = p.render();
+    assert!(text.contains("(cracin sends each URL 2 times)"), "{text}");
+    assert!(text.contains("(cracin compares the answers)"), "{text}");
+    // Both verification containers are removed on failure.
+    assert!(text.contains("rm -f cracin-verify-t1-2"), "{text}");
+
+    // Without --verify-url the plan is as before.
+    o.verify_urls.clear();
+    let p = build_plan(&o).unwrap();
+    assert!(p
+        .steps
+        .iter()
+        .all(|s| !s.name.ends_with("-sample") && s.name != "uniqueness"));
+
+    // A URL of another port is refused before anything runs.
+    o.verify_urls = vec!["http://127.0.0.1:9090/x".into()];
+    let e = build_plan(&o).unwrap_err();
+    assert!(e.to_string().contains("--verify-url"), "{e}");
 }

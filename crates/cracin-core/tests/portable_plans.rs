@@ -30,6 +30,7 @@ fn opts(
         ready: Some("http://127.0.0.1:8080/health".into()),
         warmup: vec!["http://127.0.0.1:8080/api".into()],
         verify: 1,
+        verify_urls: vec![],
         fallback: true,
         output: None,
         command: vec![],

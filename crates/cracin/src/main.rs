@@ -22,7 +22,8 @@ use clap::{Parser, Subcommand};
 ///
 /// Exit codes: 0 ok, 1 internal or I/O error, 2 bad input, 3 this machine cannot do it
 /// (criu missing or too old, not root), 4 the application failed (exited, never ready, port
-/// taken), 5 the checkpoint failed, 6 the restore failed, 7 a container engine step failed.
+/// taken), 5 the checkpoint failed, 6 the restore failed, 7 a container engine step failed,
+/// 8 the uniqueness check failed (two restored instances gave the same random-looking values).
 #[derive(Parser)]
 #[command(name = "cracin", version, max_term_width = 100)]
 struct Cli {
@@ -46,6 +47,7 @@ enum Command {
     /// cracin's guardian (internal): cleans up after a cracin that died.
     #[command(name = "__guard", hide = true)]
     Guard,
+    Verify(cmd::verify::Args),
 }
 
 fn main() {
@@ -75,6 +77,7 @@ fn main() {
         Command::Base(a) => cmd::base::run(a),
         Command::Report(a) => cmd::report::run(a),
         Command::Guard => Ok(cracin_core::os::guard::serve()),
+        Command::Verify(a) => cmd::verify::run(a),
     };
     // Finished normally (also with an error): cracin cleaned up itself.
     cracin_core::os::guard::disarm();

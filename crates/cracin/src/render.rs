@@ -64,6 +64,9 @@ pub fn error(e: &Error) -> i32 {
                 Some(f) => {
                     let _ = writeln!(err, "\nlast lines of {}:", f.display());
                 }
+                None if matches!(e, Error::NotUnique { .. }) => {
+                    let _ = writeln!(err, "\nrepeated in two instances:");
+                }
                 None => {
                     let _ = writeln!(err, "\nlast lines of its output:");
                 }

@@ -138,6 +138,13 @@ pub enum StepKind {
     RunExpectAbsent { absent: String },
     /// Run only when an earlier step failed, to remove what the plan created; errors ignored.
     OnFailure,
+    /// Send the URLs in `command[1..]` (the `--verify-url` values in `names`, mapped to the
+    /// published port) `rounds` times to the running verification container and keep the
+    /// answers for `Uniqueness` (`verify::sample`).
+    Sample { names: Vec<String>, rounds: u32 },
+    /// Compare the answers of every `Sample` step so far (`verify::decide`): a random-looking
+    /// value that came back in two containers fails the build before it is tagged.
+    Uniqueness,
 }
 
 /// What a restore entrypoint prints on stderr when it falls back to a cold start (cracin's
@@ -259,6 +266,22 @@ impl Plan {
                 StepKind::OnFailure => {
                     let _ = write!(s, "\n# on failure, {}: {}\n{line}\n", st.name, st.why);
                 }
+                StepKind::Sample { rounds, .. } => {
+                    n += 1;
+                    let _ = write!(
+                        s,
+                        "\n# {n}. {}: {} (cracin sends each URL {rounds} times)\n{line}\n",
+                        st.name, st.why
+                    );
+                }
+                StepKind::Uniqueness => {
+                    n += 1;
+                    let _ = write!(
+                        s,
+                        "\n# {n}. {}: {} (cracin compares the answers)\n{line}\n",
+                        st.name, st.why
+                    );
+                }
             }
         }
         s
@@ -338,6 +361,9 @@ pub struct BuildOptions {
     pub warmup: Vec<String>,
     /// How many restore containers must come up and answer before the image is tagged.
     pub verify: u32,
+    /// `--verify-url`: the uniqueness check's requests (paths, or URLs of the application's
+    /// port as seen inside the container); empty: no uniqueness check.
+    pub verify_urls: Vec<String>,
     pub fallback: bool,
     pub output: Option<Output>,
     /// The application command inside the container (default `java -jar /app/app.jar`).
@@ -512,6 +538,8 @@ pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
             "an unverified image is not tagged: use --verify 1 or more",
         ));
     }
+    // The uniqueness check compares two restores.
+    let verify_count = crate::verify::image::build_verify_count(o.verify, &o.verify_urls);
     let e = &o.engine;
     let id = &o.id;
     let ckpt_ctr = format!("cracin-ckpt-{id}");
@@ -569,6 +597,12 @@ pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
                 p.notes.push("a JRE has no jcmd: the application must checkpoint itself (org.crac Core.checkpointRestore())".into());
             }
         }
+    }
+    if verify_count != o.verify {
+        p.notes.push(format!(
+            "the uniqueness check (--verify-url) compares two restores: --verify {} raised to {verify_count}",
+            o.verify
+        ));
     }
     if o.runtime == Runtime::Openj9 {
         p.notes.push(o.recipe.openj9_api.note());
@@ -683,7 +717,8 @@ pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
 
     // 4. Verification: every restore must come up and answer.
     let port = o.app_port();
-    for i in 1..=o.verify {
+    let sample_urls = crate::verify::image::build_sample_urls(&o.verify_urls, port, o.verify_port)?;
+    for i in 1..=verify_count {
         let name = format!("cracin-verify-{id}-{i}");
         let mut run = e.cmd(&["run", "-d", "--name", &name]);
         run.extend(o.runtime.restore_flags_for(e.kind, o.recipe));
@@ -723,6 +758,20 @@ pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
                 "a restored JVM keeps its checkpoint-time PID >= 1000; a cold start (fallback) fails the verification",
             );
         }
+        if !sample_urls.is_empty() {
+            p.steps.push(Step {
+                name: format!("verify-{i}-sample"),
+                command: std::iter::once("sample".to_string())
+                    .chain(sample_urls.iter().cloned())
+                    .collect(),
+                why: "ask the restored application the uniqueness check's requests".into(),
+                kind: StepKind::Sample {
+                    names: o.verify_urls.clone(),
+                    rounds: crate::verify::DEFAULT_ROUNDS,
+                },
+                timeout: Duration::from_secs(120),
+            });
+        }
         p.step(
             format!("verify-{i}-logs"),
             e.cmd(&["logs", &name]),
@@ -748,6 +797,19 @@ pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
             e.cmd(&["rm", &name]),
             "remove the verification container",
         );
+    }
+
+    if !sample_urls.is_empty() {
+        p.steps.push(Step {
+            name: "uniqueness".into(),
+            command: std::iter::once("compare".to_string())
+                .chain(o.verify_urls.iter().cloned())
+                .collect(),
+            why: "no random-looking value (session ID, token, UUID) may come back in two restores"
+                .into(),
+            kind: StepKind::Uniqueness,
+            timeout: Duration::from_secs(10),
+        });
     }
 
     // 5. Tag, export, clean up.
@@ -807,7 +869,7 @@ pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
     // One command per object: an engine that does not know one name (a verification that never
     // started) must not keep the others.
     let mut containers = vec![ckpt_ctr.clone()];
-    containers.extend((1..=o.verify).map(|i| format!("cracin-verify-{id}-{i}")));
+    containers.extend((1..=verify_count).map(|i| format!("cracin-verify-{id}-{i}")));
     for c in &containers {
         p.on_failure(
             "remove-container",
@@ -859,12 +921,14 @@ pub fn execute(plan: &Plan, log_dir: &Path, progress: &dyn Progress) -> Result<(
     for s in plan.steps.iter().filter(|s| s.kind == StepKind::OnFailure) {
         crate::os::guard::run_on_death(&s.command, &plan.env);
     }
+    // The answers of the verification containers, for the uniqueness check.
+    let mut samples = Vec::new();
     let result = plan
         .steps
         .iter()
         .enumerate()
         .filter(|(_, s)| s.kind != StepKind::OnFailure)
-        .try_for_each(|(i, s)| run_step(plan, i, s, log_dir, progress));
+        .try_for_each(|(i, s)| run_step(plan, i, s, log_dir, progress, &mut samples));
     if result.is_err() {
         for (i, s) in plan
             .steps
@@ -901,10 +965,26 @@ fn run_step(
     s: &Step,
     log_dir: &Path,
     progress: &dyn Progress,
+    samples: &mut Vec<crate::verify::Samples>,
 ) -> Result<()> {
     progress.step(&s.name, &s.why);
     let t0 = Instant::now();
     match &s.kind {
+        StepKind::Sample { names, rounds } => {
+            samples.push(crate::verify::image::sample_step(
+                &s.name,
+                names,
+                &s.command[1..],
+                *rounds,
+                log_dir,
+            )?);
+        }
+        StepKind::Uniqueness => {
+            let summary = crate::verify::image::uniqueness_step(samples, progress)?;
+            let ms = t0.elapsed().as_secs_f64() * 1000.0;
+            progress.done(&s.name, ms, &summary);
+            return Ok(());
+        }
         StepKind::Probe {
             timeout,
             alive,

@@ -228,6 +228,7 @@ fn measure(
             .map(|w| w.urls.clone())
             .unwrap_or_default(),
         verify: 1,
+        verify_urls: vec![],
         // a restore that silently started cold would make the figures lie
         fallback: false,
         output: None,

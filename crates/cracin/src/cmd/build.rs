@@ -13,8 +13,10 @@ use cracin_core::{Error, Result};
 /// The pipeline: build the checkpoint image (generated from --jar and --base, or your --image),
 /// run it with the runtime's minimal capabilities (inside, the application is started, made
 /// ready, warmed up and checkpointed), commit the stopped container with a restore command, run
-/// the result --verify times and probe it, tag it, and remove everything temporary; with --push,
-/// send it to a registry (see docs/registry.md).
+/// the result --verify times and probe it (with --verify-url, also compare what looks random in
+/// the answers of two restores: `cracin verify`'s uniqueness check), tag it, and remove
+/// everything temporary; with --push, send it to a registry (see docs/registry.md). A failed
+/// step leaves the previous image under the tag untouched.
 ///
 /// Runtimes: criu (any OpenJDK; measured on podman and docker here), crac (Azul Zulu or BellSoft
 /// Liberica CRaC; --crac-engine warp for Azul's Warp) and openj9 (IBM Semeru): the last two are
@@ -89,6 +91,15 @@ pub struct Args {
     /// How many restore containers must start and answer before the image is tagged.
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = super::ranges::count32::<1, 100>)]
     pub verify: u32,
+
+    /// Uniqueness check before tagging (repeatable): a path or a URL of the application's port
+    /// as seen inside the container whose answers carry session IDs or tokens. Two verification
+    /// containers (--verify is raised to 2) are each asked every URL twice; a random-looking
+    /// value that comes back in both fails the build with exit code 8 and the image is not
+    /// tagged. The --warmup URLs are not reused: give the requests that matter (see
+    /// docs/verify.md).
+    #[arg(long = "verify-url", value_name = "URL")]
+    pub verify_urls: Vec<String>,
 
     /// Do not start the application cold when the checkpoint cannot be restored.
     #[arg(long)]
@@ -193,6 +204,7 @@ pub fn run(a: Args) -> Result<i32> {
         ready: a.ready.clone(),
         warmup: a.warmup.clone(),
         verify: a.verify,
+        verify_urls: a.verify_urls.clone(),
         fallback: !a.no_fallback,
         output: a.output.as_deref().map(Output::parse).transpose()?,
         command,
@@ -235,7 +247,15 @@ pub fn run(a: Args) -> Result<i32> {
     // The private context holds a copy of the jar and of cracin itself: tens of MB per build.
     drop(tmp_context);
     result?;
-    println!("built {} ({} verified restores)", a.tag, a.verify);
+    let restores = cracin_core::verify::image::build_verify_count(a.verify, &a.verify_urls);
+    if a.verify_urls.is_empty() {
+        println!("built {} ({restores} verified restores)", a.tag);
+    } else {
+        println!(
+            "built {} ({restores} verified restores, uniqueness check passed)",
+            a.tag
+        );
+    }
     if let Some(p) = &opts.push {
         println!("pushed to {}", p.dest);
     }

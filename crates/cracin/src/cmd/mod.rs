@@ -12,3 +12,4 @@ pub mod push;
 pub mod ranges;
 pub mod report;
 pub mod restore;
+pub mod verify;
