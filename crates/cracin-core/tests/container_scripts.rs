@@ -158,7 +158,12 @@ impl Env {
             .args([
                 "/bin/sh",
                 "-c",
-                "/bin/mount -t tmpfs cracin-test /tmp && exec \"$@\"",
+                // A private /tmp for the scripts' pid file. The test's own directory may lie
+                // under /tmp (a checkout there): it is bound to /mnt first and bound back into
+                // the new tmpfs, so the scripts still see it at the same path.
+                "/bin/mount --bind \"$TEST_ROOT\" /mnt && /bin/mount -t tmpfs cracin-test /tmp \
+                 && /bin/mkdir -p \"$TEST_ROOT\" && /bin/mount --bind /mnt \"$TEST_ROOT\" \
+                 && exec \"$@\"",
                 "sh",
             ])
             .args(&sh_args)
@@ -166,6 +171,7 @@ impl Env {
             .current_dir(&self.work)
             .env_clear()
             .env("PATH", &self.bin)
+            .env("TEST_ROOT", self._tmp.path())
             .env("CHECKPOINT_DIR", &self.ckpt)
             .env("JAVA_OPTS_EXTRA", "-XX:CRaCCheckpointTo=/app/checkpoint")
             .stdin(Stdio::null())
