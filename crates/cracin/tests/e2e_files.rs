@@ -349,18 +349,13 @@ fn h2_round(jar: &Path, ck: &Path, tcp: u16, round: usize) {
 }
 
 /// A directory for a database outside every temporary directory (so cracin sees data, not
-/// scratch): under the build's target directory.
-fn data_dir(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "{name}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// scratch): under /var/lib, not under the build's target directory, which lies under /tmp when
+/// the checkout does. Private (0700), removed when dropped, also when the test fails.
+fn data_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("cracin-test-{name}-"))
+        .tempdir_in("/var/lib")
+        .unwrap()
 }
 
 #[test]
@@ -373,7 +368,7 @@ fn h2_data_written_after_a_restore_refuses_the_next_restore_and_stays() {
         return;
     };
     let work = data_dir("h2-data");
-    let (db, ck, tcp) = (work.join("db"), work.join("ck"), free_port());
+    let (db, ck, tcp) = (work.path().join("db"), work.path().join("ck"), free_port());
     h2_checkpoint(&jar, &db, &ck, tcp, &[]);
     let m = manifest(&ck);
     let checked = entries(&m, "checked");
@@ -405,7 +400,7 @@ fn h2_data_written_after_a_restore_refuses_the_next_restore_and_stays() {
     let file_url = format!("jdbc:h2:{}/test", db.display());
     let count = h2_sql(&jar, &file_url, "SELECT COUNT(*) FROM t");
     assert!(count.contains("5001"), "{count}");
-    let _ = std::fs::remove_dir_all(&work);
+    drop(work);
 }
 
 #[test]
@@ -418,7 +413,7 @@ fn h2_with_snapshot_starts_every_restore_from_the_checkpoint_data() {
         return;
     };
     let work = data_dir("h2-snapshot");
-    let (db, ck, tcp) = (work.join("db"), work.join("ck"), free_port());
+    let (db, ck, tcp) = (work.path().join("db"), work.path().join("ck"), free_port());
     std::fs::create_dir_all(&db).unwrap();
     h2_checkpoint(&jar, &db, &ck, tcp, &["--snapshot", db.to_str().unwrap()]);
     let m = manifest(&ck);
@@ -434,5 +429,5 @@ fn h2_with_snapshot_starts_every_restore_from_the_checkpoint_data() {
         h2_round(&jar, &ck, tcp, round);
     }
     assert_none_with(&format!("-tcpPort {tcp}"));
-    let _ = std::fs::remove_dir_all(&work);
+    drop(work);
 }
