@@ -37,6 +37,8 @@ fn opts(engine: Engine, runtime: Runtime, source: Source, fallback: bool) -> Bui
         cpu_baseline: Default::default(),
         push: None,
         recipe: Recipe::default(),
+        user: None,
+        seccomp_profile: PathBuf::from("/build/cracin-restore.json"),
     }
 }
 
@@ -785,6 +787,13 @@ mod e2e {
             }),
             cpu_baseline: Default::default(),
             push: None,
+            // The fixture's scripts run criu themselves (no cracin to raise its capability) and
+            // write a root-owned /app/checkpoint: they stay root, with CHECKPOINT_RESTORE only.
+            user: Some(cracin_core::container::RunUser {
+                user: "0".into(),
+                group: Some("0".into()),
+            }),
+            seccomp_profile: tmp.path().join("seccomp.json"),
         };
         let plan = build_plan(&o).unwrap();
         let logs = tmp.path().join("logs");

@@ -138,6 +138,16 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub cracin_binary: Option<PathBuf>,
 
+    /// The non-root user the image runs as, UID[:GID] (criu runtime; default: an --image's own
+    /// non-root USER, else 1001:1001).
+    #[arg(long, value_name = "UID[:GID]")]
+    pub user: Option<String>,
+
+    /// Where to write cracin's seccomp profile for restore containers (criu runtime; default
+    /// $TMPDIR/cracin-seccomp/cracin-restore-HASH.json). `cracin seccomp --out` writes it again.
+    #[arg(long, value_name = "PATH")]
+    pub seccomp_profile: Option<PathBuf>,
+
     /// The command that starts the application inside the container (default: java -jar
     /// /app/app.jar with --jar, the image's ENTRYPOINT + CMD with --image).
     #[arg(last = true, value_name = "COMMAND")]
@@ -187,6 +197,12 @@ pub fn run(a: Args) -> Result<i32> {
         }
         _ => a.command.clone(),
     };
+    let user = match (&a.user, &source) {
+        (Some(u), _) => Some(container::RunUser::parse(u)?),
+        // An existing image keeps its own non-root user.
+        (None, Source::Image(img)) => container::user::image_user(&engine, img)?,
+        (None, Source::Jar { .. }) => None,
+    };
     let id = unique_id();
     let private_context = a.context.is_none();
     // The default context is a fresh mkdtemp directory (0700, random name): it receives copies
@@ -230,6 +246,11 @@ pub fn run(a: Args) -> Result<i32> {
             .map(|r| container::push::PushSpec::new(r, a.tls_verify))
             .transpose()?,
         recipe,
+        user,
+        seccomp_profile: a
+            .seccomp_profile
+            .clone()
+            .unwrap_or_else(container::seccomp::default_path),
     };
     let mut plan = container::build_plan(&opts)?;
     plan.notes.insert(0, format!("engine: {}", choice.why));
@@ -266,11 +287,10 @@ pub fn run(a: Args) -> Result<i32> {
         .map(|(k, v)| format!("{k}={v} "))
         .collect();
     println!(
-        "run it with: {env}{} run -p {port}:{port} {} {}",
+        // engine.cmd(["run"]) already ends in `run` and this host's run options.
+        "run it with: {env}{} -p {port}:{port} {} {}",
         opts.engine.cmd(&["run"]).join(" "),
-        opts.runtime
-            .restore_flags_for(opts.engine.kind, opts.recipe)
-            .join(" "),
+        opts.restore_flags().join(" "),
         a.tag,
         port = opts.app_port()
     );
