@@ -371,24 +371,61 @@ pub fn file_name() -> String {
     format!("cracin-restore-{hex}.json")
 }
 
-/// Where `cracin build` keeps the profile by default: `$TMPDIR/cracin-seccomp/NAME`.
+/// Where `cracin build` keeps the profile by default: root `/var/lib/cracin/seccomp/NAME`, other
+/// users `$HOME/.local/share/cracin/seccomp/NAME` (a directory of their own, never a shared /tmp
+/// where another user could plant a file or a symlink under the expected name).
 pub fn default_path() -> PathBuf {
-    std::env::temp_dir()
-        .join("cracin-seccomp")
-        .join(file_name())
+    let dir = if crate::sysinfo::is_root() {
+        PathBuf::from("/var/lib/cracin/seccomp")
+    } else {
+        std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(|h| PathBuf::from(h).join(".local/share/cracin/seccomp"))
+            .unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("cracin-{}-seccomp", nix::unistd::geteuid()))
+            })
+    };
+    dir.join(file_name())
 }
 
 /// Writes the profile to `path` (mode 0644: the engine reads it), replacing it atomically.
 pub fn write(path: &Path) -> crate::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir, e))?;
     }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, profile()).map_err(|e| crate::Error::io(&tmp, e))?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))
+    replace_file(path, &profile(), 0o644)
+}
+
+/// Writes `content` to a new file beside `path` (never through an existing name or symlink) and
+/// renames it over `path`: readers see the old or the new file, never half of one.
+pub fn replace_file(path: &Path, content: &str, mode: u32) -> crate::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
         .map_err(|e| crate::Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| crate::Error::io(path, e))
+    let done = f
+        .write_all(content.as_bytes())
+        .and_then(|_| {
+            use std::os::unix::fs::PermissionsExt;
+            // The umask may have taken bits the file must have (scripts: 0755).
+            f.set_permissions(std::fs::Permissions::from_mode(mode))
+        })
+        .and_then(|_| std::fs::rename(&tmp, path));
+    if let Err(e) = done {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(crate::Error::io(path, e));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -451,7 +488,17 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("sub").join(file_name());
         write(&p).unwrap();
+        // A symlink planted under the name is replaced, not followed.
+        let target = d.path().join("target");
+        std::fs::write(&target, "keep").unwrap();
+        std::fs::remove_file(&p).unwrap();
+        std::os::unix::fs::symlink(&target, &p).unwrap();
         write(&p).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+        assert!(!std::fs::symlink_metadata(&p)
+            .unwrap()
+            .file_type()
+            .is_symlink());
         assert_eq!(std::fs::read_to_string(&p).unwrap(), profile());
         assert_eq!(std::fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
     }

@@ -144,7 +144,8 @@ pub struct Args {
     pub user: Option<String>,
 
     /// Where to write cracin's seccomp profile for restore containers (criu runtime; default
-    /// $TMPDIR/cracin-seccomp/cracin-restore-HASH.json). `cracin seccomp --out` writes it again.
+    /// /var/lib/cracin/seccomp/ for root, ~/.local/share/cracin/seccomp/ for others, named
+    /// cracin-restore-HASH.json). `cracin seccomp --out` writes it again.
     #[arg(long, value_name = "PATH")]
     pub seccomp_profile: Option<PathBuf>,
 
