@@ -18,6 +18,11 @@ use cracin_core::{Error, Result};
 /// everything temporary; with --push, send it to a registry (see docs/registry.md). A failed
 /// step leaves the previous image under the tag untouched.
 ///
+/// criu images run as a non-root user (--user, default 1001:1001, or an --image's own USER);
+/// their containers need only CHECKPOINT_RESTORE, no-new-privileges and, for restores, cracin's
+/// seccomp profile (--seccomp-profile): the `run it with:` line shows the exact flags
+/// (docs/privileges.md).
+///
 /// Runtimes: criu (any OpenJDK; measured on podman and docker here), crac (Azul Zulu or BellSoft
 /// Liberica CRaC; --crac-engine warp for Azul's Warp) and openj9 (IBM Semeru): the last two are
 /// generated from the seed's and the vendors' recipes and were never run here (their scripts
