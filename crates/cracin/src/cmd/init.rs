@@ -161,5 +161,11 @@ pub fn run(a: Args) -> Result<i32> {
         a.dir.display(),
         base.name()
     );
+    if runtime == Runtime::Criu {
+        println!(
+            "the image runs as {}; its containers need: checkpoint --cap-drop=ALL --cap-add=CHECKPOINT_RESTORE --security-opt no-new-privileges --security-opt seccomp=unconfined; restore the same with seccomp=FILE from `cracin seccomp --out FILE` (docs/privileges.md)",
+            spec.user.spec()
+        );
+    }
     Ok(0)
 }
