@@ -72,6 +72,20 @@ fn bad_users_are_refused_and_plans_show_the_least_privilege() {
         .args(["init", "--user", "0", "--dir"])
         .arg(dir.join("init")));
     assert_eq!(out.status.code(), Some(2));
+    let out = run(cracin()
+        .args(["init", "--user", "4242", "--dir"])
+        .arg(dir.join("init")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("the image runs as 4242"),
+        "{}",
+        stdout(&out)
+    );
+    let cf = std::fs::read_to_string(dir.join("init/Containerfile")).unwrap();
+    assert!(
+        cf.contains("chown 4242 /app") && cf.contains("\nUSER 4242\n"),
+        "{cf}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
