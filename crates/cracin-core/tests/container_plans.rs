@@ -343,7 +343,7 @@ fn the_system_podman_gets_this_hosts_needs_per_command() {
     assert!(p.env.is_empty(), "no cracin configuration: {:?}", p.env);
     assert_eq!(
         step_line(&p, "checkpoint"),
-        "podman run --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 --name cracin-ckpt-t1 --cap-add=CHECKPOINT_RESTORE --security-opt seccomp=unconfined localhost/cracin-ckpt-t1:latest"
+        "podman run --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 --name cracin-ckpt-t1 --cap-drop=ALL --cap-add=CHECKPOINT_RESTORE --security-opt no-new-privileges --security-opt seccomp=unconfined localhost/cracin-ckpt-t1:latest"
     );
     assert!(step_line(&p, "build").starts_with("podman build --ulimit nofile=20000:20000 "));
     assert_eq!(
