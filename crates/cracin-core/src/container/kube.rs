@@ -111,9 +111,11 @@ impl ImageFacts {
     }
 }
 
+/// An engine command with what this host needs (`Engine::cmd`: global and `run` options).
 fn engine_cmd(engine: &Engine, args: &[&str]) -> Cmd {
-    let mut c = Cmd::new(&engine.binary)
-        .args(args)
+    let argv = engine.cmd(args);
+    let mut c = Cmd::new(&argv[0])
+        .args(&argv[1..])
         .timeout(Duration::from_secs(120));
     for (k, v) in &engine.env {
         c = c.env(k, v);
