@@ -102,6 +102,14 @@ impl ImageFacts {
         })
     }
 
+    /// The runtime of an image without cracin's labels (made by hand from `cracin init`, or a
+    /// CRaC Warp image, which the build does not commit); a label, when present, wins.
+    pub fn assume_runtime(&mut self, rt: Runtime) {
+        self.labels
+            .entry(LABEL_RUNTIME.to_string())
+            .or_insert_with(|| rt.name().to_string());
+    }
+
     /// Adds the footprint recorded in the checkpoint's cracin.json.
     pub fn add_manifest(&mut self, json: &str) {
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(json) {
@@ -123,8 +131,9 @@ fn engine_cmd(engine: &Engine, args: &[&str]) -> Cmd {
     c
 }
 
-/// Reads an image's facts through the engine (the image must be in its store).
-pub fn inspect(engine: &Engine, image: &str) -> Result<ImageFacts> {
+/// Reads an image's facts through the engine (the image must be in its store); `runtime` is
+/// assumed when the image carries no runtime label (`ImageFacts::assume_runtime`).
+pub fn inspect(engine: &Engine, image: &str, runtime: Option<Runtime>) -> Result<ImageFacts> {
     let out = engine_cmd(
         engine,
         &["image", "inspect", "--format", "{{json .Config}}", image],
@@ -147,6 +156,9 @@ pub fn inspect(engine: &Engine, image: &str) -> Result<ImageFacts> {
             "check the image name",
         )
     })?;
+    if let Some(rt) = runtime {
+        f.assume_runtime(rt);
+    }
     if f.labels.get(LABEL_RUNTIME).map(String::as_str) == Some("criu") {
         // The checkpoint's own record, read as the image's user in a throw-away container.
         let manifest = format!("{CHECKPOINT_DIR}/{}", crate::checkpoint::MANIFEST);
@@ -209,7 +221,7 @@ impl KubeOptions {
             None => {
                 return Err(Error::usage(
                     format!("image {image} has no {LABEL_RUNTIME} label: it was not made by this cracin build"),
-                    "build it with `cracin build` (which labels runtime, port and readiness path), then run `cracin kube` again",
+                    "build it with `cracin build` (which labels runtime, port and readiness path), or say how it restores with --runtime criu|crac|openj9",
                 ))
             }
         };
@@ -502,6 +514,23 @@ mod tests {
         assert!(KubeOptions::from_facts("x", &f, None, false).is_err());
         let u = RunUser::parse("2000").unwrap();
         assert!(KubeOptions::from_facts("x", &f, Some(u), false).is_ok());
+    }
+
+    #[test]
+    fn an_unlabelled_image_needs_its_runtime_said() {
+        let mut f =
+            ImageFacts::from_config_json(r#"{"User":"1001","ExposedPorts":{"9090/tcp":{}}}"#)
+                .unwrap();
+        assert!(KubeOptions::from_facts("x", &f, None, false).is_err());
+        f.assume_runtime(Runtime::Crac);
+        let o = KubeOptions::from_facts("x", &f, None, false).unwrap();
+        assert_eq!(
+            (o.runtime, o.port, o.fallback),
+            (Runtime::Crac, 9090, false)
+        );
+        let mut labelled = ImageFacts::from_config_json(CONFIG).unwrap();
+        labelled.assume_runtime(Runtime::Openj9);
+        assert_eq!(labelled.labels[LABEL_RUNTIME], "criu");
     }
 
     #[test]

@@ -47,6 +47,11 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub replicas: u32,
 
+    /// How the image restores, for an image without cracin's labels (made by hand from `cracin
+    /// init`, or a CRaC Warp image): criu, crac or openj9.
+    #[arg(long, value_name = "RUNTIME")]
+    pub runtime: Option<String>,
+
     /// Fail the pod when the restore fails instead of starting the application cold.
     #[arg(long)]
     pub no_fallback: bool,
@@ -59,7 +64,12 @@ pub struct Args {
 pub fn run(a: Args) -> Result<i32> {
     let engine = Engine::parse(&a.engine)?;
     let user = a.user.as_deref().map(RunUser::parse).transpose()?;
-    let facts = kube::inspect(&engine, &a.image)?;
+    let runtime = a
+        .runtime
+        .as_deref()
+        .map(container::Runtime::parse)
+        .transpose()?;
+    let facts = kube::inspect(&engine, &a.image, runtime)?;
     let mut o = kube::KubeOptions::from_facts(&a.image, &facts, user, a.no_fallback)?;
     if let Some(n) = &a.name {
         o.name = kube::name_of(n);
