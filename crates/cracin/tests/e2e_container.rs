@@ -471,8 +471,9 @@ fn counter_flow(test: &str, e: Engine) {
 
     let started = started_at_checkpoint(&e, &tag);
     let first = expected_first_count(&e, &tag);
-    // The checkpoint in the image is root's alone (it is a memory dump): 0700/0600, and
-    // another user in the container cannot read its memory pages.
+    // The checkpoint in the image belongs to the image's user alone (it is a memory dump, made
+    // and restored by that non-root user): 0700/0600, and another user in the container cannot
+    // read its memory pages.
     let (ok, modes, err) = eng(
         &e,
         &[
@@ -494,7 +495,7 @@ fn counter_flow(test: &str, e: Engine) {
             .lines()
             .map(|l| l.split(' ').take(2).collect::<Vec<_>>().join(" "))
             .collect::<Vec<_>>(),
-        vec!["700 0", "600 0", "600 0"],
+        vec!["700 1001", "600 1001", "600 1001"],
         "{modes}"
     );
     let (ok, _, err) = eng(
