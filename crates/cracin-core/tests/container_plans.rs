@@ -465,7 +465,7 @@ fn criu_uses_the_measured_minimal_privileges() {
     let cf = file(&p, "Containerfile");
     assert!(cf.contains("FROM localhost/cracin-base:jdk21\n"));
     // Non-root: /app belongs to the user, cracin gets its file capability, then USER.
-    assert!(cf.contains("USER root\nRUN mkdir -p /app && chown 1001:1001 /app && criu --version && /usr/local/bin/cracin setcap-checkpoint-restore /usr/local/bin/cracin\nUSER 1001:1001\n"), "{cf}");
+    assert!(cf.contains("USER root\nRUN mkdir -p /app /var/lib/cracin && chown 1001:1001 /app /var/lib/cracin && chmod 0700 /var/lib/cracin \\\n&& criu --version && /usr/local/bin/cracin setcap-checkpoint-restore /usr/local/bin/cracin\nUSER 1001:1001\n"), "{cf}");
     // The generated seccomp profile is a file of the plan, at its own path.
     let profile = file(&p, "/build/cracin-restore.json");
     assert!(profile.contains("\"clone3\""));

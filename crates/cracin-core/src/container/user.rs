@@ -124,9 +124,11 @@ pub fn criu_image_lines(user: &RunUser, cracin: &str) -> String {
     format!(
         "# Runs as {spec}, not root. cracin holds CAP_CHECKPOINT_RESTORE as a permitted file capability\n\
 # (no effective bit: without the capability the image still starts, cold) and passes it to criu\n\
-# only; the JVM gets no capability. /app belongs to the user: the checkpoint is written there.\n\
+# only; the JVM gets no capability. /app (the checkpoint) and /var/lib/cracin (the org.crac\n\
+# provider and control directory) belong to the user.\n\
 USER root\n\
-RUN mkdir -p /app && chown {spec} /app && criu --version && {cracin} {SETCAP_SUBCOMMAND} {cracin}\n\
+RUN mkdir -p /app /var/lib/cracin && chown {spec} /app /var/lib/cracin && chmod 0700 /var/lib/cracin \\\n\
+ && criu --version && {cracin} {SETCAP_SUBCOMMAND} {cracin}\n\
 USER {spec}\n"
     )
 }
