@@ -46,9 +46,10 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 # 1. Bookworm packages. uidmap/slirp4netns/fuse-overlayfs are podman's recommends for rootless use;
-#    cracin runs podman as root, so only what root needs is installed.
+#    cracin runs podman as root, so only what root needs is installed. catatonit: the pause
+#    binary `podman kube play` builds its infra image from (cracin kube tests).
 PACKAGES=(podman buildah skopeo umoci runc debootstrap containernetworking-plugins iptables
-          conntrack tini curl ca-certificates xz-utils)
+          conntrack tini curl ca-certificates xz-utils catatonit)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

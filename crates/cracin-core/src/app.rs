@@ -308,13 +308,8 @@ fn launch_in_container(spec: &LaunchSpec) -> Result<Launched> {
             ] {
                 libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0);
             }
-            libc::prctl(
-                libc::PR_CAP_AMBIENT,
-                libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
-                0,
-                0,
-                0,
-            );
+            // Non-root: no ambient or inheritable capability, so the JVM execs with none.
+            crate::caps::clear_inherited();
             Ok(())
         });
     }

@@ -94,7 +94,20 @@ pub fn jcmd(pid: u32, command: &str, timeout: Duration) -> Result<String> {
 
 /// Removes the JVM's attach socket file so that the next JVM that is PID 1 of its namespace does
 /// not find a stale one (the dumped listener is restored by CRIU as a ghost socket).
+///
+/// Not as a non-root user: the JVM binds its listener to `.java_pidN.tmp` and renames it, and for
+/// a socket whose bound name is gone CRIU 4.2.1 records no real owner, so a non-root restore fails
+/// to chown the re-bound socket ("Unable to change ... ownership ... Operation not permitted";
+/// root's chown succeeds). Renamed back to its bound name, the socket is dumped with its owner and
+/// restored as a file jcmd does not look for.
 pub fn remove_socket_file(pid: u32) {
     let nspid = ns_pid(pid).unwrap_or(pid);
-    let _ = std::fs::remove_file(socket_path(pid, nspid));
+    let sock = socket_path(pid, nspid);
+    if !crate::sysinfo::is_root() {
+        let bound = PathBuf::from(format!("{}.tmp", sock.display()));
+        if std::fs::rename(&sock, &bound).is_ok() {
+            return;
+        }
+    }
+    let _ = std::fs::remove_file(sock);
 }

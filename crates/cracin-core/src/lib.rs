@@ -10,6 +10,7 @@
 pub mod app;
 pub mod attach;
 pub mod bench;
+pub mod caps;
 pub mod checkpoint;
 pub mod ckpt;
 pub mod container;

@@ -134,6 +134,8 @@ fn criu_options() -> CriuOptions {
 
 /// Fails early when this host cannot checkpoint or restore at all.
 pub fn preflight(criu_path: Option<&Path>, action: &str) -> Result<Criu> {
+    // A non-root cracin in a cracin image holds CHECKPOINT_RESTORE only as permitted.
+    crate::caps::raise_checkpoint_restore();
     if !crate::sysinfo::is_root()
         && !crate::sysinfo::has_cap(crate::sysinfo::CAP_CHECKPOINT_RESTORE)
     {
@@ -821,11 +823,8 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
     // One restore at a time on this host from the port check until CRIU is done: two restores
     // started together would both find the port free (and CRIU restores the JVM's attach
     // socket, the same path for every JVM that was PID 1, as a ghost that two cannot bind).
-    let _lock = crate::os::lock::acquire(
-        Path::new(crate::os::lock::LOCK_DIR),
-        "restore.lock",
-        o.lock_timeout,
-    )?;
+    let _lock =
+        crate::os::lock::acquire(&crate::os::lock::lock_dir(), "restore.lock", o.lock_timeout)?;
     for port in &m.listen_ports {
         if let Some(holder) = app::port_holder(*port) {
             return Err(Error::PortInUse {

@@ -37,6 +37,8 @@ fn opts(engine: Engine, runtime: Runtime, source: Source, fallback: bool) -> Bui
         cpu_baseline: Default::default(),
         push: None,
         recipe: Recipe::default(),
+        user: None,
+        seccomp_profile: PathBuf::from("/build/cracin-restore.json"),
     }
 }
 
@@ -341,7 +343,7 @@ fn the_system_podman_gets_this_hosts_needs_per_command() {
     assert!(p.env.is_empty(), "no cracin configuration: {:?}", p.env);
     assert_eq!(
         step_line(&p, "checkpoint"),
-        "podman run --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 --name cracin-ckpt-t1 --cap-add=CHECKPOINT_RESTORE --security-opt seccomp=unconfined localhost/cracin-ckpt-t1:latest"
+        "podman run --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 --name cracin-ckpt-t1 --cap-drop=ALL --cap-add=CHECKPOINT_RESTORE --security-opt no-new-privileges --security-opt seccomp=unconfined localhost/cracin-ckpt-t1:latest"
     );
     assert!(step_line(&p, "build").starts_with("podman build --ulimit nofile=20000:20000 "));
     assert_eq!(
@@ -446,11 +448,11 @@ fn criu_uses_the_measured_minimal_privileges() {
     .unwrap();
     assert_eq!(
         step_line(&p, "checkpoint"),
-        "podman run --name cracin-ckpt-t1 --cap-add=CHECKPOINT_RESTORE --security-opt seccomp=unconfined localhost/cracin-ckpt-t1:latest"
+        "podman run --name cracin-ckpt-t1 --cap-drop=ALL --cap-add=CHECKPOINT_RESTORE --security-opt no-new-privileges --security-opt seccomp=unconfined localhost/cracin-ckpt-t1:latest"
     );
     assert_eq!(
         step_line(&p, "verify-1-run"),
-        "podman run -d --name cracin-verify-t1-1 --cap-add=CHECKPOINT_RESTORE -p 127.0.0.1:18080:8080 localhost/cracin-restore-t1:latest"
+        "podman run -d --name cracin-verify-t1-1 --cap-drop=ALL --cap-add=CHECKPOINT_RESTORE --security-opt no-new-privileges --security-opt seccomp=/build/cracin-restore.json -p 127.0.0.1:18080:8080 localhost/cracin-restore-t1:latest"
     );
     let commit = p.steps.iter().find(|s| s.name == "commit").unwrap();
     for c in ["ENTRYPOINT []", "STOPSIGNAL SIGTERM", "WORKDIR /app"] {
@@ -462,11 +464,27 @@ fn criu_uses_the_measured_minimal_privileges() {
     )));
     let cf = file(&p, "Containerfile");
     assert!(cf.contains("FROM localhost/cracin-base:jdk21\n"));
+    // Non-root: /app belongs to the user, cracin gets its file capability, then USER.
+    assert!(cf.contains("USER root\nRUN mkdir -p /app /var/lib/cracin && chown 1001:1001 /app /var/lib/cracin && chmod 0700 /var/lib/cracin \\\n&& criu --version && /usr/local/bin/cracin setcap-checkpoint-restore /usr/local/bin/cracin\nUSER 1001:1001\n"), "{cf}");
+    // The generated seccomp profile is a file of the plan, at its own path.
+    let profile = file(&p, "/build/cracin-restore.json");
+    assert!(profile.contains("\"clone3\""));
+    for label in [
+        "LABEL io.cracin.runtime=criu",
+        "LABEL io.cracin.port=8080",
+        "LABEL io.cracin.fallback=true",
+        "LABEL io.cracin.ready-path=\"/health\"",
+    ] {
+        assert!(commit.command.contains(&label.to_string()), "{label}");
+    }
+    let mut u = opts(Engine::podman(), Runtime::Criu, jar("cracin-jdk21"), true);
+    u.user = Some(cracin_core::container::RunUser::parse("4242").unwrap());
+    assert!(file(&build_plan(&u).unwrap(), "Containerfile").contains("chown 4242 /app"));
     // Yama: SYS_PTRACE only where ptrace_scope >= 1.
     let mut o = opts(Engine::podman(), Runtime::Criu, jar("cracin-jdk21"), true);
     o.yama_ptrace_scope = 1;
     assert!(step_line(&build_plan(&o).unwrap(), "checkpoint").contains("--cap-add=SYS_PTRACE"));
-    // Docker 26's default seccomp profile blocks clone3: restore gets podman's profile.
+    // Docker 26's default seccomp profile blocks clone3: restore gets cracin's own profile.
     let d = build_plan(&opts(
         Engine::docker(),
         Runtime::Criu,
@@ -475,7 +493,7 @@ fn criu_uses_the_measured_minimal_privileges() {
     ))
     .unwrap();
     assert!(step_line(&d, "verify-1-run").contains(
-        "--cap-add=CHECKPOINT_RESTORE --security-opt seccomp=/usr/share/containers/seccomp.json"
+        "--cap-drop=ALL --cap-add=CHECKPOINT_RESTORE --security-opt no-new-privileges --security-opt seccomp=/build/cracin-restore.json"
     ));
     assert!(d.env.contains(&(
         "DOCKER_HOST".into(),
@@ -785,6 +803,13 @@ mod e2e {
             }),
             cpu_baseline: Default::default(),
             push: None,
+            // The fixture's scripts run criu themselves (no cracin to raise its capability) and
+            // write a root-owned /app/checkpoint: they stay root, with CHECKPOINT_RESTORE only.
+            user: Some(cracin_core::container::RunUser {
+                user: "0".into(),
+                group: Some("0".into()),
+            }),
+            seccomp_profile: tmp.path().join("seccomp.json"),
         };
         let plan = build_plan(&o).unwrap();
         let logs = tmp.path().join("logs");

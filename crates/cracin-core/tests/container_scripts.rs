@@ -49,6 +49,7 @@ fn write_files(dir: &Path, runtime: Runtime, base: Base, ready: Option<&str>, wa
             openj9_api: Openj9Api::Crac,
             ..Recipe::default()
         },
+        user: Default::default(),
     };
     for f in generate(&spec) {
         let p = dir.join(&f.name);

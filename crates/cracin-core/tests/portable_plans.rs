@@ -44,6 +44,8 @@ fn opts(
         cpu_baseline: cpu,
         push: push.map(|p| PushSpec::new(p, None).unwrap()),
         recipe: Default::default(),
+        user: None,
+        seccomp_profile: PathBuf::from("/build/cracin-restore.json"),
     }
 }
 

@@ -48,6 +48,10 @@ enum Command {
     #[command(name = "__guard", hide = true)]
     Guard,
     Verify(cmd::verify::Args),
+    Kube(cmd::kube::Args),
+    Seccomp(cmd::seccomp::Args),
+    #[command(name = "setcap-checkpoint-restore", hide = true)]
+    Setcap(cmd::setcap::Args),
 }
 
 fn main() {
@@ -78,6 +82,9 @@ fn main() {
         Command::Report(a) => cmd::report::run(a),
         Command::Guard => Ok(cracin_core::os::guard::serve()),
         Command::Verify(a) => cmd::verify::run(a),
+        Command::Kube(a) => cmd::kube::run(a),
+        Command::Seccomp(a) => cmd::seccomp::run(a),
+        Command::Setcap(a) => cmd::setcap::run(a),
     };
     // Finished normally (also with an error): cracin cleaned up itself.
     cracin_core::os::guard::disarm();

@@ -181,16 +181,53 @@ fn unique(what: &str, e: &Engine) -> String {
     )
 }
 
-/// The flags a restore container needs on this engine (docs/containers.md).
-fn restore_flags(e: &Engine) -> Vec<&'static str> {
-    match e.name() {
-        "docker" => vec![
-            "--cap-add=CHECKPOINT_RESTORE",
-            "--security-opt",
-            "seccomp=/usr/share/containers/seccomp.json",
-        ],
-        _ => vec!["--cap-add=CHECKPOINT_RESTORE"],
+/// The flags a restore container needs (docs/containers.md): CHECKPOINT_RESTORE alone, no
+/// privilege escalation, cracin's generated seccomp profile (the build writes it to `profile`).
+fn restore_flags(profile: &Path) -> Vec<String> {
+    vec![
+        "--cap-drop=ALL".into(),
+        "--cap-add=CHECKPOINT_RESTORE".into(),
+        "--security-opt".into(),
+        "no-new-privileges".into(),
+        "--security-opt".into(),
+        format!("seccomp={}", profile.display()),
+    ]
+}
+
+fn refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// `Uid:` and the capability sets of a process in a running container, read by `exec`.
+fn proc_status(e: &Engine, name: &str, pid: i64) -> std::collections::HashMap<String, String> {
+    let path = format!("/proc/{pid}/status");
+    let (ok, out, err) = eng(e, &["exec", name, "cat", &path]);
+    assert!(ok, "cannot read {path} in {name}: {err}");
+    out.lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// The restored JVM runs as `uid` with no capability at all, under a seccomp filter.
+fn check_unprivileged(e: &Engine, name: &str, pid: i64, uid: &str) {
+    let st = proc_status(e, name, pid);
+    eprintln!(
+        "{}: JVM {pid} in {name}: Uid {} CapEff {} CapPrm {} CapInh {} CapAmb {} CapBnd {} Seccomp {} NoNewPrivs {}",
+        e.name(), st["Uid"], st["CapEff"], st["CapPrm"], st["CapInh"], st["CapAmb"], st["CapBnd"],
+        st["Seccomp"], st["NoNewPrivs"]
+    );
+    assert_eq!(st["Uid"].split_whitespace().next(), Some(uid), "{st:?}");
+    for set in ["CapEff", "CapPrm", "CapInh", "CapAmb"] {
+        assert_eq!(
+            st[set], "0000000000000000",
+            "{set} of the restored JVM: {st:?}"
+        );
     }
+    assert_eq!(
+        st["Seccomp"], "2",
+        "the JVM runs under a seccomp filter: {st:?}"
+    );
 }
 
 /// A build context holding the Counter jar as app.jar.
@@ -216,8 +253,22 @@ fn cracin_for(e: &Engine) -> Command {
 }
 
 /// `cracin build` of the Counter jar; the output of the run.
-fn build_jar(e: &Engine, ctx: &Path, tag: &str, app_cmd: &[&str]) -> std::process::Output {
-    build_jar_with(cracin_for(e), e, ctx, tag, app_cmd, &[])
+fn build_jar(
+    e: &Engine,
+    ctx: &Path,
+    tag: &str,
+    profile: &Path,
+    app_cmd: &[&str],
+) -> std::process::Output {
+    let profile = profile.display().to_string();
+    build_jar_with(
+        cracin_for(e),
+        e,
+        ctx,
+        tag,
+        app_cmd,
+        &["--seccomp-profile", &profile],
+    )
 }
 
 fn build_jar_with(
@@ -351,7 +402,8 @@ fn build_id(stderr: &str) -> String {
         .to_string()
 }
 
-fn check_restored(e: &Engine, name: &str, port: u16, started: i64, first: Option<i64>) {
+/// Checks a restored container; returns the JVM's PID in the container.
+fn check_restored(e: &Engine, name: &str, port: u16, started: i64, first: Option<i64>) -> i64 {
     let (body, took) = first_answer(port);
     eprintln!("{}: {name} answered after {took:?}: {body}", e.name());
     assert_eq!(
@@ -385,6 +437,7 @@ fn check_restored(e: &Engine, name: &str, port: u16, started: i64, first: Option
         "no restore line in the logs: {log}"
     );
     assert!(!log.contains("cracin: restore failed"), "{log}");
+    json_num(&body, "pid")
 }
 
 fn counter_flow(test: &str, e: Engine) {
@@ -394,9 +447,11 @@ fn counter_flow(test: &str, e: Engine) {
     let g = Cleanup::new(&e);
     let ctx = context(&g);
     let tag = g.image(&format!("localhost/{}:instant", unique("counter", &e)));
+    let profile = g.dir("seccomp").join("restore.json");
+    let flags = restore_flags(&profile);
 
     // The restore image, and the run flags cracin tells the user.
-    let out = build_jar(&e, &ctx, &tag, &APP_CMD);
+    let out = build_jar(&e, &ctx, &tag, &profile, &APP_CMD);
     g.build_logs(&out);
     assert!(out.status.success(), "cracin build failed");
     let text = stdout(&out);
@@ -405,13 +460,20 @@ fn counter_flow(test: &str, e: Engine) {
         .lines()
         .find(|l| l.starts_with("run it with:"))
         .expect("run hint");
-    assert!(hint.contains(&restore_flags(&e).join(" ")), "{hint}");
+    assert!(hint.contains(&flags.join(" ")), "{hint}");
+    let (_, user, _) = eng(&e, &["image", "inspect", "-f", "{{.Config.User}}", &tag]);
+    assert_eq!(
+        user.trim(),
+        "1001:1001",
+        "the image runs as the default non-root user"
+    );
     assert!(leftovers(&e, &build_id(&stderr(&out))).is_empty());
 
     let started = started_at_checkpoint(&e, &tag);
     let first = expected_first_count(&e, &tag);
-    // The checkpoint in the image is root's alone (it is a memory dump): 0700/0600, and
-    // another user in the container cannot read its memory pages.
+    // The checkpoint in the image belongs to the image's user alone (it is a memory dump, made
+    // and restored by that non-root user): 0700/0600, and another user in the container cannot
+    // read its memory pages.
     let (ok, modes, err) = eng(
         &e,
         &[
@@ -433,7 +495,7 @@ fn counter_flow(test: &str, e: Engine) {
             .lines()
             .map(|l| l.split(' ').take(2).collect::<Vec<_>>().join(" "))
             .collect::<Vec<_>>(),
-        vec!["700 0", "600 0", "600 0"],
+        vec!["700 1001", "600 1001", "600 1001"],
         "{modes}"
     );
     let (ok, _, err) = eng(
@@ -455,20 +517,24 @@ fn counter_flow(test: &str, e: Engine) {
     );
 
     // One container, then two more at the same time: each restores the same checkpoint.
-    let (c1, p1) = start(&g, &tag, &restore_flags(&e));
-    check_restored(&e, &c1, p1, started, first);
+    let (c1, p1) = start(&g, &tag, &refs(&flags));
+    let pid = check_restored(&e, &c1, p1, started, first);
+    check_unprivileged(&e, &c1, pid, "1001");
     stop_within_5s(&e, &c1);
-    let (c2, p2) = start(&g, &tag, &restore_flags(&e));
-    let (c3, p3) = start(&g, &tag, &restore_flags(&e));
+    let (c2, p2) = start(&g, &tag, &refs(&flags));
+    let (c3, p3) = start(&g, &tag, &refs(&flags));
     check_restored(&e, &c2, p2, started, first);
     check_restored(&e, &c3, p3, started, first);
     stop_within_5s(&e, &c2);
     stop_within_5s(&e, &c3);
+    if e.name() == "podman" {
+        kube_play(&g, &e, &tag, started);
+    }
 
     // Without CHECKPOINT_RESTORE the restore fails: it says why and starts the app cold.
-    let mut flags = restore_flags(&e);
-    flags.retain(|f| *f != "--cap-add=CHECKPOINT_RESTORE");
-    let (c4, p4) = start(&g, &tag, &flags);
+    let mut without = refs(&flags);
+    without.retain(|f| *f != "--cap-add=CHECKPOINT_RESTORE");
+    let (c4, p4) = start(&g, &tag, &without);
     let (body, _) = first_answer(p4);
     assert_eq!(
         json_num(&body, "count"),
@@ -495,7 +561,7 @@ fn counter_flow(test: &str, e: Engine) {
     let before = image_id(&e, &tag);
     let mut bad: Vec<&str> = vec!["java", "-Xlog:gc:file=/dev/shm/gc.log"];
     bad.extend_from_slice(&APP_CMD[1..]);
-    let out = build_jar(&e, &ctx, &tag, &bad);
+    let out = build_jar(&e, &ctx, &tag, &profile, &bad);
     g.build_logs(&out);
     assert!(
         !out.status.success(),
@@ -518,6 +584,91 @@ fn counter_flow(test: &str, e: Engine) {
     );
 }
 
+/// `podman kube down` of a manifest, whatever happens.
+struct KubeDown<'a>(&'a Engine, std::path::PathBuf);
+impl Drop for KubeDown<'_> {
+    fn drop(&mut self) {
+        let _ = eng(self.0, &["kube", "down", &self.1.display().to_string()]);
+    }
+}
+
+/// `cracin kube` writes manifests for the image; `podman kube play` runs them as a real pod
+/// (hostPort: podman 4.3.1 has no --publish; the seccomp profile from --seccomp-profile-root):
+/// the pod restores the checkpoint (not a cold start), as 1001 without capabilities, and
+/// `podman kube down` leaves no pod and no container.
+fn kube_play(g: &Cleanup, e: &Engine, tag: &str, started: i64) {
+    let dir = g.dir("kube");
+    let port = free_port();
+    let name = unique("kube", e).replace('_', "-");
+    let name: String = name.chars().take(50).collect();
+    let out = run(cracin().args(["kube", tag, "--out"]).arg(&dir).args([
+        "--name",
+        &name,
+        "--host-port",
+        &port.to_string(),
+    ]));
+    assert!(out.status.success(), "cracin kube failed");
+    let deployment = std::fs::read_to_string(dir.join("deployment.yaml")).unwrap();
+    for want in [
+        "runAsNonRoot: true",
+        "runAsUser: 1001",
+        "allowPrivilegeEscalation: false",
+        "drop: [ALL]",
+        "add: [CHECKPOINT_RESTORE]",
+        "type: Localhost",
+        "startupProbe:",
+        "path: \"/health\"",
+        "memory: ",
+    ] {
+        assert!(deployment.contains(want), "{want} missing:\n{deployment}");
+    }
+    assert!(std::fs::read_to_string(dir.join("service.yaml"))
+        .unwrap()
+        .contains("kind: Service"));
+    let profiles: Vec<_> = std::fs::read_dir(dir.join("seccomp")).unwrap().collect();
+    assert_eq!(profiles.len(), 1, "one localhost profile");
+    let manifest = dir.join("deployment.yaml");
+    let _down = KubeDown(e, manifest.clone());
+    let seccomp_root = dir.join("seccomp").display().to_string();
+    let (ok, out, err) = eng(
+        e,
+        &[
+            "kube",
+            "play",
+            "--seccomp-profile-root",
+            &seccomp_root,
+            &manifest.display().to_string(),
+        ],
+    );
+    assert!(ok, "podman kube play failed: {out}{err}");
+    let ctr = format!("{name}-pod-0-{name}");
+    let (body, took) = first_answer(port);
+    eprintln!("kube: {ctr} answered after {took:?}: {body}");
+    assert_eq!(
+        json_num(&body, "started"),
+        started,
+        "the pod must restore the checkpoint, not start cold: {body}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut log = logs(e, &ctr);
+    while !log.contains("cracin: restored in") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        log = logs(e, &ctr);
+    }
+    assert!(log.contains("cracin: restored in"), "{log}");
+    check_unprivileged(e, &ctr, json_num(&body, "pid"), "1001");
+    let st = proc_status(e, &ctr, json_num(&body, "pid"));
+    assert_eq!(st["NoNewPrivs"], "1", "allowPrivilegeEscalation: false");
+    let (ok, out, err) = eng(e, &["kube", "down", &manifest.display().to_string()]);
+    assert!(ok, "podman kube down failed: {out}{err}");
+    let (_, pods, _) = eng(e, &["pod", "ps", "--format", "{{.Name}}"]);
+    let (_, ctrs, _) = eng(e, &["ps", "-a", "--format", "{{.Names}}"]);
+    assert!(
+        !pods.contains(&name) && !ctrs.contains(&name),
+        "left behind: {pods}{ctrs}"
+    );
+}
+
 /// `--image`: an existing image (FROM the base, jar in /srv, CMD `java -jar app.jar` relative to
 /// its WORKDIR) is checkpointed running its own command.
 fn image_flow(test: &str, e: Engine) {
@@ -529,7 +680,7 @@ fn image_flow(test: &str, e: Engine) {
     std::fs::write(
         ctx.join("Containerfile"),
         format!(
-            "FROM {BASE_IMAGE}\nWORKDIR /srv\nCOPY app.jar /srv/app.jar\n\
+            "FROM {BASE_IMAGE}\nWORKDIR /srv\nCOPY app.jar /srv/app.jar\nUSER 2000:2000\n\
              CMD [\"java\", \"-Dcounter.bind=0.0.0.0\", \"-jar\", \"app.jar\", \"8080\"]\n"
         ),
     )
@@ -550,6 +701,7 @@ fn image_flow(test: &str, e: Engine) {
     );
     assert!(ok, "build of the user image: {out}{err}");
     let tag = g.image(&format!("localhost/{}:instant", unique("user", &e)));
+    let profile = g.dir("seccomp").join("restore.json");
     let out = run(cracin_for(&e)
         .current_dir(&ctx)
         .args([
@@ -563,6 +715,8 @@ fn image_flow(test: &str, e: Engine) {
             "--verify",
             "1",
         ])
+        .arg("--seccomp-profile")
+        .arg(&profile)
         .args([
             "--ready",
             "http://127.0.0.1:8080/health",
@@ -578,8 +732,11 @@ fn image_flow(test: &str, e: Engine) {
     assert_eq!(wd.trim(), "/srv", "the image keeps its working directory");
     let started = started_at_checkpoint(&e, &tag);
     let first = expected_first_count(&e, &tag);
-    let (c, p) = start(&g, &tag, &restore_flags(&e));
-    check_restored(&e, &c, p, started, first);
+    let (_, user, _) = eng(&e, &["image", "inspect", "-f", "{{.Config.User}}", &tag]);
+    assert_eq!(user.trim(), "2000:2000", "the image keeps its own USER");
+    let (c, p) = start(&g, &tag, &refs(&restore_flags(&profile)));
+    let pid = check_restored(&e, &c, p, started, first);
+    check_unprivileged(&e, &c, pid, "2000");
     stop_within_5s(&e, &c);
 }
 
@@ -627,6 +784,8 @@ fn podman_build_with_the_systems_podman_and_no_cracin_configuration() {
     let g = Cleanup::new(&e);
     let ctx = context(&g);
     let tag = g.image(&format!("localhost/{}:instant", unique("system", &e)));
+    let profile = g.dir("seccomp").join("restore.json");
+    let profile_arg = profile.display().to_string();
     let bare = || {
         let mut c = cracin();
         c.env_remove("CONTAINERS_CONF")
@@ -634,7 +793,14 @@ fn podman_build_with_the_systems_podman_and_no_cracin_configuration() {
         c
     };
     // --dry-run: no cracin configuration, and the per-command additions are visible.
-    let out = build_jar_with(bare(), &e, &ctx, &tag, &APP_CMD, &["--dry-run"]);
+    let out = build_jar_with(
+        bare(),
+        &e,
+        &ctx,
+        &tag,
+        &APP_CMD,
+        &["--dry-run", "--seccomp-profile", &profile_arg],
+    );
     let plan = stdout(&out);
     assert!(out.status.success(), "{plan}{}", stderr(&out));
     assert!(!plan.contains("CONTAINERS_CONF"), "{plan}");
@@ -645,7 +811,14 @@ fn podman_build_with_the_systems_podman_and_no_cracin_configuration() {
     let run_line = e.cmd(&["run", "--name"]).join(" ");
     assert!(plan.contains(&run_line), "expected `{run_line}` in {plan}");
     // The real build.
-    let out = build_jar_with(bare(), &e, &ctx, &tag, &APP_CMD, &[]);
+    let out = build_jar_with(
+        bare(),
+        &e,
+        &ctx,
+        &tag,
+        &APP_CMD,
+        &["--seccomp-profile", &profile_arg],
+    );
     g.build_logs(&out);
     assert!(
         out.status.success(),
@@ -654,8 +827,9 @@ fn podman_build_with_the_systems_podman_and_no_cracin_configuration() {
     assert!(leftovers(&e, &build_id(&stderr(&out))).is_empty());
     let started = started_at_checkpoint(&e, &tag);
     let first = expected_first_count(&e, &tag);
-    let (c, p) = start(&g, &tag, &restore_flags(&e));
-    check_restored(&e, &c, p, started, first);
+    let (c, p) = start(&g, &tag, &refs(&restore_flags(&profile)));
+    let pid = check_restored(&e, &c, p, started, first);
+    check_unprivileged(&e, &c, pid, "1001");
     stop_within_5s(&e, &c);
 }
 

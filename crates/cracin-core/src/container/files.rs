@@ -43,6 +43,8 @@ pub struct FilesSpec {
     pub cpu_baseline: crate::cpu::CpuBaseline,
     /// The CRaC engine and the OpenJ9 checkpoint API.
     pub recipe: Recipe,
+    /// The non-root user the criu runtime's image runs as (`super::user`).
+    pub user: super::user::RunUser,
 }
 
 /// CRIU 4.2.1 from Debian's source tarball (the same pin as scripts/setup.sh).
@@ -185,14 +187,14 @@ fn criu_containerfile(s: &FilesSpec, f: &mut String) {
         "# cracin checkpoints the JVM from inside the container and restores it as PID 1.\n\
 COPY cracin {CRACIN_IN_IMAGE}\n\
 # {CHECKPOINT_DIR} must not exist yet: the checkpoint is written atomically.\n\
-RUN mkdir -p /app && criu --version\n\
-{workdir}EXPOSE {port}\n\
+{user}{workdir}EXPOSE {port}\n\
 STOPSIGNAL SIGTERM\n\
 # Checkpoint run: start the application with PIDs >= {MIN_PID} and no capabilities, wait until it is\n\
 # ready, warm it up, `criu dump --unprivileged` into {CHECKPOINT_DIR}; the container then exits.\n\
 ENTRYPOINT []\n\
 CMD {cmd}\n",
         port = s.port,
+        user = super::user::criu_image_lines(&s.user, CRACIN_IN_IMAGE),
         // An existing image keeps its own working directory: its command may use relative paths.
         workdir = if jar { "WORKDIR /app\n" } else { "" },
         cmd = json_array(

@@ -13,9 +13,13 @@
 pub mod base;
 pub mod engine;
 pub mod files;
+pub mod kube;
 pub mod portable;
 pub mod push;
 pub mod runtime;
+pub mod seccomp;
+pub mod security;
+pub mod user;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -23,6 +27,7 @@ use std::time::{Duration, Instant};
 
 pub use files::{FilesSpec, GeneratedFile};
 pub use runtime::{Base, CracEngine, Openj9Api, Recipe, Runtime};
+pub use user::RunUser;
 
 use crate::error::{Error, Result};
 use crate::process::{shell_quote, Cmd};
@@ -310,7 +315,11 @@ pub fn write_files(dir: &Path, files: &[GeneratedFile], force: bool) -> Result<V
     }
     let mut written = Vec::new();
     for f in files {
+        // An absolute name (the seccomp profile) goes where it says.
         let p = dir.join(&f.name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
         crate::os::perms::write_nofollow(&p, f.content.as_bytes(), f.mode)?;
         written.push(p);
     }
@@ -388,6 +397,11 @@ pub struct BuildOptions {
     pub push: Option<push::PushSpec>,
     /// The CRaC engine and the OpenJ9 checkpoint API (`--crac-engine`, `--openj9-api`).
     pub recipe: Recipe,
+    /// The user the image runs as (`--user`; default: an `--image`'s own non-root USER, else
+    /// 1001:1001).
+    pub user: Option<RunUser>,
+    /// Where the generated seccomp profile of restore containers goes (`seccomp`).
+    pub seccomp_profile: PathBuf,
 }
 
 /// The checkpoint container's CMD and the restore image's CMD, when not cracin's own.
@@ -401,6 +415,21 @@ impl BuildOptions {
     /// The application port inside the container: from the readiness URL, else 8080.
     pub fn app_port(&self) -> u16 {
         self.ready.as_deref().and_then(url_port).unwrap_or(8080)
+    }
+
+    /// The user the image runs as.
+    pub fn run_user(&self) -> RunUser {
+        self.user.clone().unwrap_or_default()
+    }
+
+    /// `run` flags of the restore containers.
+    pub fn restore_flags(&self) -> Vec<String> {
+        if self.runtime == Runtime::Criu {
+            security::restore_flags(self.runtime, self.engine.kind, &self.seccomp_profile)
+        } else {
+            self.runtime
+                .restore_flags_for(self.engine.kind, self.recipe)
+        }
     }
 
     pub fn app_cmd(&self) -> Vec<String> {
@@ -432,6 +461,7 @@ impl BuildOptions {
             checkpoint_cmd: self.entrypoints.as_ref().map(|e| e.checkpoint.clone()),
             cpu_baseline: self.cpu_baseline,
             recipe: self.recipe,
+            user: self.run_user(),
         })
     }
 }
@@ -667,7 +697,7 @@ pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
     if !warp {
         // 2. The checkpoint run: attached, so its exit status is the checkpoint's.
         let mut run = e.cmd(&["run", "--name", &ckpt_ctr]);
-        run.extend(o.runtime.checkpoint_flags(o.yama_ptrace_scope));
+        run.extend(security::checkpoint_flags(o.runtime, o.yama_ptrace_scope));
         if o.runtime == Runtime::Crac {
             run.extend(runtime::crac::extra_checkpoint_flags(e.kind));
         }
@@ -691,7 +721,7 @@ pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
                 .runtime
                 .commit_changes(&o.app_cmd(), o.fallback, jdk, o.recipe),
         };
-        for c in changes {
+        for c in changes.into_iter().chain(kube::labels(o)) {
             // An existing image keeps its own working directory (its command, started cold by the
             // fallback, may use relative paths; the restored JVM gets its cwd back from CRIU anyway).
             if matches!(o.source, Source::Image(_)) && c.starts_with("WORKDIR ") {
@@ -716,12 +746,21 @@ pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
     }
 
     // 4. Verification: every restore must come up and answer.
+    if security::uses_generated_profile(o.runtime) {
+        // The restore containers' seccomp profile, a generated file at its own (absolute) path.
+        p.files_dir.get_or_insert_with(|| o.context_dir.clone());
+        p.files.push(GeneratedFile {
+            name: o.seccomp_profile.display().to_string(),
+            content: seccomp::profile(),
+            mode: 0o644,
+        });
+    }
     let port = o.app_port();
     let sample_urls = crate::verify::image::build_sample_urls(&o.verify_urls, port, o.verify_port)?;
     for i in 1..=verify_count {
         let name = format!("cracin-verify-{id}-{i}");
         let mut run = e.cmd(&["run", "-d", "--name", &name]);
-        run.extend(o.runtime.restore_flags_for(e.kind, o.recipe));
+        run.extend(o.restore_flags());
         run.push("-p".into());
         run.push(format!("127.0.0.1:{}:{port}", o.verify_port));
         run.push(restore_img.clone());

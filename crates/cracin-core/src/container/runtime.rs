@@ -84,7 +84,9 @@ impl Runtime {
         }
     }
 
-    /// `run` flags of the container that takes the checkpoint.
+    /// `run` flags of the container that takes the checkpoint. Plans take them through
+    /// `security::checkpoint_flags`, which replaces the plain-CRIU set below (images that ran
+    /// as root) with the non-root least-privilege one (docs/privileges.md).
     ///
     /// Plain CRIU: `criu dump --unprivileged` needs CHECKPOINT_RESTORE and no seccomp filter at
     /// all (`suspending seccomp failed` under any profile); SYS_PTRACE only where Yama's
@@ -114,6 +116,8 @@ impl Runtime {
     }
 
     /// `run` flags every container of the restore image needs (verification and production).
+    /// Plans take them through `security::restore_flags`, which replaces the plain-CRIU set
+    /// below (images that ran as root) with `--cap-drop=ALL` and cracin's seccomp profile.
     ///
     /// Plain CRIU: `criu restore --unprivileged` with CHECKPOINT_RESTORE only; on Docker also a
     /// seccomp profile that allows clone3 (see `DOCKER_RESTORE_SECCOMP`). CRaC: CHECKPOINT_RESTORE

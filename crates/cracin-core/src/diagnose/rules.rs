@@ -198,7 +198,7 @@ pub static RULES: &[Rule] = &[
             r"Pid \d+ do not match expected \d+",
         ],
         cause: "without clone3 set_tid (an old kernel or CRIU, or a seccomp profile such as Docker's that blocks clone3) CRIU sets PIDs through /proc/sys/kernel/ns_last_pid, which is read-only in containers; the JVM then gets another PID and the restore fails",
-        fix: "allow clone3 (Podman's default seccomp profile does; Docker needs --security-opt seccomp=unconfined) with CRIU 3.15 or newer on Linux 5.5 or newer; CRaC: -XX:CRaCMinPid=1000 keeps the JVM's PID clear of the container's own processes",
+        fix: "allow clone3 (Podman's default seccomp profile and cracin's own, `cracin seccomp`, do; Docker's default does not) with CRIU 3.15 or newer on Linux 5.5 or newer; CRaC: -XX:CRaCMinPid=1000 keeps the JVM's PID clear of the container's own processes",
         reference: Some("https://github.com/CRaC/openjdk-builds/issues/1"),
     },
     Rule {

@@ -14,6 +14,17 @@ use crate::os::perms;
 /// Where the restore lock lives.
 pub const LOCK_DIR: &str = "/run/cracin";
 
+/// The lock directory of this user: root's restores share `LOCK_DIR`; a non-root user (the
+/// user of a cracin image, where /run is not writable) has its own under the temporary
+/// directory, checked like root's by `acquire`.
+pub fn lock_dir() -> PathBuf {
+    if crate::sysinfo::is_root() {
+        PathBuf::from(LOCK_DIR)
+    } else {
+        std::env::temp_dir().join(format!("cracin-{}", nix::unistd::geteuid()))
+    }
+}
+
 /// An exclusive lock held until dropped.
 #[derive(Debug)]
 pub struct Lock {

@@ -246,6 +246,8 @@ fn measure(
         cpu_baseline: Default::default(),
         push: None,
         recipe: Default::default(),
+        user: None,
+        seccomp_profile: work.join(container::seccomp::file_name()),
     };
     let mut plan = container::build_plan(&opts).map_err(|e| e.to_string())?;
     // Keep the checkpoint image: it is the application image (base + jar + cracin) that the
@@ -324,7 +326,7 @@ fn measure(
     .unwrap_or_default();
 
     let inside_refs: Vec<&str> = inside.iter().map(String::as_str).collect();
-    let restore_flags = Runtime::Criu.restore_flags(engine.kind);
+    let restore_flags = opts.restore_flags();
     let restore_refs: Vec<&str> = restore_flags.iter().map(String::as_str).collect();
     let mut cold = Vec::new();
     let mut restored = Vec::new();

@@ -208,10 +208,17 @@ fn run_two(
     // Both run at the same time (each has its own network namespace and host port); the second
     // starts once the first answers, so each one's time to ready is its own.
     let mut ready_ms = Vec::new();
+    // The production flags of the image (docs/privileges.md): for the criu runtime
+    // CHECKPOINT_RESTORE alone, no-new-privileges and cracin's seccomp profile.
+    let profile = crate::container::seccomp::default_path();
+    if crate::container::security::uses_generated_profile(o.runtime) {
+        crate::container::seccomp::write(&profile)?;
+    }
+    let flags = crate::container::security::restore_flags(o.runtime, o.engine.kind, &profile);
     for (i, h) in hosts.iter().enumerate() {
         let name = format!("cracin-verify-{}-{}", o.id, i + 1);
         let mut args: Vec<String> = vec!["run".into(), "-d".into(), "--name".into(), name.clone()];
-        args.extend(o.runtime.restore_flags(o.engine.kind));
+        args.extend(flags.iter().cloned());
         args.push("-p".into());
         args.push(format!("127.0.0.1:{h}:{port}"));
         args.push(o.image.clone());

@@ -18,6 +18,11 @@ use cracin_core::{Error, Result};
 /// everything temporary; with --push, send it to a registry (see docs/registry.md). A failed
 /// step leaves the previous image under the tag untouched.
 ///
+/// criu images run as a non-root user (--user, default 1001:1001, or an --image's own USER);
+/// their containers need only CHECKPOINT_RESTORE, no-new-privileges and, for restores, cracin's
+/// seccomp profile (--seccomp-profile): the `run it with:` line shows the exact flags
+/// (docs/privileges.md).
+///
 /// Runtimes: criu (any OpenJDK; measured on podman and docker here), crac (Azul Zulu or BellSoft
 /// Liberica CRaC; --crac-engine warp for Azul's Warp) and openj9 (IBM Semeru): the last two are
 /// generated from the seed's and the vendors' recipes and were never run here (their scripts
@@ -138,6 +143,17 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub cracin_binary: Option<PathBuf>,
 
+    /// The non-root user the image runs as, UID[:GID] (criu runtime; default: an --image's own
+    /// non-root USER, else 1001:1001).
+    #[arg(long, value_name = "UID[:GID]")]
+    pub user: Option<String>,
+
+    /// Where to write cracin's seccomp profile for restore containers (criu runtime; default
+    /// /var/lib/cracin/seccomp/ for root, ~/.local/share/cracin/seccomp/ for others, named
+    /// cracin-restore-HASH.json). `cracin seccomp --out` writes it again.
+    #[arg(long, value_name = "PATH")]
+    pub seccomp_profile: Option<PathBuf>,
+
     /// The command that starts the application inside the container (default: java -jar
     /// /app/app.jar with --jar, the image's ENTRYPOINT + CMD with --image).
     #[arg(last = true, value_name = "COMMAND")]
@@ -187,6 +203,12 @@ pub fn run(a: Args) -> Result<i32> {
         }
         _ => a.command.clone(),
     };
+    let user = match (&a.user, &source) {
+        (Some(u), _) => Some(container::RunUser::parse(u)?),
+        // An existing image keeps its own non-root user.
+        (None, Source::Image(img)) => container::user::image_user(&engine, img)?,
+        (None, Source::Jar { .. }) => None,
+    };
     let id = unique_id();
     let private_context = a.context.is_none();
     // The default context is a fresh mkdtemp directory (0700, random name): it receives copies
@@ -230,6 +252,11 @@ pub fn run(a: Args) -> Result<i32> {
             .map(|r| container::push::PushSpec::new(r, a.tls_verify))
             .transpose()?,
         recipe,
+        user,
+        seccomp_profile: a
+            .seccomp_profile
+            .clone()
+            .unwrap_or_else(container::seccomp::default_path),
     };
     let mut plan = container::build_plan(&opts)?;
     plan.notes.insert(0, format!("engine: {}", choice.why));
@@ -266,11 +293,10 @@ pub fn run(a: Args) -> Result<i32> {
         .map(|(k, v)| format!("{k}={v} "))
         .collect();
     println!(
-        "run it with: {env}{} run -p {port}:{port} {} {}",
+        // engine.cmd(["run"]) already ends in `run` and this host's run options.
+        "run it with: {env}{} -p {port}:{port} {} {}",
         opts.engine.cmd(&["run"]).join(" "),
-        opts.runtime
-            .restore_flags_for(opts.engine.kind, opts.recipe)
-            .join(" "),
+        opts.restore_flags().join(" "),
         a.tag,
         port = opts.app_port()
     );

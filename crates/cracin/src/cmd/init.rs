@@ -52,6 +52,10 @@ pub struct Args {
     #[arg(long)]
     pub no_fallback: bool,
 
+    /// The non-root user the criu runtime's image runs as, UID[:GID] (default 1001:1001).
+    #[arg(long, value_name = "UID[:GID]")]
+    pub user: Option<String>,
+
     /// Overwrite existing files.
     #[arg(long)]
     pub force: bool,
@@ -103,6 +107,12 @@ pub fn run(a: Args) -> Result<i32> {
         checkpoint_cmd: None,
         cpu_baseline: cracin_core::cpu::CpuBaseline::parse(&a.cpu_baseline)?,
         recipe,
+        user: a
+            .user
+            .as_deref()
+            .map(container::RunUser::parse)
+            .transpose()?
+            .unwrap_or_default(),
     };
     let generated = files::generate(&spec);
     let mut written = container::write_files(&a.dir, &generated, a.force)?;
@@ -151,5 +161,11 @@ pub fn run(a: Args) -> Result<i32> {
         a.dir.display(),
         base.name()
     );
+    if runtime == Runtime::Criu {
+        println!(
+            "the image runs as {}; its containers need: checkpoint --cap-drop=ALL --cap-add=CHECKPOINT_RESTORE --security-opt no-new-privileges --security-opt seccomp=unconfined; restore the same with seccomp=FILE from `cracin seccomp --out FILE` (docs/privileges.md)",
+            spec.user.spec()
+        );
+    }
     Ok(0)
 }

@@ -200,6 +200,8 @@ fn cold_start(dir: &std::path::Path, command: &[String], why: &cracin_core::Erro
     cracin_core::os::guard::disarm();
     // Signals were held back for forwarding; the cold JVM must receive them itself.
     cracin_core::process::unblock_all_signals();
+    // The capability cracin raised for criu must not reach the application.
+    cracin_core::caps::clear_inherited();
     let mut c = std::process::Command::new(prog);
     c.args(args);
     if let Some(cwd) = v["cwd"].as_str() {
