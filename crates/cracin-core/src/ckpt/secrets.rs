@@ -58,6 +58,12 @@ const NOT_A_VALUE: &[&str] = &[
     "FORMAT",
     "HEADER",
     "ENDPOINT",
+    // where a service listens or connects (`tokens.bind`, `SECRETS_HOST`, `KEY_SERVER_PORT`)
+    "BIND",
+    "HOST",
+    "PORT",
+    "ADDR",
+    "ADDRESS",
 ];
 
 /// Values shorter than this are not searched: they would match by chance.
@@ -480,6 +486,9 @@ mod tests {
             "MONKEYS_COUNT",
             "JAVA_TOOL_OPTIONS",
             "KEYBOARD",
+            "tokens.bind",
+            "SECRETS_HOST",
+            "KEY_SERVER_PORT",
         ] {
             assert!(!looks_secret(n, &w()), "{n}");
         }
