@@ -3,6 +3,10 @@
 //! can embed the jar in the binary. A machine without a JDK still builds cracin, without the
 //! provider (`coordinate::install_provider` then says so); set `CRACIN_REQUIRE_PROVIDER=1` to make
 //! that a build error instead (release builds).
+//!
+//! It also compiles cracin's JVMTI agent (`crates/cracin-agent/src/lib.rs`, no dependencies)
+//! with the same rustc into a shared library that `src/individual.rs` embeds: cargo cannot yet
+//! hand one package's cdylib to another, and calling rustc directly needs no nested cargo.
 
 use std::env;
 use std::fs;
@@ -51,4 +55,56 @@ fn main() {
         }
     };
     fs::write(out.join("provider_jar.rs"), code).expect("write provider_jar.rs");
+    build_agent(&manifest, &out);
+}
+
+/// `rustc --crate-type cdylib` on the agent's source; a failure is a build error (the agent is
+/// not optional: without it every restore would repeat the checkpoint's random numbers).
+fn build_agent(manifest: &std::path::Path, out: &std::path::Path) {
+    let src = manifest.join("../cracin-agent/src");
+    println!("cargo:rerun-if-changed={}", src.display());
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let so = out.join("libcracin_agent.so");
+    let mut cmd = Command::new(&rustc);
+    cmd.args([
+        "--edition",
+        "2021",
+        "--crate-type",
+        "cdylib",
+        "--crate-name",
+        "cracin_agent",
+    ])
+    .args([
+        "-C",
+        "opt-level=2",
+        "-C",
+        "panic=abort",
+        "-C",
+        "debuginfo=0",
+    ])
+    .arg(src.join("lib.rs"))
+    .arg("-o")
+    .arg(&so);
+    if let (Ok(target), Ok(host)) = (env::var("TARGET"), env::var("HOST")) {
+        if target != host {
+            cmd.args(["--target", &target]);
+        }
+    }
+    match cmd.output() {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => panic!(
+            "compiling the JVMTI agent failed ({}): {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => panic!("cannot run {rustc:?} to compile the JVMTI agent: {e}"),
+    }
+    fs::write(
+        out.join("agent_so.rs"),
+        format!(
+            "include_bytes!({:?})",
+            so.to_str().expect("OUT_DIR is not UTF-8")
+        ),
+    )
+    .expect("write agent_so.rs");
 }

@@ -58,6 +58,10 @@ pub struct Manifest {
     /// What the secrets scan searched before the checkpoint was sealed (see ckpt::secrets).
     #[serde(default)]
     pub secrets_scan: Option<crate::ckpt::secrets::ScanSummary>,
+    /// cracin's JVMTI agent: renewal of random state and restore-time configuration (None for
+    /// checkpoints made before it existed, or of something that is not a JVM).
+    #[serde(default)]
+    pub individual: Option<crate::individual::Individual>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -163,6 +163,10 @@ pub enum Error {
 
     #[error("another restore has held {} for {}", path.display(), humantime::format_duration(*waited))]
     LockTimeout { path: PathBuf, waited: Duration },
+    /// cracin's JVMTI agent did not hold the JVM before the dump, or did not renew and resume
+    /// it after a restore.
+    #[error("{} {why}", if *at_restore { "the restored JVM was not renewed:" } else { "the JVM could not be held for the dump:" })]
+    Renewal { at_restore: bool, why: String },
 
     #[error("container engine step `{step}` failed: `{command}` exited with {status}")]
     Engine {
@@ -210,6 +214,12 @@ impl Error {
             }
             AppExited { .. } | NotReady { .. } | PortInUse { .. } => exit::APP,
             CheckpointFailed { .. } | Coordination { .. } | SecretsFound { .. } => exit::CHECKPOINT,
+            Renewal {
+                at_restore: false, ..
+            } => exit::CHECKPOINT,
+            Renewal {
+                at_restore: true, ..
+            } => exit::RESTORE,
             BadCheckpoint { .. }
             | CpuMismatch { .. }
             | RestoreFailed { .. }
@@ -290,6 +300,8 @@ impl Error {
             SecretsFound { .. } => "nothing was kept. Checkpoint with a placeholder value and give the real one at restore (`cracin restore --env NAME=VALUE`), or leave it out of the environment for the checkpoint; --allow-secrets keeps such a checkpoint anyway (it stays private to its owner, 0700/0600)".into(),
             Untrusted { .. } => "a checkpoint is restored only from a directory owned by the user running cracin and writable by no one else: `chown -R root: DIR && chmod -R go-rwx DIR` if you trust its content, or take it again".into(),
             LockTimeout { path, .. } => format!("wait for the other restore to finish and try again; `fuser -v {}` shows who holds it", path.display()),
+            Renewal { at_restore: false, .. } => "look for a `cracin agent:` line in the application's output (DIR.failed/app.stderr); the agent needs a HotSpot JVM (OpenJDK 17 or newer) that offers JVMTI".into(),
+            Renewal { at_restore: true, .. } => "the restored process was stopped; see its output log. A checkpoint taken by another cracin version needs that version's agent".into(),
             Engine { .. } => "the engine's output above says why; `cracin build --dry-run` prints every command so you can run them by hand".into(),
             NotUnique { cause, .. } => format!("likely cause: {cause}. Fix: {}", crate::verify::FIX),
             _ => return None,

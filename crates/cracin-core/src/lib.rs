@@ -20,6 +20,7 @@ pub mod criu;
 pub mod diagnose;
 pub mod doctor;
 pub mod error;
+pub mod individual;
 pub mod local;
 pub mod os;
 pub mod probe;

@@ -17,6 +17,7 @@ use crate::coordinate;
 use crate::criu::{self, Criu, CriuOptions};
 use crate::diagnose;
 use crate::error::{Error, Result};
+use crate::individual;
 use crate::probe::{self, NotReady, Probe};
 use crate::process::{tail_of_file, Cmd};
 use crate::warmup::{self, WarmupSpec};
@@ -58,6 +59,9 @@ pub struct CheckpointOptions {
     pub no_snapshot: Vec<PathBuf>,
     /// What the secrets scan looks for before the checkpoint is sealed.
     pub secrets: crate::ckpt::secrets::SecretPolicy,
+    /// Renew the JVM's random state on every restore (cracin's JVMTI agent; see individual.rs).
+    /// The agent is loaded either way: it also applies restore-time --env/--property.
+    pub renew: bool,
 }
 
 /// Who decides when the checkpoint is taken.
@@ -94,6 +98,7 @@ impl CheckpointOptions {
             snapshot: Vec::new(),
             no_snapshot: Vec::new(),
             secrets: crate::ckpt::secrets::SecretPolicy::new(),
+            renew: true,
         }
     }
 }
@@ -234,6 +239,8 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
         None
     };
     java_options.extend(cpu.java_options.iter().cloned());
+    let (agent, agent_ctl) = individual_setup(&coordination)?;
+    java_options.push(individual::jvm_option(&agent, &agent_ctl));
     java_options.extend(o.java_options.iter().cloned());
     let spec = LaunchSpec {
         argv: o.command.clone(),
@@ -466,6 +473,34 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
     }
     let gc_ms = ms(t.elapsed());
 
+    // Hold the Java threads: no application code runs from here until a restore renewed it.
+    progress.step("hold", "suspending the Java threads for the dump");
+    let t = Instant::now();
+    let held = match individual::hold(launched.init_pid, &agent_ctl, o.trigger_timeout) {
+        Ok(Some(reports)) => reports,
+        Ok(None) if jvm.is_none() => {
+            progress
+                .warn("no JVM with cracin's agent found: restores will repeat its random numbers");
+            Vec::new()
+        }
+        Ok(None) => {
+            launched.kill();
+            return Err(Error::Renewal {
+                at_restore: false,
+                why: format!(
+                    "no `{}` thread in the JVM (pid {})",
+                    individual::THREAD_NAME,
+                    java_pid.unwrap_or(launched.init_pid)
+                ),
+            });
+        }
+        Err(e) => {
+            launched.kill();
+            return Err(e);
+        }
+    };
+    progress.done("hold", ms(t.elapsed()), &held.join("; "));
+
     // Every process of the application (a launcher JVM may run the server JVM as its child).
     let mut listen_ports: Vec<u16> = app::tree_of(launched.init_pid)
         .into_iter()
@@ -510,6 +545,7 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
         }
     };
     if !out.status.success() {
+        individual::release(launched.init_pid, &agent_ctl);
         if let Some((nonce, control)) = &claimed {
             // The JVM is still running (CRIU resumes it): let checkpointRestore() throw.
             let _ = control.report_failure(
@@ -630,10 +666,31 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
         files: Some(open_files),
         checksums: sealed.checksums,
         secrets_scan: Some(sealed.scan),
+        individual: (!held.is_empty()).then(|| individual::Individual {
+            agent: agent.clone(),
+            control_dir: agent_ctl.clone(),
+            renew: o.renew,
+            held,
+        }),
     };
     checkpoint::write_manifest(&staging.dir, &manifest)?;
     let dir = staging.commit()?;
     Ok(Checkpointed { dir, manifest })
+}
+
+/// The agent library and its control directory: the provider's when the application is
+/// coordinated, else a new one.
+fn individual_setup(
+    coordination: &Option<(coordinate::Provider, coordinate::Control)>,
+) -> Result<(PathBuf, PathBuf)> {
+    let agent = individual::install_agent(Path::new(coordinate::DEFAULT_PROVIDER_DIR))?;
+    let ctl = match coordination {
+        Some((_, control)) => control.dir().to_path_buf(),
+        None => coordinate::Control::new(&Path::new(CONTROL_ROOT).join(random_id()))?
+            .dir()
+            .to_path_buf(),
+    };
+    Ok((agent, ctl))
 }
 
 /// Where control directories of coordinated checkpoints live; the path is baked into the JVM
@@ -769,6 +826,8 @@ pub struct RestoreOptions {
     pub lazy_pages: bool,
     /// How long to wait for another restore's lock before giving up.
     pub lock_timeout: Duration,
+    /// Environment variables and system properties the restored JVM sees (cracin's agent).
+    pub config: individual::Config,
 }
 
 impl RestoreOptions {
@@ -784,6 +843,7 @@ impl RestoreOptions {
             inherit_stdio: false,
             lazy_pages: false,
             lock_timeout: Duration::from_secs(60),
+            config: individual::Config::default(),
         }
     }
 }
@@ -795,6 +855,8 @@ pub struct Restored {
     /// Start of the restore to readiness (None when not waited for).
     pub ready_ms: Option<f64>,
     pub criu_ms: f64,
+    /// Time the agent took to renew and resume the JVM, seen from cracin (None: no agent).
+    pub renew_ms: Option<f64>,
     pub log_dir: PathBuf,
     pub stdout: PathBuf,
     pub stderr: PathBuf,
@@ -890,6 +952,25 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
         }
         coordinate::Control::open(&c.control_dir).mark_restored(&c.nonce)?;
     }
+    if let Some(ind) = &m.individual {
+        // CRIU maps the agent by path: it must be this cracin's agent, at the recorded path.
+        let so = individual::install_agent(Path::new(coordinate::DEFAULT_PROVIDER_DIR))?;
+        if so != ind.agent {
+            return Err(Error::BadCheckpoint {
+                path: ck.path.clone(),
+                why: format!(
+                    "it was taken with another cracin's agent ({}); this cracin has {}",
+                    ind.agent.display(),
+                    so.display()
+                ),
+            });
+        }
+    } else if !o.config.is_empty() {
+        return Err(Error::usage(
+            "--env and --property need cracin's agent in the checkpointed JVM, and this checkpoint has none",
+            "take the checkpoint again with this cracin (every checkpoint of a JVM now loads the agent)",
+        ));
+    }
     if o.foreground {
         // The restored process is criu's child; when criu exits it is re-parented to the
         // nearest subreaper, which makes cracin able to wait for it and learn its exit status.
@@ -949,6 +1030,30 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
     // Until it is ready (and for as long as a foreground cracin stays attached), a cracin that
     // dies takes the restored application with it.
     crate::os::guard::watch(pid);
+    let mut renew_ms = None;
+    if let Some(ind) = &m.individual {
+        progress.step(
+            if ind.renew { "renew" } else { "resume" },
+            "fresh random state and restore-time settings, then the threads go on",
+        );
+        match individual::after_restore(pid, ind, &o.config, Duration::from_secs(30)) {
+            Ok(r) => {
+                progress.done(
+                    if ind.renew { "renew" } else { "resume" },
+                    r.ms,
+                    &r.reports.join("; "),
+                );
+                renew_ms = Some(r.ms);
+            }
+            Err(e) => {
+                // A restored instance that repeats the checkpoint's secrets must not serve.
+                unsafe {
+                    libc::kill(pid as i32, libc::SIGKILL);
+                }
+                return Err(e);
+            }
+        }
+    }
     // Nobody else may have taken one of its ports meanwhile (a process that is not cracin).
     let ours = app::tree_of(pid);
     for port in &m.listen_ports {
@@ -1009,6 +1114,7 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
         pid,
         ready_ms,
         criu_ms,
+        renew_ms,
         log_dir,
         stdout,
         stderr,

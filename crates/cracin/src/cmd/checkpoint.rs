@@ -31,6 +31,16 @@ use crate::render::{human_bytes, Steps};
 /// gets its Resources called: beforeCheckpoint before the dump, afterRestore after each restore,
 /// on a plain OpenJDK (see docs/coordinate.md).
 ///
+/// Every restored instance is its own individual: cracin's JVMTI agent (loaded with -agentpath)
+/// holds the Java threads across the dump and, after each restore and before any of them runs
+/// again, renews the random state the JDK seeded itself: SecureRandom SHA1PRNG, DRBG and
+/// NativePRNG's mixing state, every `new java.util.Random()` (Math.random()'s too),
+/// ThreadLocalRandom and SplittableRandom's default generator. Generators seeded explicitly
+/// (`new Random(42)`, SHA1PRNG given setSeed before first use) keep their sequence. Not
+/// renewed: copies of such generators inside third-party libraries and values computed from
+/// them before the checkpoint (a UUID, a key, a token); renew those in an org.crac Resource's
+/// afterRestore. See docs/individual.md.
+///
 /// Example: cracin checkpoint --out ./ckpt --ready http://127.0.0.1:8080/health
 ///          --warmup http://127.0.0.1:8080/api -- java -jar app.jar
 #[derive(clap::Args)]
@@ -85,6 +95,11 @@ pub struct Args {
     /// (scratch files under temporary directories are saved by default). Repeatable.
     #[arg(long, value_name = "PATH")]
     pub no_snapshot: Vec<PathBuf>,
+    /// Do not renew random state on restore: every restored instance continues the
+    /// checkpoint's random sequences (for tests that must show repeats; never in production).
+    /// Restore-time --env/--property still work.
+    #[arg(long)]
+    pub no_renew: bool,
 
     #[command(flatten)]
     pub secrets: SecretArgs,
@@ -148,6 +163,7 @@ pub fn run(a: Args) -> Result<i32> {
     o.criu = a.app.criu.clone();
     o.java_options = a.app.java_options.clone();
     o.coordinate = !a.no_coordinate;
+    o.renew = !a.no_renew;
     o.in_container = a.in_container;
     o.cpu_baseline = cracin_core::cpu::CpuBaseline::parse(&a.cpu_baseline)?;
     o.snapshot = a.snapshot.clone();

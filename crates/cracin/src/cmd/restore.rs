@@ -2,6 +2,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use cracin_core::individual;
 use cracin_core::local::{self, RestoreOptions};
 use cracin_core::Result;
 
@@ -21,6 +22,10 @@ use crate::render::Steps;
 /// image files changed since the dump (`cracin check DIR` verifies the memory pages too). The
 /// restored application's output goes to DIR/restores/<time>-<pid>/app.stdout and app.stderr
 /// (private, 0700/0600).
+///
+/// Before any Java thread runs again, cracin's agent renews the random state the JDK seeded
+/// itself (unless the checkpoint was taken with --no-renew) and applies --env and --property;
+/// see `cracin checkpoint --help` and docs/individual.md.
 #[derive(clap::Args)]
 pub struct Args {
     /// The checkpoint directory.
@@ -82,6 +87,18 @@ pub struct Args {
     #[arg(long)]
     pub fallback: bool,
 
+    /// Set an environment variable in the restored JVM: System.getenv("KEY") returns VALUE
+    /// before any thread runs again (before org.crac afterRestore). Values the application read
+    /// and kept before the checkpoint do not change. Repeatable. With --in-container the
+    /// container's own environment (`podman run -e`) is applied too.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+
+    /// Set a system property in the restored JVM: System.getProperty("KEY") returns VALUE
+    /// before any thread runs again. Repeatable.
+    #[arg(long = "property", value_name = "KEY=VALUE")]
+    pub property: Vec<String>,
+
     /// The command for --fallback.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -97,6 +114,7 @@ pub fn run(a: Args) -> Result<i32> {
     o.criu = a.criu.clone();
     o.lazy_pages = a.lazy_pages;
     o.lock_timeout = Duration::from_secs_f64(a.lock_timeout);
+    o.config = restore_config(&a)?;
     let foreground = a.foreground || a.in_container;
     o.foreground = foreground;
     o.inherit_stdio = a.in_container || a.inherit_stdio;
@@ -127,6 +145,7 @@ pub fn run(a: Args) -> Result<i32> {
                 "pid": r.pid,
                 "ready_ms": r.ready_ms,
                 "criu_ms": r.criu_ms,
+                "renew_ms": r.renew_ms,
                 "log_dir": r.log_dir,
                 "stdout": r.stdout,
                 "stderr": r.stderr,
@@ -143,6 +162,23 @@ pub fn run(a: Args) -> Result<i32> {
         return local::wait_foreground(r.pid);
     }
     Ok(0)
+}
+
+/// --env and --property; in a container also the container's environment (the flags win).
+fn restore_config(a: &Args) -> Result<individual::Config> {
+    let mut c = individual::Config::default();
+    if a.in_container {
+        c.env = std::env::vars().collect();
+    }
+    for e in &a.env {
+        let (k, v) = individual::parse_assignment(e, true)?;
+        c.env.retain(|(old, _)| *old != k);
+        c.env.push((k, v));
+    }
+    for p in &a.property {
+        c.properties.push(individual::parse_assignment(p, false)?);
+    }
+    Ok(c)
 }
 
 /// The fallback when a restore fails (as Open Liberty does): one line saying why, then the
