@@ -3,7 +3,8 @@
 //! provider. Its Resources must run around the real dump and after every real restore: a
 //! Random is reseeded (every restore answers differently), beforeCheckpoint ran once, afterRestore
 //! once per restored process; a Resource that refuses aborts the checkpoint while the
-//! application carries on; and the application can trigger the checkpoint itself.
+//! application carries on; and the application can trigger the checkpoint itself. afterRestore
+//! already sees the restore-time --env and --property.
 
 mod common;
 
@@ -108,10 +109,21 @@ fn resources_run_around_real_dumps_and_restores() {
     let mut randoms = Vec::new();
     let mut counts = Vec::new();
     for round in 1..=3 {
-        let out = run(cracin().args(["restore", ck.to_str().unwrap(), "--json"]));
+        // Restore-time settings are in place before afterRestore runs.
+        let env = format!("CRACIN_AFTER_ENV=round{round}");
+        let out = run(cracin().args([
+            "restore",
+            ck.to_str().unwrap(),
+            "--json",
+            "--env",
+            &env,
+            "--property",
+            "cracin.after.prop=set",
+        ]));
         assert!(out.status.success(), "restore {round}: {}", stderr(&out));
         let pid = restored_pid(&out);
         let s = state(port);
+        assert_eq!(s["after_env"], format!("round{round}/set"), "{s}");
         // Two Resources: each beforeCheckpoint ran once (in reverse order of registration)
         // before the dump, each afterRestore once (in order) in this restored process.
         assert_eq!(s["before"], 2, "{s}");
