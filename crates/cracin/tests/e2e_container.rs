@@ -950,3 +950,78 @@ fn podman_build_interrupted_leaves_nothing() {
         }
     }
 }
+
+/// Every restore container is its own individual: the random-kinds app (docs/individual.md)
+/// built into a restore image; two containers started with `-e` see their own environment and
+/// JDK-seeded generators that differ, while the explicitly seeded ones repeat.
+fn individual_flow(test: &str, e: Engine) {
+    if skip_engine(test, &e) {
+        return;
+    }
+    let g = Cleanup::new(&e);
+    let ctx = g.dir("individual-ctx");
+    let classes = g.dir("individual-classes");
+    let src = repo_root().join("tests/fixtures/apps/random-kinds/Randoms.java");
+    let st = Command::new("javac")
+        .args(["--release", "17", "-d"])
+        .arg(&classes)
+        .arg(&src)
+        .status()
+        .unwrap();
+    assert!(st.success(), "javac failed");
+    let st = Command::new("jar")
+        .current_dir(&classes)
+        .arg("cfe")
+        .arg(ctx.join("app.jar"))
+        .args(["Randoms", "."])
+        .status()
+        .unwrap();
+    assert!(st.success(), "jar failed");
+    let tag = g.image(&format!("localhost/{}:instant", unique("randoms", &e)));
+    let app_cmd = [
+        "java",
+        "-Drandoms.bind=0.0.0.0",
+        "-jar",
+        "/app/app.jar",
+        "8080",
+    ];
+    let profile = g.dir("seccomp").join("restore.json");
+    let out = build_jar(&e, &ctx, &tag, &profile, &app_cmd);
+    g.build_logs(&out);
+    assert!(out.status.success(), "cracin build failed");
+    let mut answers = Vec::new();
+    for value in ["first container", "second container"] {
+        let env = format!("CRACIN_TEST_ENV={value}");
+        // The production flags (non-root, least privilege, cracin's seccomp profile) plus -e.
+        let mut flags = restore_flags(&profile);
+        flags.extend(["-e".to_string(), env.clone()]);
+        let (c, p) = start(&g, &tag, &refs(&flags));
+        let (body, _) = first_answer(p);
+        let a: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(a["env"], value, "the container's -e reaches the JVM: {a}");
+        assert!(
+            logs(&e, &c).contains("cracin: restored"),
+            "{}",
+            logs(&e, &c)
+        );
+        stop_within_5s(&e, &c);
+        answers.push(a);
+    }
+    for k in [
+        "sha1_default",
+        "drbg",
+        "random_default",
+        "math_random",
+        "thread_local",
+    ] {
+        assert_ne!(answers[0][k], answers[1][k], "{k} must differ: {answers:?}");
+    }
+    for k in ["sha1_explicit", "random_explicit"] {
+        assert_eq!(answers[0][k], answers[1][k], "{k} must repeat: {answers:?}");
+    }
+}
+
+#[test]
+fn podman_restores_are_individuals() {
+    individual_flow("podman_restores_are_individuals", Engine::podman());
+}
