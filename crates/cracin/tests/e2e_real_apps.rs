@@ -5,6 +5,8 @@
 //! dump time; under /tmp it is scratch, which cracin saves and puts back). Each is checkpointed
 //! once, restored several times, and must still hold the state it had before the checkpoint;
 //! changes made after a restore must not leak into the next restore.
+//! Tomcat 10 (its own `catalina.sh run`) must hand out different session IDs in every restore
+//! of one checkpoint (cracin's agent renews its SHA1PRNG; docs/individual.md).
 //! `scripts/try-real-apps.sh` runs the same round trips, and Tomcat and Jetty, by hand.
 
 mod common;
@@ -20,6 +22,10 @@ const WIREMOCK: (&str, &str) = (
     "wiremock-standalone-3.13.2.jar",
 );
 const H2: (&str, &str) = ("com.h2database:h2:2.3.232", "h2-2.3.232.jar");
+const TOMCAT: (&str, &str) = (
+    "org.apache.tomcat:tomcat:10.1.59:tar.gz",
+    "tomcat-10.1.59.tar.gz",
+);
 
 /// The jar of `coords`: from the cache `scripts/try-real-apps.sh` fills, else from the test's own
 /// cache, else fetched with `mvn dependency:copy`. None (the test is skipped) when Maven is not
@@ -388,5 +394,113 @@ fn h2_server_keeps_its_open_database_and_file_lock() {
     }
 
     assert_none_with(&marker);
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// The JSESSIONID a fresh client gets from `url` (a servlet that creates a session).
+fn new_session_id(url: &str) -> String {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(10))
+        .build();
+    let r = agent.get(url).call().expect("Tomcat answers");
+    let cookie = r
+        .header("set-cookie")
+        .unwrap_or_else(|| panic!("no Set-Cookie from {url}"))
+        .to_string();
+    cookie
+        .split(';')
+        .next()
+        .and_then(|c| c.strip_prefix("JSESSIONID="))
+        .unwrap_or_else(|| panic!("no JSESSIONID in {cookie}"))
+        .to_string()
+}
+
+#[test]
+fn tomcat_hands_out_different_session_ids_in_every_restore() {
+    const T: &str = "tomcat_hands_out_different_session_ids_in_every_restore";
+    if skip(T) {
+        return;
+    }
+    let Some(tgz) = fetch(T, TOMCAT) else {
+        return;
+    };
+    let work = tempdir("e2e-tomcat");
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&work)
+        .arg("-xzf")
+        .arg(&tgz)
+        .status()
+        .unwrap();
+    assert!(st.success(), "tar failed");
+    let home = work.join("apache-tomcat-10.1.59");
+    let base = work.join("base");
+    for d in ["logs", "temp", "webapps", "work"] {
+        std::fs::create_dir_all(base.join(d)).unwrap();
+    }
+    let st = Command::new("cp")
+        .arg("-r")
+        .arg(home.join("conf"))
+        .arg(&base)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let st = Command::new("cp")
+        .arg("-r")
+        .arg(home.join("webapps/examples"))
+        .arg(base.join("webapps"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let port = free_port();
+    let server_xml = base.join("conf/server.xml");
+    let xml = std::fs::read_to_string(&server_xml)
+        .unwrap()
+        .replace("port=\"8005\"", "port=\"-1\"")
+        .replace("port=\"8080\"", &format!("port=\"{port}\""));
+    std::fs::write(&server_xml, xml).unwrap();
+    let url = format!("http://127.0.0.1:{port}/examples/servlets/servlet/SessionExample");
+    let checkpoint = |ck: &Path, extra: &[&str]| {
+        let out = run(cracin()
+            .env("CATALINA_HOME", &home)
+            .env("CATALINA_BASE", &base)
+            .args(["checkpoint", "--out", ck.to_str().unwrap()])
+            .args(extra)
+            .args(["--ready", &format!("http://127.0.0.1:{port}/examples/")])
+            .args(["--ready-timeout", "120", "--warmup", &url])
+            .args(["--warmup-requests", "50", "--"])
+            .arg(home.join("bin/catalina.sh"))
+            .arg("run"));
+        assert!(out.status.success(), "checkpoint failed: {}", stderr(&out));
+    };
+    // The test can fail: without renewal two restores hand out the same first session ID.
+    let same = work.join("same");
+    checkpoint(&same, &["--no-renew"]);
+    let mut firsts = Vec::new();
+    for _ in 0..2 {
+        let r = restore(&same, &[]);
+        firsts.push(new_session_id(&url));
+        r.stop();
+    }
+    assert_eq!(firsts[0], firsts[1], "without renewal the IDs repeat");
+    // The warm-up's sessions came from Tomcat's SecureRandom: it is seeded in the image.
+    let ck = work.join("ck");
+    checkpoint(&ck, &[]);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let r = restore(&ck, &[]);
+        ids.push(new_session_id(&url));
+        ids.push(new_session_id(&url));
+        r.stop();
+    }
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        ids.len(),
+        "session IDs repeat across restores: {ids:?}"
+    );
+    assert_none_with(&base.display().to_string());
     let _ = std::fs::remove_dir_all(&work);
 }
