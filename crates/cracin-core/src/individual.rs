@@ -213,6 +213,24 @@ pub fn hold(root: u32, ctl: &Path, timeout: Duration) -> Result<Option<Vec<Strin
     Ok(Some(reports))
 }
 
+/// [`hold`] for the checkpoint: when `jvm` (the JVM's host PID) was found, its agent must answer;
+/// when there is no JVM at all, an empty list (nothing to renew).
+pub fn hold_for_dump(
+    root: u32,
+    ctl: &Path,
+    timeout: Duration,
+    jvm: Option<u32>,
+) -> Result<Vec<String>> {
+    match (hold(root, ctl, timeout)?, jvm) {
+        (Some(reports), _) => Ok(reports),
+        (None, None) => Ok(Vec::new()),
+        (None, Some(pid)) => Err(renewal_error(
+            false,
+            format!("no `{THREAD_NAME}` thread in the JVM (pid {pid}): the agent did not start"),
+        )),
+    }
+}
+
 /// After a failed dump: lets the held JVMs run on unchanged.
 pub fn release(root: u32, ctl: &Path) {
     let id = request_id();

@@ -476,29 +476,16 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
     // Hold the Java threads: no application code runs from here until a restore renewed it.
     progress.step("hold", "suspending the Java threads for the dump");
     let t = Instant::now();
-    let held = match individual::hold(launched.init_pid, &agent_ctl, o.trigger_timeout) {
-        Ok(Some(reports)) => reports,
-        Ok(None) if jvm.is_none() => {
-            progress
-                .warn("no JVM with cracin's agent found: restores will repeat its random numbers");
-            Vec::new()
-        }
-        Ok(None) => {
-            launched.kill();
-            return Err(Error::Renewal {
-                at_restore: false,
-                why: format!(
-                    "no `{}` thread in the JVM (pid {})",
-                    individual::THREAD_NAME,
-                    java_pid.unwrap_or(launched.init_pid)
-                ),
-            });
-        }
-        Err(e) => {
-            launched.kill();
-            return Err(e);
-        }
-    };
+    let held = individual::hold_for_dump(
+        launched.init_pid,
+        &agent_ctl,
+        o.trigger_timeout,
+        java_pid.filter(|_| jvm.is_some()),
+    )
+    .inspect_err(|_| launched.kill())?;
+    if held.is_empty() {
+        progress.warn("no JVM with cracin's agent found: restores will repeat its random numbers");
+    }
     progress.done("hold", ms(t.elapsed()), &held.join("; "));
 
     // Every process of the application (a launcher JVM may run the server JVM as its child).
