@@ -5,7 +5,7 @@
 #      without renewal, restored RUNS times each: cracin's "renew" step (signal to the agent,
 #      renewal, threads resumed, answer read) and restore -> ready, medians;
 #   2. steady state: Steady.java (new Random(), SHA1PRNG, HashMap) with and without the agent
-#      loaded, RUNS JVMs each, median of their per-second throughputs;
+#      loaded, RUNS JVMs each (alternating), median of their per-second throughputs;
 #   3. start-up: plain `java` of the random-kinds app to its first HTTP 200, with and without the
 #      agent (what loading it costs a cold start, i.e. the checkpoint run).
 # Run as root after scripts/setup.sh.   scripts/bench-renew.sh [RUNS]
@@ -20,7 +20,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 javac --release 17 -d "$tmp" tests/fixtures/apps/random-kinds/Randoms.java tests/fixtures/apps/random-kinds/Steady.java
 AGENT=$(ls target/release/build/cracin-core-*/out/libcracin_agent.so | head -1)
 port() { while :; do p=$((20000 + RANDOM % 20000)); ss -Htln "sport = :$p" | grep -q . || { echo $p; return; }; done; }
-median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) printf "%.1f\n", a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 wait_http() { for _ in $(seq 3000); do curl -fs -o /dev/null "$1" && return 0; sleep 0.005; done; return 1; }
 
 restores() { # CKPT PORT -> lines "renew_ms ready_ms"
@@ -54,22 +54,25 @@ restores() { # CKPT PORT -> lines "renew_ms ready_ms"
         "$(cut -d' ' -f1 "$tmp/r-$mode" | median)" "$(cut -d' ' -f2 "$tmp/r-$mode" | median)"
       rm -rf "$tmp/ck-$mode"
     done
-    for mode in without with; do
-      opt=(); [ $mode = with ] && opt=("-agentpath:$PWD/$AGENT=$tmp")
-      for i in $(seq "$RUNS"); do "$JAVA" "${opt[@]}" -cp "$tmp" Steady 3 2>/dev/null | sed 's/ops\/ms=//'; done >"$tmp/s-$mode"
-      printf '%-34s %8s ops/ms\n' "steady state, $mode agent:" "$(median <"$tmp/s-$mode")"
-    done
-    for mode in without with; do
-      opt=(); [ $mode = with ] && opt=("-agentpath:$PWD/$AGENT=$tmp")
-      for i in $(seq "$RUNS"); do
+    # With and without the agent alternate, so that the machine's load drifts over both alike.
+    : >"$tmp/s-without"; : >"$tmp/s-with"; : >"$tmp/c-without"; : >"$tmp/c-with"
+    for i in $(seq "$RUNS"); do
+      for mode in without with; do
+        opt=(); [ $mode = with ] && opt=("-agentpath:$PWD/$AGENT=$tmp")
+        "$JAVA" "${opt[@]}" -cp "$tmp" Steady 3 2>/dev/null | sed 's/ops\/ms=//' >>"$tmp/s-$mode"
         P=$(port)
         t0=$(date +%s%N)
         "$JAVA" "${opt[@]}" -cp "$tmp" Randoms "$P" >/dev/null 2>&1 &
         jp=$!
         wait_http "http://127.0.0.1:$P/health"
-        echo $(( ($(date +%s%N) - t0) / 1000000 ))
+        echo $(( ($(date +%s%N) - t0) / 1000000 )) >>"$tmp/c-$mode"
         kill "$jp"; wait "$jp" 2>/dev/null || true
-      done >"$tmp/c-$mode"
+      done
+    done
+    for mode in without with; do
+      printf '%-34s %8s ops/ms\n' "steady state, $mode agent:" "$(median <"$tmp/s-$mode")"
+    done
+    for mode in without with; do
       printf '%-34s %8s ms\n' "cold start, $mode agent:" "$(median <"$tmp/c-$mode")"
     done
     echo '```'
