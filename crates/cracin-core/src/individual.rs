@@ -421,6 +421,45 @@ mod tests {
     }
 
     #[test]
+    fn a_jvm_without_its_agent_fails_the_hold_a_tree_without_jvm_does_not() {
+        // This test process has no `cracin-agent` thread.
+        let t = tempfile::tempdir().unwrap();
+        let me = std::process::id();
+        assert!(find_agents(me).is_empty());
+        let none = hold_for_dump(me, t.path(), Duration::from_millis(50), None).unwrap();
+        assert!(none.is_empty());
+        match hold_for_dump(me, t.path(), Duration::from_millis(50), Some(me)) {
+            Err(Error::Renewal { at_restore, why }) => {
+                assert!(!at_restore);
+                assert!(why.contains("cracin-agent"), "{why}");
+            }
+            other => panic!("expected a Renewal error, got {other:?}"),
+        }
+        let ind = Individual {
+            agent: PathBuf::from("/x"),
+            control_dir: t.path().to_path_buf(),
+            renew: true,
+            held: Vec::new(),
+        };
+        let cfg = Config {
+            env: vec![("A".into(), "b".into())],
+            properties: Vec::new(),
+        };
+        match after_restore(me, &ind, &cfg, Duration::from_millis(50)) {
+            Err(
+                e @ Error::Renewal {
+                    at_restore: true, ..
+                },
+            ) => {
+                assert_eq!(e.exit_code(), crate::error::exit::RESTORE)
+            }
+            other => panic!("expected a Renewal error, got {other:?}"),
+        }
+        // The configuration file does not outlive the attempt.
+        assert_eq!(fs::read_dir(t.path()).unwrap().count(), 0);
+    }
+
+    #[test]
     fn ns_pid_is_the_innermost() {
         assert_eq!(ns_pid_of("Name:\tjava\nNSpid:\t4711\t1\n"), Some(1));
         assert_eq!(ns_pid_of("NSpid:\t4711\n"), Some(4711));

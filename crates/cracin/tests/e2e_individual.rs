@@ -25,11 +25,14 @@ const RENEWED: &[&str] = &[
 /// Generators the application seeded: the same sequence in every restore.
 const KEPT: &[&str] = &["sha1_explicit", "random_explicit"];
 
-/// The random-kinds app, compiled once (class file version 17: runs on 17 and 25).
+/// The random-kinds app, compiled once per run (class file version 17: runs on 17 and 25) under
+/// cargo's target directory, so that nothing stays behind in /tmp.
 fn randoms_classes() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = tempdir("randoms-classes");
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("randoms-classes");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
         let src = repo_root().join("tests/fixtures/apps/random-kinds/Randoms.java");
         let st = Command::new("javac")
             .args(["--release", "17", "-d"])
