@@ -309,9 +309,10 @@ pub fn after_restore(
     let id = request_id();
     let cfg_file = ind.control_dir.join(format!("agent-config-{id}"));
     if !config.is_empty() {
-        fs::create_dir_all(&ind.control_dir).map_err(|e| Error::io(&ind.control_dir, e))?;
+        // The values may be secrets (a password given at restore instead of in the image).
+        crate::os::perms::ensure_private_dir(&ind.control_dir)?;
         let tmp = ind.control_dir.join(format!("agent-config-{id}.tmp"));
-        fs::write(&tmp, config.encode()).map_err(|e| Error::io(&tmp, e))?;
+        crate::os::perms::write_private(&tmp, &config.encode())?;
         fs::rename(&tmp, &cfg_file).map_err(|e| Error::io(&cfg_file, e))?;
     } else {
         let _ = fs::remove_file(&cfg_file);
