@@ -178,9 +178,20 @@ fn wait_answer(
             return Err("the JVM is gone".into());
         }
         if Instant::now() >= deadline {
+            let tid = format!("/proc/{}/task/{}", a.pid, a.tid);
+            let state = fs::read_to_string(format!("{tid}/stat"))
+                .ok()
+                .and_then(|st| {
+                    st.rsplit(')')
+                        .next()
+                        .map(|r| r.trim().chars().take(1).collect())
+                })
+                .unwrap_or_else(|| "?".to_string());
+            let wchan = fs::read_to_string(format!("{tid}/wchan")).unwrap_or_default();
             return Err(format!(
-                "no answer within {}",
-                humantime::format_duration(deadline.saturating_duration_since(Instant::now()))
+                "no answer in {} (agent thread {} state {state}, waiting in {wchan:?})",
+                ctl.display(),
+                a.tid
             ));
         }
         std::thread::sleep(POLL);
@@ -308,9 +319,11 @@ pub fn after_restore(
     let deadline = t + timeout;
     let id = request_id();
     let cfg_file = ind.control_dir.join(format!("agent-config-{id}"));
+    // The checkpoint removed the directory (it would only hold stale files); the agent answers
+    // in it.
+    crate::os::perms::ensure_private_dir(&ind.control_dir)?;
     if !config.is_empty() {
         // The values may be secrets (a password given at restore instead of in the image).
-        crate::os::perms::ensure_private_dir(&ind.control_dir)?;
         let tmp = ind.control_dir.join(format!("agent-config-{id}.tmp"));
         crate::os::perms::write_private(&tmp, &config.encode())?;
         fs::rename(&tmp, &cfg_file).map_err(|e| Error::io(&cfg_file, e))?;

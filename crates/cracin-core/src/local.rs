@@ -592,6 +592,8 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
         // Restore creates it again; until then it would only hold stale files.
         let _ = std::fs::remove_dir_all(control.dir());
     }
+    // The agent's (the same directory when coordinated): restore creates it again too.
+    let _ = std::fs::remove_dir_all(&agent_ctl);
 
     let manifest = Manifest {
         format: checkpoint::FORMAT,

@@ -67,9 +67,15 @@ pub fn check_manifest_paths(dir: &Path, m: &Manifest, control_root: &Path) -> Re
             )));
         }
     }
-    if let Some(c) = &m.coordination {
-        let name_ok = c.control_dir.parent() == Some(control_root)
-            && c.control_dir
+    // The org.crac provider's and the agent's (cracin writes restore-time settings there).
+    let control_dirs = m
+        .coordination
+        .iter()
+        .map(|c| &c.control_dir)
+        .chain(m.individual.iter().map(|i| &i.control_dir));
+    for control_dir in control_dirs {
+        let name_ok = control_dir.parent() == Some(control_root)
+            && control_dir
                 .file_name()
                 .map(|n| {
                     let n = n.to_string_lossy();
@@ -79,7 +85,7 @@ pub fn check_manifest_paths(dir: &Path, m: &Manifest, control_root: &Path) -> Re
         if !name_ok {
             return Err(bad(format!(
                 "names a control directory {:?} outside {}",
-                c.control_dir,
+                control_dir,
                 control_root.display()
             )));
         }
