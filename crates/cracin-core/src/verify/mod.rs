@@ -122,7 +122,7 @@ pub const DEFAULT_ROUNDS: u32 = 2;
 pub const CAUSE: &str = "a random generator whose state was frozen in the checkpoint and not renewed at restore continues the same sequence in every restored instance: SecureRandom SHA1PRNG or DRBG, new Random(), Math.random() or ThreadLocalRandom set up before the checkpoint, a generator given a fixed seed (kept on purpose), or a library's own copy of one";
 
 /// What to do about a repeat.
-pub const FIX: &str = "reseed after every restore: an org.crac Resource whose afterRestore() gives the generator fresh state (cracin runs Resources after each restore), or draw such values from NativePRNG (SecureRandom.getInstance(\"NativePRNG\")) or UUID.randomUUID(), which read /dev/urandom on every call; then run `cracin verify` again (details: docs/verify.md)";
+pub const FIX: &str = "cracin renews the generators the JDK seeded itself unless the checkpoint was made with --no-renew (see docs/individual.md); a generator the application seeded explicitly, or one inside a library, must be reseeded after every restore: an org.crac Resource whose afterRestore() gives the generator fresh state (cracin runs Resources after each restore), or draw such values from NativePRNG (SecureRandom.getInstance(\"NativePRNG\")) or UUID.randomUUID(), which read /dev/urandom on every call; then run `cracin verify` again (details: docs/verify.md)";
 
 /// The answers of one instance: for each URL, one answer per round, in order.
 #[derive(Debug, Clone, Default)]
