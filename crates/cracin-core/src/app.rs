@@ -495,8 +495,12 @@ fn socket_inodes_of(pid: u32) -> BTreeSet<u64> {
     s
 }
 
-/// (port, inode) of every TCP socket listening on this host's network namespace.
+/// (port, inode) of every TCP socket listening on this host's network namespace: asked of the
+/// kernel through sock_diag netlink, or read from /proc/net/tcp{,6} when netlink is refused.
 pub fn listening_sockets() -> Vec<(u16, u64)> {
+    if let Ok(v) = crate::os::sockdiag::tcp_listeners() {
+        return v;
+    }
     let mut v = Vec::new();
     for f in ["/proc/net/tcp", "/proc/net/tcp6"] {
         let text = std::fs::read_to_string(f).unwrap_or_default();

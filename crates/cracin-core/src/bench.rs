@@ -33,6 +33,14 @@ pub struct BenchOptions {
     pub lazy_pages: bool,
     /// Where checkpoints are written (a private temp dir when None; removed afterwards).
     pub work_dir: Option<PathBuf>,
+    /// The `cracin` binary: restores are then timed as that command, from its exec (what a
+    /// user waits for); otherwise as library calls.
+    pub cracin_exe: Option<PathBuf>,
+    /// Also time a plain `criu restore` of the same images, in turn with each restore.
+    pub plain_criu: bool,
+    /// A JDK 25 (or later) home: also time cold starts on it, without and with a Leyden AOT
+    /// cache made by a training run (`-XX:AOTCacheOutput`, warmed up like the checkpoint).
+    pub aot_jdk: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -69,6 +77,16 @@ pub struct BenchResult {
     pub restore_ms: Stats,
     /// Cold median / restore median.
     pub speedup: f64,
+    /// How restores were timed ("the cracin command" or "library call").
+    pub restore_timed_as: String,
+    /// Exec of a plain `criu restore` of the same images → first 2xx.
+    pub plain_criu_ms: Option<Stats>,
+    /// Cold starts on the `aot_jdk`, without and with its AOT cache.
+    pub aot_jdk: Option<String>,
+    pub jdk_cold_ms: Option<Stats>,
+    pub aot_cold_ms: Option<Stats>,
+    /// Why the JDK 25 columns are missing, when they are.
+    pub aot_error: Option<String>,
     pub checkpoint_bytes: u64,
     /// Files saved with the checkpoint beside the images (docs/files.md).
     pub saved_files_bytes: u64,
@@ -199,16 +217,45 @@ fn run_in(
     let mut restored = Vec::new();
     let mut restored_first = Vec::new();
     let mut steady = Vec::new();
+    let mut plain = Vec::new();
+    let ck_dir = crate::checkpoint::CheckpointDir::open(&ck.dir)?;
+    let exe = o.cracin_exe.as_ref().filter(|_| !o.lazy_pages);
     for i in 0..o.runs {
+        if o.plain_criu {
+            progress.step("plain criu", &format!("run {}/{}", i + 1, o.runs));
+            let (took, pid) = crate::measure::peers::plain_criu_restore(
+                criu,
+                &ck_dir,
+                probe,
+                o.ready_timeout,
+                &work.join(format!("plain-criu-{i}")),
+            )?;
+            stop(pid);
+            plain.push(took);
+            progress.done("plain criu", took, "");
+        }
         progress.step("restore", &format!("run {}/{}", i + 1, o.runs));
-        let mut ro = RestoreOptions::new(ck.dir.clone());
-        ro.criu = Some(criu.path.clone());
-        ro.ready = Some(o.ready.clone());
-        ro.ready_timeout = o.ready_timeout;
-        ro.lazy_pages = o.lazy_pages;
-        let t = Instant::now();
-        let r = local::restore(&ro, &crate::Quiet)?;
-        let took = r.ready_ms.unwrap_or_else(|| ms(t.elapsed()));
+        let (took, pid) = match exe {
+            Some(exe) => crate::measure::peers::cracin_restore_command(
+                exe,
+                &ck.dir,
+                &criu.path,
+                probe,
+                o.ready_timeout,
+            )?,
+            None => {
+                let mut ro = RestoreOptions::new(ck.dir.clone());
+                ro.criu = Some(criu.path.clone());
+                ro.ready = Some(o.ready.clone());
+                ro.ready_timeout = o.ready_timeout;
+                ro.lazy_pages = o.lazy_pages;
+                let t = Instant::now();
+                ro.counted_from = Some(t);
+                let r = local::restore(&ro, &crate::Quiet)?;
+                (r.ready_ms.unwrap_or_else(|| ms(t.elapsed())), r.pid)
+            }
+        };
+        let r = Restored { pid };
         restored.push(took);
         let measured = (|| -> Result<()> {
             if i == 0 && o.latency_requests > 0 {
@@ -223,6 +270,18 @@ fn run_in(
         measured?;
         progress.done("restore", took, "");
     }
+    // The peers' columns are not the point of the benchmark: an application that does not run
+    // on that JDK is reported, not fatal.
+    let (aot, aot_error) = match &o.aot_jdk {
+        Some(jdk) => match aot_columns(o, probe, jdk, work, progress) {
+            Ok(a) => (Some(a), None),
+            Err(e) => {
+                progress.warn(&format!("no JDK 25 columns: {e}"));
+                (None, Some(e.to_string()))
+            }
+        },
+        None => (None, None),
+    };
     let cold_s = Stats::of(&cold);
     let rest_s = Stats::of(&restored);
     let (model, _) = crate::sysinfo::cpu();
@@ -252,6 +311,16 @@ fn run_in(
         },
         cold_ms: cold_s,
         restore_ms: rest_s,
+        restore_timed_as: if exe.is_some() {
+            "the cracin restore command, from its exec".into()
+        } else {
+            "library call".into()
+        },
+        plain_criu_ms: o.plain_criu.then(|| Stats::of(&plain)),
+        aot_jdk: o.aot_jdk.as_ref().map(|j| j.display().to_string()),
+        jdk_cold_ms: aot.as_ref().map(|a| Stats::of(&a.0)),
+        aot_cold_ms: aot.as_ref().map(|a| Stats::of(&a.1)),
+        aot_error,
         checkpoint_bytes: ck.manifest.sizes.images_bytes,
         saved_files_bytes: ck.manifest.files.as_ref().map_or(0, |f| f.saved_bytes),
         untuned_checkpoint_bytes: untuned,
@@ -261,6 +330,114 @@ fn run_in(
         restored_first_ms: restored_first,
         steady_ms: steady,
     })
+}
+
+/// Just the PID of a restored process (what the latency measurements need).
+struct Restored {
+    pid: u32,
+}
+
+/// Launches `argv` in its own PID namespace and times launch → first answer; the launched
+/// application is returned still running.
+fn cold_run(
+    argv: &[String],
+    o: &BenchOptions,
+    probe: &Probe,
+    work: &std::path::Path,
+    name: &str,
+) -> Result<(f64, app::Launched)> {
+    let spec = LaunchSpec {
+        argv: argv.to_vec(),
+        cwd: o.cwd.clone(),
+        java_options: vec!["-XX:-UsePerfData".into()],
+        env: vec![],
+        stdout: work.join(format!("{name}.stdout")),
+        stderr: work.join(format!("{name}.stderr")),
+        in_container: false,
+    };
+    let mut l = app::launch(&spec)?;
+    let logs = vec![spec.stdout.clone(), spec.stderr.clone()];
+    match probe::wait_ready(
+        probe,
+        &logs,
+        o.ready_timeout,
+        Duration::from_millis(2),
+        || l.exited(),
+    ) {
+        Ok(_) => Ok((ms(l.started.elapsed()), l)),
+        Err(NotReady::Exited(status)) => Err(Error::AppExited {
+            status,
+            log: spec.stderr.clone(),
+            log_tail: local::output_tail(&logs, 20),
+            diagnosis: crate::diagnose::explain_files(&logs),
+        }),
+        Err(NotReady::Timeout) => Err(Error::NotReady {
+            probe: probe.to_string(),
+            timeout: o.ready_timeout,
+            log: spec.stderr.clone(),
+            log_tail: local::output_tail(&logs, 20),
+        }),
+    }
+}
+
+/// Cold starts on another JDK without and with a Leyden AOT cache (JDK 25: a training run with
+/// `-XX:AOTCacheOutput`, warmed up as the checkpoint is, writes the cache when it exits; later
+/// runs use it with `-XX:AOTCache`).
+fn aot_columns(
+    o: &BenchOptions,
+    probe: &Probe,
+    jdk: &std::path::Path,
+    work: &std::path::Path,
+    progress: &dyn Progress,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let cache = work.join("app.aot");
+    progress.step("aot", "training run with -XX:AOTCacheOutput");
+    let train = crate::measure::peers::on_jdk(
+        &o.command,
+        jdk,
+        &[format!("-XX:AOTCacheOutput={}", cache.display())],
+    )?;
+    let (_, mut l) = cold_run(&train, o, probe, work, "aot-training")?;
+    if let Some(w) = o.warmup.as_ref().filter(|w| w.requests > 0) {
+        warmup::run(w)?;
+    }
+    // The cache is written at a normal exit: stop the JVM with SIGTERM and wait.
+    if let Some(pid) = l.java_pid() {
+        unsafe {
+            libc::kill(pid as i32, libc::SIGTERM);
+        }
+    }
+    l.wait_exit(Duration::from_secs(300));
+    drop(l);
+    if !cache.is_file() {
+        return Err(Error::usage(
+            format!(
+                "the training run on {} wrote no AOT cache ({})",
+                jdk.display(),
+                cache.display()
+            ),
+            "give a JDK 25 or later (JEP 514 -XX:AOTCacheOutput)",
+        ));
+    }
+    let plain_argv = crate::measure::peers::on_jdk(&o.command, jdk, &[])?;
+    let aot_argv = crate::measure::peers::on_jdk(
+        &o.command,
+        jdk,
+        &[format!("-XX:AOTCache={}", cache.display())],
+    )?;
+    let (mut plain, mut aot) = (Vec::new(), Vec::new());
+    for i in 0..o.runs {
+        progress.step("jdk cold", &format!("run {}/{}", i + 1, o.runs));
+        let (t, mut l) = cold_run(&plain_argv, o, probe, work, &format!("jdk-{i}"))?;
+        l.kill();
+        plain.push(t);
+        progress.step("aot cold", &format!("run {}/{}", i + 1, o.runs));
+        let (t, mut l) = cold_run(&aot_argv, o, probe, work, &format!("aot-{i}"))?;
+        l.kill();
+        aot.push(t);
+        progress.done("aot cold", t, "");
+    }
+    Ok((plain, aot))
 }
 
 /// Stops a restored process and waits until it is gone (its port free again). A zombie leader

@@ -47,7 +47,24 @@ impl Criu {
                 searched: searched.join(", "),
             });
         };
-        let out = Cmd::new(&path)
+        // `criu --version` costs an exec on every restore: ask once per binary.
+        let key = crate::stage::criu_cache::CriuKey::of(&path);
+        let cache = crate::stage::cache_dir();
+        if let (Some(k), Some(d)) = (&key, &cache) {
+            if let Some(version) = crate::stage::criu_cache::lookup(d, k) {
+                return Ok(Criu { path, version });
+            }
+        }
+        let version = Self::ask_version(&path)?;
+        if let (Some(k), Some(d)) = (&key, &cache) {
+            crate::stage::criu_cache::store(d, k, version);
+        }
+        Ok(Criu { path, version })
+    }
+
+    /// Runs `criu --version`.
+    fn ask_version(path: &Path) -> Result<Version> {
+        let out = Cmd::new(path)
             .arg("--version")
             .timeout(Duration::from_secs(10))
             .run()?;
@@ -57,7 +74,7 @@ impl Criu {
             log: out.stdout_path.clone(),
             log_tail: out.stdout.clone(),
         })?;
-        Ok(Criu { path, version })
+        Ok(version)
     }
 
     /// Refuses combinations that are known to fail on this kernel.

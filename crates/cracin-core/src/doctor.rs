@@ -70,6 +70,7 @@ pub fn run(o: &DoctorOptions) -> Vec<Check> {
                 )),
                 _ => v.push(check("criu", Status::Pass, detail, None)),
             }
+            v.push(kdat_check(&c));
         }
         Err(e) => v.push(check(
             "criu",
@@ -245,6 +246,27 @@ pub fn run(o: &DoctorOptions) -> Vec<Check> {
 }
 
 /// Whether the JVM accepts the runtime's start flag (a CRaC or OpenJ9 JDK), by asking it.
+/// CRIU's kernel-feature cache for this boot (made now when missing: `criu check` once).
+fn kdat_check(c: &crate::criu::Criu) -> Check {
+    use crate::stage::kdat::{for_criu_run, KdatState};
+    let unprivileged = !crate::sysinfo::has_cap(crate::sysinfo::CAP_SYS_ADMIN);
+    let state = for_criu_run(c, unprivileged, true).state.clone();
+    match state {
+        KdatState::Unavailable(_) => check(
+            "kdat cache",
+            Status::Warn,
+            format!("CRIU's kernel-feature probe: {state}"),
+            Some("every CRIU run probes the kernel again (~50-120 ms per restore here)"),
+        ),
+        _ => check(
+            "kdat cache",
+            Status::Pass,
+            format!("CRIU's kernel-feature probe: {state}"),
+            None,
+        ),
+    }
+}
+
 fn runtime_check(runtime: &str, java: Option<std::path::PathBuf>) -> Check {
     let Some(java) = java.or_else(|| crate::process::which("java")) else {
         return check(

@@ -103,26 +103,17 @@ impl CheckpointOptions {
     }
 }
 
-/// The JVM options cracin adds for a checkpoint (documented in the README).
+/// The JVM options cracin adds for a checkpoint (documented in the README): all of them, and
+/// those that shrink the heap. The collector stays the one the JVM would choose (see `jvm::gc`).
 pub fn java_options_for(command: &[String], shrink: bool) -> (Vec<String>, Vec<String>) {
     // hsperfdata is an mmapped file under /tmp named after the PID: every JVM that is PID 1
     // of its namespace would share it, and a restored JVM would find it changed.
     let mut always = vec!["-XX:-UsePerfData".to_string()];
-    let mut shrink_opts = Vec::new();
-    if shrink {
-        if !app::chooses_gc(command) {
-            // G1's default heap made images 4x larger and dumps 7x slower than Serial GC here.
-            shrink_opts.push("-XX:+UseSerialGC".to_string());
-        }
-        if !app::sets_initial_heap(command) {
-            // Serial GC never shrinks below the initial heap, and empty eden pages are dumped
-            // too: a small initial heap is what makes the image small.
-            shrink_opts.push("-Xms16m".to_string());
-        }
-        // After the full GC before the dump, give back what is not used.
-        shrink_opts.push("-XX:MinHeapFreeRatio=10".to_string());
-        shrink_opts.push("-XX:MaxHeapFreeRatio=30".to_string());
-    }
+    let shrink_opts = if shrink {
+        crate::jvm::gc::choose(command, crate::jvm::gc::Machine::here()).options
+    } else {
+        Vec::new()
+    };
     always.extend(shrink_opts.iter().cloned());
     (always, shrink_opts)
 }
@@ -216,6 +207,10 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
     }
 
     let (mut java_options, shrink_opts) = java_options_for(&o.command, o.shrink);
+    if o.shrink {
+        let gc = crate::jvm::gc::choose(&o.command, crate::jvm::gc::Machine::here());
+        progress.step("gc", &format!("{}: {}", gc.collector, gc.why));
+    }
     let coordination = if o.coordinate {
         match coordinate::Provider::install(Path::new(coordinate::DEFAULT_PROVIDER_DIR)) {
             Ok(provider) => {
@@ -510,6 +505,8 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
     for w in files::unused_flag_paths(&open_files) {
         progress.warn(&w);
     }
+    // CRIU's kernel probe, cached for this boot: the dump skips it, and so do the restores.
+    let _kdat = crate::stage::kdat::for_criu_run(&criu, criu_options().unprivileged, true);
     progress.step(
         "dump",
         &format!("criu {} dumping pid {}", criu.version, launched.init_pid),
@@ -817,6 +814,9 @@ pub struct RestoreOptions {
     pub lock_timeout: Duration,
     /// Environment variables and system properties the restored JVM sees (cracin's agent).
     pub config: individual::Config,
+    /// What `ready_ms` counts from: the start of this process unless given (library callers
+    /// that restore many times, e.g. `bench`).
+    pub counted_from: Option<Instant>,
 }
 
 impl RestoreOptions {
@@ -833,6 +833,7 @@ impl RestoreOptions {
             lazy_pages: false,
             lock_timeout: Duration::from_secs(60),
             config: individual::Config::default(),
+            counted_from: None,
         }
     }
 }
@@ -841,7 +842,7 @@ impl RestoreOptions {
 #[derive(Debug, Clone)]
 pub struct Restored {
     pub pid: u32,
-    /// Start of the restore to readiness (None when not waited for).
+    /// Start of the cracin process (or `counted_from`) to readiness (None when not waited for).
     pub ready_ms: Option<f64>,
     pub criu_ms: f64,
     /// Time the agent took to renew and resume the JVM, seen from cracin (None: no agent).
@@ -849,10 +850,14 @@ pub struct Restored {
     pub log_dir: PathBuf,
     pub stdout: PathBuf,
     pub stderr: PathBuf,
+    /// Where the time went, from the start of the cracin process (`restore --timings`).
+    pub timings: Vec<crate::measure::Phase>,
 }
 
 pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> {
-    let t0 = Instant::now();
+    // Readiness counts from the start of the cracin process: what the user waits for.
+    let t0 = o.counted_from.unwrap_or_else(crate::measure::process_start);
+    let mut sw = crate::measure::Stopwatch::from(t0);
     let ck_path = crate::ckpt::trust::resolve(&checkpoint::absolute(&o.dir)?);
     crate::ckpt::trust::check_owner(&ck_path)?;
     let ck = CheckpointDir::open(&ck_path)?;
@@ -874,8 +879,10 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
     // One restore at a time on this host from the port check until CRIU is done: two restores
     // started together would both find the port free (and CRIU restores the JVM's attach
     // socket, the same path for every JVM that was PID 1, as a ghost that two cannot bind).
+    sw.mark("cracin: checkpoint, CRIU, CPU", "");
     let _lock =
         crate::os::lock::acquire(&crate::os::lock::lock_dir(), "restore.lock", o.lock_timeout)?;
+    sw.mark("cracin: restore lock", "waits while another restore runs");
     for port in &m.listen_ports {
         if let Some(holder) = app::port_holder(*port) {
             return Err(Error::PortInUse {
@@ -918,6 +925,7 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
     let mut copts = criu_options();
     copts.lazy_pages = o.lazy_pages;
     let args = criu::restore_args(&ck.images(), &log, &pidfile, &inherit, &copts);
+    sw.mark("cracin: ports, log files", "");
     // Data changed since the checkpoint refuses; scratch files are put back (ckpt::files).
     if let Some(f) = &m.files {
         let t = Instant::now();
@@ -926,6 +934,10 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
             progress.done("files", ms(t.elapsed()), &files::put_back_summary(&p));
         }
     }
+    sw.mark(
+        "cracin: saved files",
+        "data checked, scratch files put back",
+    );
     if let Some(c) = &m.coordination {
         // The waiting checkpointRestore() in the image learns it was restored from this file.
         let jar = coordinate::install_provider(Path::new(coordinate::DEFAULT_PROVIDER_DIR))?;
@@ -967,8 +979,19 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
             libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
         }
     }
+    sw.mark("cracin: org.crac provider", "");
+    let kdat = crate::stage::kdat::for_criu_run(&criu, copts.unprivileged, false);
+    let kdat_state = kdat.state.clone();
+    sw.mark("cracin: kdat cache", kdat.state.to_string());
+    let asked = crate::stage::readahead::pages(&ck.images());
+    sw.mark(
+        "cracin: read-ahead of the pages",
+        format!("{:.0} MB asked for", asked as f64 / 1e6),
+    );
     if o.lazy_pages {
+        // After the kdat cache is in place: the daemon is a CRIU run too.
         start_lazy_pages(&criu, &ck.images(), &log_dir)?;
+        sw.mark("cracin: lazy-pages daemon", "");
     }
     progress.step(
         "restore",
@@ -998,6 +1021,11 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
         .logs(&log_dir, "criu-restore")
         .run_unchecked()?;
     let criu_ms = ms(t.elapsed());
+    sw.mark_parts(
+        "criu restore",
+        crate::measure::criu_run_phases(criu_ms, &log),
+    );
+    drop(kdat);
     let _ = crate::os::perms::make_private(&log_dir);
     if !out.status.success() {
         return Err(Error::RestoreFailed {
@@ -1065,6 +1093,10 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
         }
     }
     drop(_lock);
+    sw.mark(
+        "cracin: after criu",
+        "kdat cache put away, pid read, port check",
+    );
     let mut ready_ms = None;
     if let Some(probe) = probe {
         let logs = vec![stdout.clone(), stderr.clone()];
@@ -1075,7 +1107,10 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
             Duration::from_millis(2),
             || gone(pid),
         ) {
-            Ok(_) => ready_ms = Some(ms(t0.elapsed())),
+            Ok(_) => {
+                ready_ms = Some(ms(t0.elapsed()));
+                sw.mark("first answer", probe.to_string());
+            }
             Err(e) => {
                 let how = match e {
                     NotReady::Exited(h) => h,
@@ -1099,6 +1134,8 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
     if !o.foreground {
         crate::os::guard::forget(pid);
     }
+    // Once per boot, after the figure: the next restores skip CRIU's kernel probe.
+    crate::stage::kdat::make_after_restore(&criu, copts.unprivileged, &kdat_state);
     Ok(Restored {
         pid,
         ready_ms,
@@ -1107,6 +1144,7 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
         log_dir,
         stdout,
         stderr,
+        timings: sw.phases,
     })
 }
 

@@ -55,6 +55,8 @@ enum Command {
 }
 
 fn main() {
+    // `restore` reports readiness from here, the start of the process.
+    cracin_core::measure::mark_process_start();
     let cli = Cli::parse();
     // Commands that start applications, criu or containers get a guardian that cleans up if
     // cracin is killed (even by SIGKILL). Inside a container cracin is PID 1: its death ends

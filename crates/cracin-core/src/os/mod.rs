@@ -1,8 +1,20 @@
-//! Host plumbing that keeps what cracin writes private and its paths unguessable: private
-//! permissions whatever the umask (`perms`), and temporary directories with mkdtemp semantics
-//! (`tempdir`). A checkpoint is a memory dump of the application, as sensitive as a private key.
+//! Host plumbing: what keeps cracin's files private and its paths unguessable (private
+//! permissions whatever the umask in `perms`, temporary directories with mkdtemp semantics in
+//! `tempdir`; a checkpoint is a memory dump of the application, as sensitive as a private key),
+//! and what talks to the kernel directly instead of parsing text (sock_diag netlink for listening
+//! sockets in `sockdiag`, the boot identity that host-wide caches are keyed by).
 
 pub mod guard;
 pub mod lock;
 pub mod perms;
+pub mod sockdiag;
 pub mod tempdir;
+
+/// This boot's random id (/proc/sys/kernel/random/boot_id): differs after every reboot, so a
+/// cache of kernel facts keyed by it cannot outlive the kernel it describes.
+pub fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}

@@ -29,7 +29,8 @@ pub struct AppArgs {
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = super::ranges::count::<1, 256>)]
     pub warmup_concurrency: usize,
 
-    /// Do not shrink the heap: no Serial GC, no small initial heap (images get larger).
+    /// Do not shrink the heap: no small initial heap, no lowered free ratios (images get
+    /// larger).
     #[arg(long)]
     pub no_shrink: bool,
 

@@ -10,9 +10,12 @@ use crate::render::{human_bytes, Steps};
 /// Measure what a checkpoint buys: launch → first HTTP 2xx cold versus restore → first 2xx.
 ///
 /// Starts the application cold --runs times, checkpoints it once (after --warmup), restores it
-/// --runs times, and prints min/median/max of both and the ratio of the medians, the checkpoint
-/// size, and the latency of the first --latency-requests requests after a cold start and after
-/// a restore next to steady state. Speed claims come from this command, never from tests.
+/// --runs times with the `cracin restore` command (timed from its exec), and prints
+/// min/median/max of both and the ratio of the medians, the checkpoint size, and the latency of
+/// the first --latency-requests requests after a cold start and after a restore next to steady
+/// state. --plain-criu adds a plain `criu restore` of the same images (in turn with each
+/// restore); --aot-jdk adds cold starts on a JDK 25 without and with a Leyden AOT cache. Speed
+/// claims come from this command, never from tests.
 #[derive(clap::Args)]
 pub struct Args {
     /// Cold starts and restores to measure (each).
@@ -34,6 +37,16 @@ pub struct Args {
     /// Restore with lazy pages (`cracin restore --lazy-pages`).
     #[arg(long)]
     pub lazy_pages: bool,
+
+    /// Also time a plain `criu restore` of the same images (the command line cracin runs, without
+    /// cracin around it), in turn with each restore.
+    #[arg(long)]
+    pub plain_criu: bool,
+
+    /// Also time cold starts on this JDK 25 (its home directory) without and with a Leyden AOT
+    /// cache made by a training run (-XX:AOTCacheOutput, warmed up like the checkpoint).
+    #[arg(long, value_name = "JDK_HOME")]
+    pub aot_jdk: Option<PathBuf>,
 
     /// Print the full result as JSON.
     #[arg(long)]
@@ -63,6 +76,9 @@ pub fn run(a: Args) -> Result<i32> {
         criu: a.app.criu.clone(),
         work_dir: None,
         lazy_pages: a.lazy_pages,
+        cracin_exe: std::env::current_exe().ok(),
+        plain_criu: a.plain_criu,
+        aot_jdk: a.aot_jdk.clone(),
     };
     let r = bench::run(&o, &Steps::new(a.json))?;
     if a.json {
@@ -101,11 +117,35 @@ pub fn text(r: &BenchResult) -> String {
         "{:<34} {:>6.0}ms {:>6.0}ms {:>6.0}ms\n",
         "cold start", r.cold_ms.min, r.cold_ms.median, r.cold_ms.max
     );
-    s += &format!(
-        "{:<34} {:>6.0}ms {:>6.0}ms {:>6.0}ms\n",
-        "restore", r.restore_ms.min, r.restore_ms.median, r.restore_ms.max
-    );
-    s += &format!("restore is {:.1}x faster (ratio of medians)\n\n", r.speedup);
+    let row = |name: &str, st: &cracin_core::bench::Stats| {
+        format!(
+            "{:<34} {:>6.0}ms {:>6.0}ms {:>6.0}ms\n",
+            name, st.min, st.median, st.max
+        )
+    };
+    if let (Some(j), Some(a)) = (&r.jdk_cold_ms, &r.aot_cold_ms) {
+        s += &row("cold start, JDK 25 (--aot-jdk)", j);
+        s += &row("cold start, JDK 25 + AOT cache", a);
+    }
+    if let Some(e) = &r.aot_error {
+        s += &format!(
+            "{:<34} {}\n",
+            "cold start, JDK 25 (--aot-jdk)",
+            e.lines().next().unwrap_or("")
+        );
+    }
+    s += &row("cracin restore", &r.restore_ms);
+    if let Some(p) = &r.plain_criu_ms {
+        s += &row("plain criu restore, same images", p);
+    }
+    s += &format!("restore is {:.1}x faster (ratio of medians)\n", r.speedup);
+    if let Some(p) = &r.plain_criu_ms {
+        s += &format!(
+            "cracin restore / plain criu restore: {:.2} (ratio of medians)\n",
+            r.restore_ms.median / p.median.max(f64::MIN_POSITIVE)
+        );
+    }
+    s += &format!("restores timed as {}\n\n", r.restore_timed_as);
     s += &format!(
         "checkpoint: {} (dump {:.0} ms)",
         human_bytes(r.checkpoint_bytes),

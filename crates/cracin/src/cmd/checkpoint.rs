@@ -11,8 +11,9 @@ use crate::render::{human_bytes, Steps};
 ///
 /// The command runs as PID 1 of its own PID namespace with stdin from /dev/null and its output in
 /// OUT/app.stdout and OUT/app.stderr. cracin adds -XX:-UsePerfData and, unless --no-shrink,
-/// -XX:+UseSerialGC -Xms16m (each only when the command does not choose its own) through
-/// JAVA_TOOL_OPTIONS, runs a full GC and trims the native heap before the dump, and dumps with
+/// -Xms16m (unless the command sets it) -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=30 through
+/// JAVA_TOOL_OPTIONS, keeping the collector the JVM would choose (G1 on a server-class machine,
+/// Serial below 2 CPUs or 1792 MB; it says which and why), runs a full GC and trims the native heap before the dump, and dumps with
 /// CRIU. OUT is written
 /// atomically: an existing checkpoint is replaced only with --force (and only a directory that is
 /// a cracin checkpoint), and only once the new one succeeded; a failed attempt leaves its logs in

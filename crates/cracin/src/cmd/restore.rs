@@ -11,7 +11,7 @@ use crate::render::Steps;
 /// Restore a checkpoint written by `cracin checkpoint` and wait until the application is ready.
 ///
 /// By default the restored application runs detached and cracin prints its PID and the time from
-/// the start of the restore to readiness. With --foreground cracin stays attached, forwards
+/// the start of the cracin process to readiness (--timings: where that time went). With --foreground cracin stays attached, forwards
 /// SIGTERM and SIGINT (Ctrl-C) to the application, and exits with its exit status. Before
 /// restoring, cracin checks CRIU against the kernel, the CPU against the features the checkpoint
 /// needs (every feature of the checkpoint host, or only those of its --cpu-baseline), and that
@@ -65,6 +65,12 @@ pub struct Args {
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+
+    /// Print where the time went: cracin's checks, the kdat cache, CRIU's phases (from the
+    /// timestamps of its log) and the wait for the first answer (on stderr; in --json as
+    /// "timings").
+    #[arg(long)]
+    pub timings: bool,
 
     /// Restore memory lazily: a `criu lazy-pages` daemon fills pages on first touch
     /// (userfaultfd) and copies the rest in the background; a faster first answer for large
@@ -130,6 +136,9 @@ pub fn run(a: Args) -> Result<i32> {
         Err(e) if a.fallback => return cold_start(&a.dir, &a.command, &e),
         Err(e) => return Err(e),
     };
+    if a.timings {
+        print_timings(&r.timings);
+    }
     if a.in_container {
         eprintln!(
             "cracin: restored in {:.0} ms (pid {})",
@@ -149,6 +158,7 @@ pub fn run(a: Args) -> Result<i32> {
                 "log_dir": r.log_dir,
                 "stdout": r.stdout,
                 "stderr": r.stderr,
+                "timings": r.timings,
             })
         );
     } else {
@@ -179,6 +189,20 @@ fn restore_config(a: &Args) -> Result<individual::Config> {
         c.properties.push(individual::parse_assignment(p, false)?);
     }
     Ok(c)
+}
+
+/// One line per phase, on stderr (stdout stays the result), with the total.
+fn print_timings(phases: &[cracin_core::measure::Phase]) {
+    eprintln!("where the time went (from the start of cracin):");
+    for p in phases {
+        if p.detail.is_empty() {
+            eprintln!("  {:>8.1} ms  {}", p.ms, p.name);
+        } else {
+            eprintln!("  {:>8.1} ms  {} ({})", p.ms, p.name, p.detail);
+        }
+    }
+    let total: f64 = phases.iter().map(|p| p.ms).sum();
+    eprintln!("  {total:>8.1} ms  total");
 }
 
 /// The fallback when a restore fails (as Open Liberty does): one line saying why, then the

@@ -1,0 +1,3 @@
+//! Decisions about how the JVM is started for a checkpoint.
+
+pub mod gc;

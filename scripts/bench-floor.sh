@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# How close `cracin restore` comes to the floor, measured side by side in one run and committed
+# to docs/bench-floor.md with date, machine and load average:
+#   for the test application (Counter --boot: loads and links ~15,000 JDK classes before
+#   listening) and the reference OSGi application (examples/osgi-jakartars app.jar), medians of
+#   RUNS each of
+#     - cold start (launch -> first HTTP 200) on the default JDK,
+#     - cold start on a JDK 25 without and with a Leyden AOT cache (training run first),
+#     - `cracin restore` as a command, from its exec -> first 200,
+#     - a plain `criu restore` of the same images with the command line cracin runs -> first 200
+#       (what a user doing it by hand gets), in turn with each `cracin restore`;
+#   then one `cracin restore --timings` of each (where the time goes), and the image size and
+#   restore time with the collector cracin now keeps (the JVM's own choice) against Serial GC.
+# Run as root after scripts/setup.sh:  scripts/bench-floor.sh [RUNS] [JDK25_HOME]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:/usr/local/sbin:/usr/sbin:/sbin:$PATH"
+RUNS=${1:-7}
+JDK25=${2:-/usr/lib/jvm/temurin-25-jdk-amd64}
+cargo build --release --quiet
+bash scripts/build-examples.sh >/dev/null
+CRACIN=$PWD/target/release/cracin
+OUT=docs/bench-floor.md
+tmp=$(mktemp -d)
+cleanup() {
+  # Restored instances of the --timings runs, if any are still there.
+  for f in "$tmp"/*.json; do
+    [ -f "$f" ] || continue
+    pid=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' "$f" | head -1)
+    [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
+  done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+# A jar: a JDK 25 AOT cache refuses a class path with a non-empty directory.
+mkdir -p "$tmp/classes"
+javac -d "$tmp/classes" tests/fixtures/apps/counter-http/Counter.java
+jar cfe "$tmp/counter.jar" Counter -C "$tmp/classes" .
+port() { while :; do p=$((20000 + RANDOM % 20000)); ss -Htln "sport = :$p" | grep -q . || { echo $p; return; }; done; }
+aot=()
+[ -x "$JDK25/bin/java" ] && aot=(--aot-jdk "$JDK25")
+
+# bench NAME WARMUP_PATH COMMAND... (the port is substituted for @PORT@)
+bench() {
+  local name=$1 path=$2; shift 2
+  local P; P=$(port)
+  local cmd=("${@//@PORT@/$P}")
+  echo "## $name"
+  echo
+  echo '```'
+  echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  "$CRACIN" bench --runs "$RUNS" --plain-criu "${aot[@]}" --ready "http://127.0.0.1:$P/health" \
+    --warmup "http://127.0.0.1:$P$path" --warmup-requests 2000 --latency-url "http://127.0.0.1:$P$path" \
+    -- "${cmd[@]}" 2>/dev/null
+  echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo '```'
+  echo
+  echo "One \`cracin restore --timings\` of a fresh checkpoint (phases from the start of cracin):"
+  echo
+  echo '```'
+  local ck="$tmp/ck-$P"
+  "$CRACIN" checkpoint --out "$ck" --ready "http://127.0.0.1:$P/health" \
+    --warmup "http://127.0.0.1:$P$path" --warmup-requests 2000 -- "${cmd[@]}" >/dev/null 2>&1
+  "$CRACIN" restore "$ck" --timings --json 2>&1 >"$tmp/r-$P.json" | grep -v '^$'
+  kill -TERM "$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' "$tmp/r-$P.json" | head -1)" 2>/dev/null || true
+  echo '```'
+  echo
+  echo "Image size and restore with each collector (cracin keeps the JVM's own choice; Serial only when the command asks for it):"
+  echo
+  echo '```'
+  local java=${cmd[0]} rest=("${cmd[@]:1}")
+  for gc in default -XX:+UseSerialGC; do
+    local P2; P2=$(port)
+    local c2=("$java"); [ "$gc" != default ] && c2+=("$gc")
+    c2+=("${rest[@]//$P/$P2}")
+    "$CRACIN" bench --runs 3 --latency-requests 0 --ready "http://127.0.0.1:$P2/health" \
+      --warmup "http://127.0.0.1:$P2$path" --warmup-requests 2000 -- "${c2[@]}" 2>/dev/null \
+      | awk -v gc="$gc" '/^cracin restore|^checkpoint:/ { print gc ": " $0 }'
+  done
+  echo '```'
+  echo
+}
+
+{
+  echo "# How close restore comes to the floor"
+  echo
+  echo "Made by \`scripts/bench-floor.sh $RUNS\` on $(date -u '+%Y-%m-%d %H:%M UTC') ($(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs, $(free -g | awk '/^Mem:/ {print $2}') GiB)."
+  echo "The machine is shared with other sessions running builds and tests at the same time: the"
+  echo "load average is printed before and after each table; quote medians and ratios, not single"
+  echo "figures. \"cracin restore\" is the command, timed from its exec to the first HTTP 200;"
+  echo "\"plain criu restore\" runs the same criu command line on the same images without cracin"
+  echo "around it (so without cracin's cached kernel probe: /run is not a tmpfs here)."
+  echo
+  bench "Test application (Counter --boot)" /work java -jar "$tmp/counter.jar" @PORT@ --boot
+  bench "Reference OSGi application (app.jar)" /modify/fubar \
+    java -Dorg.osgi.service.http.port=@PORT@ -jar examples/osgi-jakartars/target/app.jar
+} | tee "$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+echo "written to $OUT"
