@@ -102,6 +102,7 @@ impl Drop for Placement {
             if std::fs::metadata(path).is_ok_and(|m| m.ino() == *ino) {
                 let _ = std::fs::remove_file(path);
             }
+            crate::os::guard::keep(path);
         }
     }
 }
@@ -186,13 +187,18 @@ impl KdatCache {
             }
         };
         match self.place(&target, &bytes) {
-            Ok(ino) => Placement {
-                state: match made {
-                    Some(ms) => KdatState::Made { ms },
-                    None => KdatState::Placed,
-                },
-                placed: Some((target, ino)),
-            },
+            Ok(ino) => {
+                // Should cracin die before dropping the placement (a signal, SIGKILL), its
+                // guardian removes the file: it must never outlive this boot.
+                crate::os::guard::remove_on_death(&target);
+                Placement {
+                    state: match made {
+                        Some(ms) => KdatState::Made { ms },
+                        None => KdatState::Placed,
+                    },
+                    placed: Some((target, ino)),
+                }
+            }
             Err(e) => Placement::none(KdatState::Unavailable(format!(
                 "cannot write {}: {e}",
                 target.display()
