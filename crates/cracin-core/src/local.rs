@@ -1021,11 +1021,6 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
         .logs(&log_dir, "criu-restore")
         .run_unchecked()?;
     let criu_ms = ms(t.elapsed());
-    sw.mark_parts(
-        "criu restore",
-        crate::measure::criu_run_phases(criu_ms, &log),
-    );
-    drop(kdat);
     let _ = crate::os::perms::make_private(&log_dir);
     if !out.status.success() {
         return Err(Error::RestoreFailed {
@@ -1047,6 +1042,13 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
     // Until it is ready (and for as long as a foreground cracin stays attached), a cracin that
     // dies takes the restored application with it.
     crate::os::guard::watch(pid);
+    // Only now that the guardian knows the restored pid (a signal in between would leave it
+    // running): CRIU's phases from its log, and the kdat cache put away.
+    sw.mark_parts(
+        "criu restore",
+        crate::measure::criu_run_phases(criu_ms, &log),
+    );
+    drop(kdat);
     let mut renew_ms = None;
     if let Some(ind) = &m.individual {
         progress.step(
@@ -1070,6 +1072,12 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
                 return Err(e);
             }
         }
+    }
+    if m.individual.is_some() {
+        sw.mark(
+            "cracin: agent hand-shake",
+            "fresh random state, restore-time settings",
+        );
     }
     // Nobody else may have taken one of its ports meanwhile (a process that is not cracin).
     let ours = app::tree_of(pid);
