@@ -2,7 +2,8 @@
 //! HTTP 2xx, the way a user gets them: `cracin restore` as a command (its whole process, not the
 //! library call), a plain `criu restore` of the same images with the command line cracin would
 //! run (what a user doing it by hand gets: no cache of CRIU's kernel probe unless /run is a
-//! tmpfs), and a JDK 25 cold start with a Leyden AOT cache made by a training run.
+//! tmpfs; plus the resume hand-shake with cracin's agent that the checkpointed JVM waits for),
+//! and a JDK 25 cold start with a Leyden AOT cache made by a training run.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -151,6 +152,10 @@ pub fn plain_criu_restore(
         source: e,
     })?;
     let mut failed = None;
+    let mut pid = None;
+    // The JVM of a cracin checkpoint holds its threads until its agent hears from a restorer
+    // (issue 10a): by hand that is one more step after `criu restore`, done here too.
+    let ind = ck.manifest.individual.clone();
     let took = first_answer(probe, start, timeout, &command, || {
         // criu -d exits once the tree runs; only a failed restore ends it without an answer.
         match child.try_wait() {
@@ -158,13 +163,30 @@ pub fn plain_criu_restore(
                 failed = Some(crate::process::describe_status(st));
                 failed.clone()
             }
+            Ok(Some(_)) if pid.is_none() => {
+                pid = std::fs::read_to_string(&pidfile)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u32>().ok());
+                if let (Some(p), Some(ind)) = (pid, &ind) {
+                    let cfg = crate::individual::Config::default();
+                    if let Err(e) =
+                        crate::individual::after_restore(p, ind, &cfg, Duration::from_secs(30))
+                    {
+                        failed = Some(format!("the agent's hand-shake failed: {e}"));
+                        return failed.clone();
+                    }
+                }
+                None
+            }
             _ => None,
         }
     });
     let _ = child.wait();
-    let pid = std::fs::read_to_string(&pidfile)
-        .ok()
-        .and_then(|s| s.trim().parse::<u32>().ok());
+    let pid = pid.or_else(|| {
+        std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+    });
     match (took, pid) {
         (Ok(t), Some(pid)) => Ok((t, pid)),
         (r, pid) => {

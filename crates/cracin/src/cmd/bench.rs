@@ -39,7 +39,8 @@ pub struct Args {
     pub lazy_pages: bool,
 
     /// Also time a plain `criu restore` of the same images (the command line cracin runs, without
-    /// cracin around it), in turn with each restore.
+    /// cracin around it, plus the resume hand-shake with cracin's agent that the checkpointed JVM
+    /// waits for), in turn with each restore.
     #[arg(long)]
     pub plain_criu: bool,
 
