@@ -997,6 +997,11 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
         "restore",
         &format!("criu {} restoring {}", criu.version, ck.path.display()),
     );
+    // A stop request (SIGTERM, Ctrl-C) that arrives while criu restores is held back until the
+    // guardian knows the restored pid: taking effect in between, it would orphan the
+    // application. Put back below, it then ends cracin and the guardian stops the application.
+    let held = HeldStopSignals::new();
+    crate::os::guard::watch_pidfile(&pidfile);
     let t = Instant::now();
     let (out_fd, err_fd) = if o.inherit_stdio {
         use std::os::fd::AsFd;
@@ -1042,6 +1047,7 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
     // Until it is ready (and for as long as a foreground cracin stays attached), a cracin that
     // dies takes the restored application with it.
     crate::os::guard::watch(pid);
+    drop(held);
     // Only now that the guardian knows the restored pid (a signal in between would leave it
     // running): CRIU's phases from its log, and the kdat cache put away.
     sw.mark_parts(
@@ -1304,6 +1310,34 @@ fn stop_signals() -> nix::sys::signal::SigSet {
     set.add(Signal::SIGINT);
     set.add(Signal::SIGHUP);
     set
+}
+
+/// SIGTERM/SIGINT/SIGHUP held back on this thread until dropped; dropping puts the previous
+/// mask back (a foreground restore keeps them blocked), so a signal that arrived meanwhile takes
+/// effect then. Threads started meanwhile inherit the mask; children unblock for themselves.
+struct HeldStopSignals(Option<nix::sys::signal::SigSet>);
+
+impl HeldStopSignals {
+    fn new() -> Self {
+        use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
+        let mut old = SigSet::empty();
+        match pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&stop_signals()), Some(&mut old)) {
+            Ok(()) => Self(Some(old)),
+            Err(_) => Self(None),
+        }
+    }
+}
+
+impl Drop for HeldStopSignals {
+    fn drop(&mut self) {
+        if let Some(old) = self.0.take() {
+            let _ = nix::sys::signal::pthread_sigmask(
+                nix::sys::signal::SigmaskHow::SIG_SETMASK,
+                Some(&old),
+                None,
+            );
+        }
+    }
 }
 
 /// Holds back SIGTERM/SIGINT/SIGHUP from now on (call it first, from the main thread, before a

@@ -78,6 +78,13 @@ pub fn watch_group(pid: u32) {
     send(&format!("group {pid}"));
 }
 
+/// Kill the process whose pid `path` will hold (criu's --pidfile) if cracin dies: covers the
+/// moment between criu writing it and cracin calling `watch` with it. Only a process started
+/// after this call is killed, so a pid reused from earlier is never hit.
+pub fn watch_pidfile(path: &std::path::Path) {
+    send(&format!("pidfile {}", path.display()));
+}
+
 /// `pid` is done or handed over: leave it alone.
 pub fn forget(pid: u32) {
     send(&format!("forget {pid}"));
@@ -139,6 +146,8 @@ pub fn serve() -> i32 {
     let mut watched: Vec<Watched> = Vec::new();
     let mut paths: Vec<std::path::PathBuf> = Vec::new();
     let mut commands: Vec<CleanupCmd> = Vec::new();
+    // criu's pid files and when they were named (clock ticks since boot).
+    let mut pidfiles: Vec<(std::path::PathBuf, u64)> = Vec::new();
     let stdin = std::io::stdin();
     for line in stdin.lock().lines() {
         let Ok(line) = line else { break };
@@ -159,8 +168,10 @@ pub fn serve() -> i32 {
             "forget" => {
                 if let Ok(pid) = arg.parse::<u32>() {
                     watched.retain(|w| w.pid != pid);
+                    pidfiles.retain(|(path, _)| read_pid(path) != Some(pid));
                 }
             }
+            "pidfile" => pidfiles.push((arg.into(), uptime_ticks())),
             "remove" => paths.push(arg.into()),
             "keep" => paths.retain(|p| p.as_os_str() != arg),
             "run" => {
@@ -191,8 +202,42 @@ pub fn serve() -> i32 {
             _ => {}
         }
     }
+    for (path, since) in &pidfiles {
+        if let Some(pid) = read_pid(path).filter(|&p| started_ticks(p).is_some_and(|t| t >= *since))
+        {
+            if !watched.iter().any(|w| w.pid == pid) {
+                watched.push(Watched {
+                    pid,
+                    group: false,
+                    fd: pidfd_open(pid),
+                });
+            }
+        }
+    }
     clean_up(&watched, &paths, &commands);
     0
+}
+
+fn read_pid(path: &std::path::Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Clock ticks since boot now (/proc/uptime), comparable with a process's start time.
+fn uptime_ticks() -> u64 {
+    let secs: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    // A tick back: /proc/uptime and the start time are rounded differently.
+    ((secs * hz) as u64).saturating_sub(1)
+}
+
+/// When `pid` started, in clock ticks since boot (field 22 of /proc/PID/stat).
+fn started_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// Every descendant of `pid` (from /proc/PID/task/*/children).
