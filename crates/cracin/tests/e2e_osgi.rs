@@ -245,7 +245,9 @@ fn app_crac_jar_under_cracin_closes_and_reopens_its_connector() {
         "--",
         "java",
         &format!("-Dorg.osgi.service.http.port={port}"),
-        "-Dapp.checkpoint.delay.ms=3000",
+        // Counted from the trigger component's activation, not Jetty's: long enough for the
+        // Jetty component (and its connector Resource) to start first on a loaded machine.
+        "-Dapp.checkpoint.delay.ms=8000",
         "-jar",
         jar.to_str().unwrap(),
     ]));
