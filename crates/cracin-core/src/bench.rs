@@ -144,45 +144,8 @@ fn run_in(
     let mut cold_first = Vec::new();
     for i in 0..o.runs {
         progress.step("cold", &format!("run {}/{}", i + 1, o.runs));
-        let spec = LaunchSpec {
-            argv: o.command.clone(),
-            cwd: o.cwd.clone(),
-            java_options: vec!["-XX:-UsePerfData".into()],
-            env: vec![],
-            stdout: work.join(format!("cold-{i}.stdout")),
-            stderr: work.join(format!("cold-{i}.stderr")),
-            in_container: false,
-        };
-        let mut l = app::launch(&spec)?;
-        let logs = vec![spec.stdout.clone(), spec.stderr.clone()];
-        match probe::wait_ready(
-            probe,
-            &logs,
-            o.ready_timeout,
-            Duration::from_millis(2),
-            || l.exited(),
-        ) {
-            Ok(_) => cold.push(ms(l.started.elapsed())),
-            Err(NotReady::Exited(status)) => {
-                return Err(Error::AppExited {
-                    status,
-                    log: spec.stderr.clone(),
-                    log_tail: local::output_tail(&logs, 20),
-                    diagnosis: crate::diagnose::explain_files(&[
-                        spec.stderr.clone(),
-                        spec.stdout.clone(),
-                    ]),
-                })
-            }
-            Err(NotReady::Timeout) => {
-                return Err(Error::NotReady {
-                    probe: probe.to_string(),
-                    timeout: o.ready_timeout,
-                    log: spec.stderr.clone(),
-                    log_tail: local::output_tail(&logs, 20),
-                })
-            }
-        }
+        let (t, mut l) = cold_run(&o.command, o, probe, work, &format!("cold-{i}"))?;
+        cold.push(t);
         if i == 0 && o.latency_requests > 0 {
             if let Some(u) = &lat_url {
                 cold_first = warmup::latency_series(u, o.latency_requests)?;

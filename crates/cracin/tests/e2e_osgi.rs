@@ -191,6 +191,9 @@ fn app_crac_jar_serves_on_the_plain_jdk() {
         .args([
             &format!("-Dorg.osgi.service.http.port={port}"),
             "-Dapp.checkpoint.delay.ms=100",
+            // Killed, the bnd launcher cannot delete the bundles it unpacked: in `work`.
+            &format!("-Djava.io.tmpdir={}", work.display()),
+            "-XX:-UsePerfData",
             "-jar",
             jar.to_str().unwrap(),
         ])

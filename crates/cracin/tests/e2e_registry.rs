@@ -217,13 +217,8 @@ fn build_push_pull_into_an_empty_store_and_restore_there() {
         "8080",
     ]));
     let err = stderr(&out);
-    if let Some(id) = err
-        .split("cracin-build-")
-        .nth(1)
-        .and_then(|r| r.split("-logs").next())
-    {
-        g.dirs
-            .push(std::env::temp_dir().join(format!("cracin-build-{id}-logs")));
+    if let Some(dir) = build_log_dir(&err) {
+        g.dirs.push(dir);
     }
     assert!(out.status.success(), "build --push failed: {err}");
     assert!(

@@ -127,7 +127,9 @@ fn leftovers(e: &Engine, stderr: &str) -> Vec<String> {
         .and_then(|r| r.split("-logs").next())
         .unwrap_or_else(|| panic!("no log directory in {stderr}"))
         .to_string();
-    let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("cracin-build-{id}-logs")));
+    if let Some(dir) = build_log_dir(stderr) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     let (_, ctrs, _) = eng(e, &["ps", "-a", "--format", "{{.Names}}"]);
     let (_, imgs, _) = eng(e, &["images", "--format", "{{.Repository}}"]);
     ctrs.lines()

@@ -71,6 +71,7 @@ pub fn counter_classes() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempdir("counter-classes");
+        remove_at_exit(&dir);
         let src = repo_root().join("tests/fixtures/apps/counter-http/Counter.java");
         let st = Command::new("javac")
             .args(["-d".as_ref(), dir.as_os_str(), src.as_os_str()])
@@ -268,4 +269,33 @@ pub fn tmp_entries_with(needle: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The step-log directory `cracin build` printed (`cracin build: logs in DIR`), if any.
+pub fn build_log_dir(stderr: &str) -> Option<PathBuf> {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("cracin build: logs in "))
+        .map(|d| PathBuf::from(d.trim()))
+}
+
+/// Directories shared by a whole test binary, removed when it exits.
+static AT_EXIT: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Removes `dir` when the test binary exits (the harness returns from main normally).
+pub fn remove_at_exit(dir: &Path) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    extern "C" fn remove_all() {
+        if let Ok(dirs) = AT_EXIT.lock() {
+            for d in dirs.iter() {
+                let _ = std::fs::remove_dir_all(d);
+            }
+        }
+    }
+    ONCE.call_once(|| unsafe {
+        libc::atexit(remove_all);
+    });
+    if let Ok(mut dirs) = AT_EXIT.lock() {
+        dirs.push(dir.to_path_buf());
+    }
 }
