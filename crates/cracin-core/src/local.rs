@@ -505,6 +505,19 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
     for w in files::unused_flag_paths(&open_files) {
         progress.warn(&w);
     }
+    // One dump at a time on this host: two CRIU parasites working at the same moment collide
+    // on the directory where they mount a private /proc ("Can't create a directory (-17)",
+    // seen with two checkpoints started from one working directory), and the kernel-feature
+    // cache below is one file for the host. A dump takes well under a second; the wait is
+    // bounded by the dump's own timeout.
+    let dump_lock =
+        match crate::os::lock::acquire(&crate::os::lock::lock_dir(), "dump.lock", o.dump_timeout) {
+            Ok(l) => l,
+            Err(e) => {
+                launched.kill();
+                return Err(e);
+            }
+        };
     // CRIU's kernel probe, cached for this boot: the dump skips it, and so do the restores.
     let _kdat = crate::stage::kdat::for_criu_run(&criu, criu_options().unprivileged, true);
     progress.step(
@@ -521,6 +534,7 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
         .timeout(o.dump_timeout)
         .logs(&staging.dir, "criu-dump")
         .run_unchecked();
+    drop(dump_lock);
     let out = match out {
         Ok(out) => out,
         Err(e) => {
