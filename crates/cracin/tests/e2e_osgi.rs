@@ -285,6 +285,7 @@ fn app_crac_jar_under_cracin_closes_and_reopens_its_connector() {
         restored_log.contains("checkpointRestore returned"),
         "{restored_log}"
     );
-    kill_and_wait(restored_pid(&out), libc::SIGKILL);
+    // Stopped as a service is: the launcher removes the bundles it unpacked to /tmp.
+    kill_and_wait(restored_pid(&out), libc::SIGTERM);
     let _ = std::fs::remove_dir_all(&work);
 }
