@@ -52,23 +52,18 @@ pub fn ensure_private_dir(p: &Path) -> Result<()> {
 
 /// Creates (or truncates) a file with mode 0600, refusing to open through a symlink.
 pub fn create_private_file(p: &Path) -> Result<File> {
-    let f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(FILE_MODE)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(p)
-        .map_err(|e| Error::io(p, e))?;
-    f.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))
-        .map_err(|e| Error::io(p, e))?;
-    Ok(f)
+    open_private(p, OpenOptions::new().write(true).truncate(true))
 }
 
 /// Opens a file for appending (created 0600), refusing to open through a symlink.
 pub fn append_private_file(p: &Path) -> Result<File> {
-    let f = OpenOptions::new()
-        .append(true)
+    open_private(p, OpenOptions::new().append(true))
+}
+
+/// Opens `p` with `how`, created 0600 if missing and set to 0600 if it existed, never through
+/// a symlink.
+fn open_private(p: &Path, how: &mut OpenOptions) -> Result<File> {
+    let f = how
         .create(true)
         .mode(FILE_MODE)
         .custom_flags(libc::O_NOFOLLOW)
