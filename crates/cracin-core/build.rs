@@ -1,11 +1,11 @@
 //! Build script of cracin-core: compiles cracin's own org.crac provider (`java/crac-provider`,
-//! package `io.cracin.crac`) with the JDK's `javac` into OUT_DIR, so that `src/coordinate.rs`
+//! package `io.cracin.crac`) with the JDK's `javac` into OUT_DIR, so that `src/jvm/coordinate.rs`
 //! can embed the jar in the binary. A machine without a JDK still builds cracin, without the
 //! provider (`coordinate::install_provider` then says so); set `CRACIN_REQUIRE_PROVIDER=1` to make
 //! that a build error instead (release builds).
 //!
 //! It also compiles cracin's JVMTI agent (`crates/cracin-agent/src/lib.rs`, no dependencies)
-//! with the same rustc into a shared library that `src/individual.rs` embeds: cargo cannot yet
+//! with the same rustc into a shared library that `src/jvm/individual.rs` embeds: cargo cannot yet
 //! hand one package's cdylib to another, and calling rustc directly needs no nested cargo.
 
 use std::env;

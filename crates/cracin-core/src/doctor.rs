@@ -44,7 +44,7 @@ pub struct DoctorOptions {
 }
 
 pub fn run(o: &DoctorOptions) -> Vec<Check> {
-    use crate::sysinfo::*;
+    use crate::os::sysinfo::*;
     let mut v = Vec::new();
     let kernel = kernel_version();
     v.push(check(
@@ -57,8 +57,8 @@ pub fn run(o: &DoctorOptions) -> Vec<Check> {
         format!("Linux {}", kernel_release()),
         None,
     ));
-    v.push(crate::cpu::doctor_check());
-    match crate::criu::Criu::find(o.criu.as_deref()) {
+    v.push(crate::jvm::cpu::doctor_check());
+    match crate::stage::criu::Criu::find(o.criu.as_deref()) {
         Ok(c) => {
             let detail = format!("CRIU {} at {}", c.version, c.path.display());
             match kernel.map(|k| c.check_kernel(k)) {
@@ -150,10 +150,10 @@ pub fn run(o: &DoctorOptions) -> Vec<Check> {
             None,
         )
     });
-    let java = o.java.clone().or_else(|| crate::process::which("java"));
+    let java = o.java.clone().or_else(|| crate::os::cmd::which("java"));
     match java {
         Some(j) => {
-            let jvm = crate::app::Jvm::from_binary(&j);
+            let jvm = crate::jvm::launch::Jvm::from_binary(&j);
             v.push(check(
                 "jdk",
                 Status::Pass,
@@ -169,7 +169,7 @@ pub fn run(o: &DoctorOptions) -> Vec<Check> {
         )),
     }
     for (tool, pkg) in [("unshare", "util-linux"), ("setsid", "util-linux")] {
-        if crate::process::which(tool).is_none() {
+        if crate::os::cmd::which(tool).is_none() {
             v.push(check(
                 tool,
                 Status::Fail,
@@ -247,9 +247,9 @@ pub fn run(o: &DoctorOptions) -> Vec<Check> {
 
 /// Whether the JVM accepts the runtime's start flag (a CRaC or OpenJ9 JDK), by asking it.
 /// CRIU's kernel-feature cache for this boot (made now when missing: `criu check` once).
-fn kdat_check(c: &crate::criu::Criu) -> Check {
+fn kdat_check(c: &crate::stage::criu::Criu) -> Check {
     use crate::stage::kdat::{for_criu_run, KdatState};
-    let unprivileged = !crate::sysinfo::has_cap(crate::sysinfo::CAP_SYS_ADMIN);
+    let unprivileged = !crate::os::sysinfo::has_cap(crate::os::sysinfo::CAP_SYS_ADMIN);
     let state = for_criu_run(c, unprivileged, true).state.clone();
     match state {
         KdatState::Unavailable(_) => check(
@@ -268,7 +268,7 @@ fn kdat_check(c: &crate::criu::Criu) -> Check {
 }
 
 fn runtime_check(runtime: &str, java: Option<std::path::PathBuf>) -> Check {
-    let Some(java) = java.or_else(|| crate::process::which("java")) else {
+    let Some(java) = java.or_else(|| crate::os::cmd::which("java")) else {
         return check(
             "runtime",
             Status::Fail,
@@ -281,7 +281,7 @@ fn runtime_check(runtime: &str, java: Option<std::path::PathBuf>) -> Check {
     } else {
         "-XX:+EnableCRIUSupport"
     };
-    let ok = crate::process::Cmd::new(&java)
+    let ok = crate::os::cmd::Cmd::new(&java)
         .args([flag, "-version"])
         .timeout(std::time::Duration::from_secs(30))
         .run()
@@ -327,7 +327,7 @@ fn engine_checks(name: &str) -> Vec<Check> {
         "{{.Server.Version}}"
     };
     let argv = e.cmd(&["version", "--format", format]);
-    let mut cmd = crate::process::Cmd::new(&argv[0])
+    let mut cmd = crate::os::cmd::Cmd::new(&argv[0])
         .args(&argv[1..])
         .timeout(std::time::Duration::from_secs(15));
     for (k, val) in &e.env {
@@ -348,9 +348,9 @@ fn engine_checks(name: &str) -> Vec<Check> {
     match cmd.run() {
         Ok(out) => {
             let ver = out.stdout.trim().to_string();
-            let parsed = crate::sysinfo::Version::parse_prefix(&ver);
-            let too_old =
-                name == "docker" && parsed.is_some_and(|p| p < crate::sysinfo::Version(26, 0, 0));
+            let parsed = crate::os::sysinfo::Version::parse_prefix(&ver);
+            let too_old = name == "docker"
+                && parsed.is_some_and(|p| p < crate::os::sysinfo::Version(26, 0, 0));
             v.push(if too_old {
                 check(
                     "engine",

@@ -7,31 +7,18 @@
 // the failure path, so their size does not matter.
 #![allow(clippy::result_large_err)]
 
-pub mod app;
-pub mod attach;
-pub mod bench;
-pub mod caps;
-pub mod checkpoint;
 pub mod ckpt;
 pub mod container;
-pub mod coordinate;
-pub mod cpu;
-pub mod criu;
 pub mod diagnose;
 pub mod doctor;
 pub mod error;
-pub mod individual;
 pub mod jvm;
 pub mod local;
 pub mod measure;
 pub mod os;
-pub mod probe;
-pub mod process;
 pub mod report;
 pub mod stage;
-pub mod sysinfo;
 pub mod verify;
-pub mod warmup;
 
 pub use error::{Error, Result};
 

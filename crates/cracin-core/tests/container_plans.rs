@@ -678,7 +678,7 @@ fn snapshots_of_every_runtime_base_and_engine() {
 mod e2e {
     use super::*;
     use cracin_core::container::{execute, Entrypoints};
-    use cracin_core::process::{read_lossy, tail_of_file, which, Cmd};
+    use cracin_core::os::cmd::{read_lossy, tail_of_file, which, Cmd};
 
     fn engine_cmd(e: &Engine, args: &[&str]) -> Cmd {
         let mut c = Cmd::new(&e.binary)
@@ -691,7 +691,7 @@ mod e2e {
     }
 
     fn prerequisites(e: &Engine) -> Option<String> {
-        if !cracin_core::sysinfo::is_root() {
+        if !cracin_core::os::sysinfo::is_root() {
             return Some("not root".into());
         }
         for tool in ["javac", "jar", "gcc"] {

@@ -18,7 +18,7 @@ use cracin_core::container::{Base, Openj9Api, Recipe, Runtime};
 const SHELLS: [&str; 2] = ["/usr/bin/dash", "/usr/bin/busybox"];
 
 fn skip() -> Option<String> {
-    if !cracin_core::sysinfo::is_root() {
+    if !cracin_core::os::sysinfo::is_root() {
         return Some("not root (unshare --pid)".into());
     }
     for p in SHELLS
@@ -93,7 +93,7 @@ impl Env {
             let target = if shell.ends_with("busybox") {
                 PathBuf::from("/usr/bin/busybox")
             } else {
-                cracin_core::process::which(tool).unwrap()
+                cracin_core::os::cmd::which(tool).unwrap()
             };
             symlink(target, bin.join(tool)).unwrap();
         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use cracin_core::container::push::{push_plan, PushSpec};
 use cracin_core::container::{build_plan, Base, BuildOptions, Engine, Plan, Runtime, Source};
-use cracin_core::cpu::CpuBaseline;
+use cracin_core::jvm::cpu::CpuBaseline;
 use cracin_core::Error;
 
 fn opts(

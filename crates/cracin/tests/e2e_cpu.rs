@@ -131,9 +131,10 @@ fn a_v2_checkpoint_is_capped_and_restores_on_a_cpu_without_avx2() {
         assert_eq!(st, 200);
         if round == 1 {
             // The checkpointed JVM itself (restored, not restarted) runs with the caps.
-            let flags = cracin_core::attach::jcmd(pid, "VM.flags -all", Duration::from_secs(60))
-                .expect("VM.flags through the attach API");
-            cracin_core::attach::remove_socket_file(pid);
+            let flags =
+                cracin_core::jvm::attach::jcmd(pid, "VM.flags -all", Duration::from_secs(60))
+                    .expect("VM.flags through the attach API");
+            cracin_core::jvm::attach::remove_socket_file(pid);
             assert_eq!(flag(&flags, "UseAVX"), "0");
             assert_eq!(flag(&flags, "UseSHA"), "false");
             assert_eq!(flag(&flags, "UseAES"), "false");

@@ -817,7 +817,7 @@ pub fn prepare_restore(checkpoint_dir: &Path, rec: &Recorded) -> Result<Prepared
         if let Some(pid) = holder {
             return Err(Error::FileHeld {
                 path: e.path.clone(),
-                holder: crate::app::describe_pid(pid),
+                holder: crate::jvm::launch::describe_pid(pid),
             });
         }
     }
@@ -1193,7 +1193,7 @@ mod tests {
         std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o640)).unwrap();
         std::fs::set_permissions(&scratch, std::fs::Permissions::from_mode(0o750)).unwrap();
         // Owners are put back too (root only can give a file away).
-        let root = crate::sysinfo::is_root();
+        let root = crate::os::sysinfo::is_root();
         if root {
             std::os::unix::fs::chown(&a, Some(65534), Some(65534)).unwrap();
         }

@@ -3,6 +3,7 @@
 //! must not be sealed into it (`secrets`); how its images are proven unchanged (`integrity`);
 //! and which paths and directories recorded in it may be trusted (`trust`).
 
+pub mod dir;
 pub mod files;
 pub mod integrity;
 pub mod secrets;

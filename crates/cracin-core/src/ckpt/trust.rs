@@ -6,7 +6,7 @@
 
 use std::path::{Component, Path};
 
-use crate::checkpoint::{Manifest, MANIFEST};
+use crate::ckpt::dir::{Manifest, MANIFEST};
 use crate::error::{Error, Result};
 use crate::os::perms;
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::{Engine, EngineKind, DOCKER_CLIENT, DOCKER_CONFIG_DIR, DOCKER_SOCKET, PODMAN_CONF};
 use crate::error::{Error, Result};
-use crate::process::Cmd;
+use crate::os::cmd::Cmd;
 
 /// podman's default `nofile` limit for containers (containers-common): a root without
 /// CAP_SYS_RESOURCE whose hard limit is lower cannot start any container with it
@@ -60,7 +60,7 @@ impl HostFacts {
                 .unwrap_or(u64::MAX),
             cap_sys_resource: cap_effective() & (1 << 24) != 0,
             cgroup_v2: Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),
-            runc: crate::process::which("runc").is_some(),
+            runc: crate::os::cmd::which("runc").is_some(),
             private_docker: Path::new(DOCKER_CLIENT).exists()
                 && Path::new(DOCKER_SOCKET.trim_start_matches("unix://")).exists(),
             ..HostFacts::default()

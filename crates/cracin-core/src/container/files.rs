@@ -40,7 +40,7 @@ pub struct FilesSpec {
     /// (an image whose own scripts do the in-container work; the end-to-end tests use this).
     pub checkpoint_cmd: Option<Vec<String>>,
     /// The CPU features the checkpoint may need (`--cpu-baseline`, see `portable`).
-    pub cpu_baseline: crate::cpu::CpuBaseline,
+    pub cpu_baseline: crate::jvm::cpu::CpuBaseline,
     /// The CRaC engine and the OpenJ9 checkpoint API.
     pub recipe: Recipe,
     /// The non-root user the criu runtime's image runs as (`super::user`).

@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::runtime::CHECKPOINT_DIR;
 use super::{files::GeneratedFile, seccomp, security, BuildOptions, Engine, RunUser, Runtime};
 use crate::error::{Error, Result};
-use crate::process::Cmd;
+use crate::os::cmd::Cmd;
 
 /// Label names `cracin build` puts on the restore image.
 pub const LABEL_RUNTIME: &str = "io.cracin.runtime";
@@ -161,7 +161,7 @@ pub fn inspect(engine: &Engine, image: &str, runtime: Option<Runtime>) -> Result
     }
     if f.labels.get(LABEL_RUNTIME).map(String::as_str) == Some("criu") {
         // The checkpoint's own record, read as the image's user in a throw-away container.
-        let manifest = format!("{CHECKPOINT_DIR}/{}", crate::checkpoint::MANIFEST);
+        let manifest = format!("{CHECKPOINT_DIR}/{}", crate::ckpt::dir::MANIFEST);
         let out = engine_cmd(
             engine,
             &[

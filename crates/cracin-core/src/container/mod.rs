@@ -30,7 +30,7 @@ pub use runtime::{Base, CracEngine, Openj9Api, Recipe, Runtime};
 pub use user::RunUser;
 
 use crate::error::{Error, Result};
-use crate::process::{shell_quote, Cmd};
+use crate::os::cmd::{shell_quote, Cmd};
 use crate::Progress;
 
 /// podman or docker.
@@ -392,7 +392,7 @@ pub struct BuildOptions {
     /// whose own scripts do that work; the end-to-end tests use the fixture's scripts).
     pub entrypoints: Option<Entrypoints>,
     /// The CPU features the checkpoint may need (`--cpu-baseline`).
-    pub cpu_baseline: crate::cpu::CpuBaseline,
+    pub cpu_baseline: crate::jvm::cpu::CpuBaseline,
     /// Push the verified image to a registry (`--push`).
     pub push: Option<push::PushSpec>,
     /// The CRaC engine and the OpenJ9 checkpoint API (`--crac-engine`, `--openj9-api`).
@@ -1030,7 +1030,7 @@ fn run_step(
             logs,
         } => {
             let url = s.command.get(1).cloned().unwrap_or_default();
-            let probe = crate::probe::Probe::parse(&url)?;
+            let probe = crate::stage::probe::Probe::parse(&url)?;
             // `inspect` costs tens of milliseconds: ask at most twice a second.
             let mut last_check = Instant::now();
             let dead = || {
@@ -1047,9 +1047,15 @@ fn run_step(
                 let code = text.strip_prefix("false ")?;
                 out.status.success().then(|| format!("exit status {code}"))
             };
-            match crate::probe::wait_ready(&probe, &[], *timeout, Duration::from_millis(10), dead) {
+            match crate::stage::probe::wait_ready(
+                &probe,
+                &[],
+                *timeout,
+                Duration::from_millis(10),
+                dead,
+            ) {
                 Ok(_) => {}
-                Err(crate::probe::NotReady::Exited(how)) => {
+                Err(crate::stage::probe::NotReady::Exited(how)) => {
                     let st = Step {
                         command: logs.clone(),
                         ..s.clone()
@@ -1061,7 +1067,7 @@ fn run_step(
                         command: format!("container {}", logs.last().cloned().unwrap_or_default()),
                         status: format!("{how} before {url} answered"),
                         log: out.stdout_path,
-                        log_tail: crate::process::tail_of_text(&text, 15),
+                        log_tail: crate::os::cmd::tail_of_text(&text, 15),
                     });
                 }
                 Err(_) => {

@@ -1,6 +1,6 @@
 //! `--cpu-baseline` in generated container files. The plain-CRIU runtime passes the baseline to
 //! cracin's in-container checkpoint (which caps HotSpot and glibc and records what a restore host
-//! needs, see `crate::cpu`). CRaC JDKs have their own switch, `-XX:CPUFeatures=generic|native`,
+//! needs, see `crate::jvm::cpu`). CRaC JDKs have their own switch, `-XX:CPUFeatures=generic|native`,
 //! and check the CPU themselves at restore; OpenJ9's JIT already emits portable code before a
 //! checkpoint when CRIU support is on, and `-XX:+PortableSharedCache` makes its shared-cache AOT
 //! code portable too. glibc's string functions are capped with GLIBC_TUNABLES on glibc bases.
@@ -8,8 +8,8 @@
 
 use super::runtime::{Base, Runtime};
 use super::Source;
-use crate::cpu::CpuBaseline;
 use crate::error::{Error, Result};
+use crate::jvm::cpu::CpuBaseline;
 
 /// A build's baseline: refused where cracin generates nothing to apply it (an existing image
 /// with the crac or openj9 runtime), else a plan note saying what it does.
@@ -79,7 +79,7 @@ pub fn openj9_java_opts(b: CpuBaseline) -> String {
 }
 
 /// `ENV GLIBC_TUNABLES=… LD_BIND_NOW=1` (with the reason) for CRaC and OpenJ9 images on a glibc
-/// base (see `crate::cpu::launch_env`); the criu runtime sets both itself when it launches the
+/// base (see `crate::jvm::cpu::launch_env`); the criu runtime sets both itself when it launches the
 /// JVM. Empty for `host` and for musl (Alpine).
 pub fn glibc_env(b: CpuBaseline, base: &Base) -> String {
     match b.glibc_tunables() {

@@ -375,7 +375,7 @@ pub fn file_name() -> String {
 /// users `$HOME/.local/share/cracin/seccomp/NAME` (a directory of their own, never a shared /tmp
 /// where another user could plant a file or a symlink under the expected name).
 pub fn default_path() -> PathBuf {
-    let dir = if crate::sysinfo::is_root() {
+    let dir = if crate::os::sysinfo::is_root() {
         PathBuf::from("/var/lib/cracin/seccomp")
     } else {
         std::env::var_os("HOME")

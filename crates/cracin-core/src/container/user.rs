@@ -93,7 +93,7 @@ impl RunUser {
 /// The non-root USER of an image in the engine's store (`None`: root or unset).
 pub fn image_user(engine: &super::Engine, image: &str) -> Result<Option<RunUser>> {
     let argv = engine.cmd(&["image", "inspect", "--format", "{{.Config.User}}", image]);
-    let mut c = crate::process::Cmd::new(&argv[0])
+    let mut c = crate::os::cmd::Cmd::new(&argv[0])
         .args(&argv[1..])
         .timeout(std::time::Duration::from_secs(60));
     for (k, v) in &engine.env {

@@ -70,7 +70,7 @@ impl Machine {
 /// The collector and heap options for a checkpoint of `command` on `m`.
 pub fn choose(command: &[String], m: Machine) -> GcChoice {
     let mut options = Vec::new();
-    if !crate::app::sets_initial_heap(command) {
+    if !crate::jvm::launch::sets_initial_heap(command) {
         // A collector never shrinks the heap below the initial size, and emptied committed
         // pages are dumped too: a small initial heap is what makes the image small.
         options.push("-Xms16m".to_string());
@@ -79,7 +79,7 @@ pub fn choose(command: &[String], m: Machine) -> GcChoice {
     options.push("-XX:MinHeapFreeRatio=10".to_string());
     options.push("-XX:MaxHeapFreeRatio=30".to_string());
     let gib = m.memory_bytes as f64 / (1u64 << 30) as f64;
-    let (collector, why) = if crate::app::chooses_gc(command) {
+    let (collector, why) = if crate::jvm::launch::chooses_gc(command) {
         (
             "the command's own".to_string(),
             "the command chooses its collector".to_string(),

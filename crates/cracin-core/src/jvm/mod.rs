@@ -1,3 +1,11 @@
-//! Decisions about how the JVM is started for a checkpoint.
+//! Everything about the application's JVM: launching the user's command the way CRIU needs it
+//! (`launch`), the options cracin adds and why (`gc` for the collector, `cpu` for a CPU baseline),
+//! talking to the running JVM (`attach` for diagnostic commands, `coordinate` for org.crac
+//! Resources, `individual` for the JVMTI agent that makes each restore its own individual).
 
+pub mod attach;
+pub mod coordinate;
+pub mod cpu;
 pub mod gc;
+pub mod individual;
+pub mod launch;

@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::checkpoint::CheckpointDir;
-use crate::criu::{self, Criu, CriuOptions};
+use crate::ckpt::dir::CheckpointDir;
 use crate::error::{Error, Result};
-use crate::probe::{self, NotReady, Probe};
+use crate::stage::criu::{self, Criu, CriuOptions};
+use crate::stage::probe::{self, NotReady, Probe};
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -74,13 +74,13 @@ pub fn cracin_restore_command(
     match (took, pid) {
         (Ok(t), Some(pid)) => Ok((t, pid)),
         (Err(e), Some(pid)) => {
-            crate::bench::stop(pid);
+            crate::measure::bench::stop(pid);
             Err(e)
         }
         (Err(e), None) => Err(e),
         (Ok(_), None) => Err(Error::RestoreFailed {
             command: format!("{} restore {} --json", cracin.display(), ck.display()),
-            status: crate::process::describe_status(out.status),
+            status: crate::os::cmd::describe_status(out.status),
             log: PathBuf::new(),
             log_tail: String::from_utf8_lossy(&out.stdout).into_owned(),
             diagnosis: Vec::new(),
@@ -160,7 +160,7 @@ pub fn plain_criu_restore(
         // criu -d exits once the tree runs; only a failed restore ends it without an answer.
         match child.try_wait() {
             Ok(Some(st)) if !st.success() => {
-                failed = Some(crate::process::describe_status(st));
+                failed = Some(crate::os::cmd::describe_status(st));
                 failed.clone()
             }
             Ok(Some(_)) if pid.is_none() => {
@@ -168,9 +168,9 @@ pub fn plain_criu_restore(
                     .ok()
                     .and_then(|s| s.trim().parse::<u32>().ok());
                 if let (Some(p), Some(ind)) = (pid, &ind) {
-                    let cfg = crate::individual::Config::default();
+                    let cfg = crate::jvm::individual::Config::default();
                     if let Err(e) =
-                        crate::individual::after_restore(p, ind, &cfg, Duration::from_secs(30))
+                        crate::jvm::individual::after_restore(p, ind, &cfg, Duration::from_secs(30))
                     {
                         failed = Some(format!("the agent's hand-shake failed: {e}"));
                         return failed.clone();
@@ -191,13 +191,13 @@ pub fn plain_criu_restore(
         (Ok(t), Some(pid)) => Ok((t, pid)),
         (r, pid) => {
             if let Some(pid) = pid {
-                crate::bench::stop(pid);
+                crate::measure::bench::stop(pid);
             }
             let _ = r;
             Err(Error::RestoreFailed {
                 command,
                 status: failed.unwrap_or_else(|| "no answer".into()),
-                log_tail: crate::process::tail_of_file(&log, 20),
+                log_tail: crate::os::cmd::tail_of_file(&log, 20),
                 diagnosis: crate::diagnose::explain_files(std::slice::from_ref(&log)),
                 log,
             })
@@ -208,7 +208,7 @@ pub fn plain_criu_restore(
 /// The command with its `java` replaced by `<jdk>/bin/java` and `opts` put right after it.
 pub fn on_jdk(command: &[String], jdk: &Path, opts: &[String]) -> Result<Vec<String>> {
     let java = jdk.join("bin/java");
-    if !crate::process::is_executable(&java) {
+    if !crate::os::cmd::is_executable(&java) {
         return Err(Error::usage(
             format!("{} is not a JDK (no executable bin/java)", jdk.display()),
             "give the JDK's home directory, e.g. /usr/lib/jvm/temurin-25-jdk-amd64",

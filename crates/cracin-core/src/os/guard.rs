@@ -35,7 +35,7 @@ pub fn enable() -> bool {
         .stderr(Stdio::null());
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut c, || {
-            crate::process::unblock_all_signals();
+            crate::os::cmd::unblock_all_signals();
             // A session of its own: the terminal's Ctrl-C and hang-up do not reach it.
             libc::setsid();
             // It must outlive cracin, and it is cheap: nothing else to do.
@@ -245,7 +245,7 @@ fn descendants(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
     let mut queue = vec![pid];
     while let Some(p) = queue.pop() {
-        for c in crate::app::children_of(p) {
+        for c in crate::jvm::launch::children_of(p) {
             if !out.contains(&c) {
                 out.push(c);
                 queue.push(c);
@@ -303,7 +303,7 @@ fn clean_up(watched: &[Watched], paths: &[std::path::PathBuf], commands: &[Clean
         }
     }
     for (argv, env) in commands {
-        let mut c = crate::process::Cmd::new(&argv[0])
+        let mut c = crate::os::cmd::Cmd::new(&argv[0])
             .args(&argv[1..])
             .timeout(Duration::from_secs(120));
         for (k, v) in env {

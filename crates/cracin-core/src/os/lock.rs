@@ -18,7 +18,7 @@ pub const LOCK_DIR: &str = "/run/cracin";
 /// user of a cracin image, where /run is not writable) has its own under the temporary
 /// directory, checked like root's by `acquire`.
 pub fn lock_dir() -> PathBuf {
-    if crate::sysinfo::is_root() {
+    if crate::os::sysinfo::is_root() {
         PathBuf::from(LOCK_DIR)
     } else {
         std::env::temp_dir().join(format!("cracin-{}", nix::unistd::geteuid()))

@@ -1,13 +1,19 @@
-//! Host plumbing: what keeps cracin's files private and its paths unguessable (private
-//! permissions whatever the umask in `perms`, temporary directories with mkdtemp semantics in
-//! `tempdir`; a checkpoint is a memory dump of the application, as sensitive as a private key),
-//! and what talks to the kernel directly instead of parsing text (sock_diag netlink for listening
-//! sockets in `sockdiag`, the boot identity that host-wide caches are keyed by).
+//! Host plumbing, nothing JVM-specific: the one way to run a program (`cmd`), facts about the
+//! machine (`sysinfo`), cracin's own capabilities (`caps`); what keeps cracin's files private and
+//! its paths unguessable (private permissions whatever the umask in `perms`, temporary directories
+//! with mkdtemp semantics in `tempdir`; a checkpoint is a memory dump of the application, as
+//! sensitive as a private key); the guardian that cleans up after a killed cracin (`guard`), the
+//! bounded locks (`lock`), and what talks to the kernel directly instead of parsing text
+//! (sock_diag netlink for listening sockets in `sockdiag`, the boot identity that host-wide caches
+//! are keyed by).
 
+pub mod caps;
+pub mod cmd;
 pub mod guard;
 pub mod lock;
 pub mod perms;
 pub mod sockdiag;
+pub mod sysinfo;
 pub mod tempdir;
 
 /// This boot's random id (/proc/sys/kernel/random/boot_id): differs after every reboot, so a

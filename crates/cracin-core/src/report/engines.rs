@@ -10,10 +10,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::{EngineReport, Latency, ReportOptions, Sizes};
-use crate::bench::Stats;
 use crate::container::{self, Base, BuildOptions, Engine, EngineKind, Runtime, Source};
-use crate::probe::{self, Probe};
-use crate::process::Cmd;
+use crate::measure::bench::Stats;
+use crate::os::cmd::Cmd;
+use crate::stage::probe::{self, Probe};
 use crate::Progress;
 
 /// The base image the report builds on (the criu runtime's default).
@@ -31,13 +31,13 @@ pub fn measure_container(name: &str, o: &ReportOptions, progress: &dyn Progress)
 
 /// Why this engine cannot be measured here, if it cannot.
 fn prerequisite(engine: &Engine) -> Option<String> {
-    if !crate::sysinfo::is_root() {
+    if !crate::os::sysinfo::is_root() {
         return Some("not root (the checkpoint container needs CAP_CHECKPOINT_RESTORE)".into());
     }
     let present = if engine.binary.contains('/') {
         Path::new(&engine.binary).exists()
     } else {
-        crate::process::which(&engine.binary).is_some()
+        crate::os::cmd::which(&engine.binary).is_some()
     };
     if !present {
         return Some(format!(
@@ -188,7 +188,7 @@ fn measure(
         .and_then(|(_, r)| r.find('/').map(|i| r[i..].to_string()))
         .unwrap_or("/".into());
 
-    let work = crate::process::private_tmp_dir(&format!("cracin-report-{}", engine.name()))
+    let work = crate::os::cmd::private_tmp_dir(&format!("cracin-report-{}", engine.name()))
         .map_err(|e| e.to_string())?;
     let log_dir = work.join("logs");
     std::fs::create_dir_all(&log_dir).map_err(|e| e.to_string())?;
@@ -369,7 +369,7 @@ fn measure(
             .run_unchecked();
             if ready.is_err() {
                 let tail = logs
-                    .map(|o| crate::process::tail_of_text(&format!("{}{}", o.stdout, o.stderr), 5))
+                    .map(|o| crate::os::cmd::tail_of_text(&format!("{}{}", o.stdout, o.stderr), 5))
                     .unwrap_or_default();
                 let _ = engine_cmd(engine, &["rm", "-f", &name], &log_dir, "rm").run_unchecked();
                 return Err(format!(
@@ -386,14 +386,15 @@ fn measure(
             }
             if i == 0 && b.latency_requests > 0 {
                 let lurl = format!("http://127.0.0.1:{port}{lat_path}");
-                let first = crate::warmup::latency_series(&lurl, b.latency_requests)
+                let first = crate::stage::warmup::latency_series(&lurl, b.latency_requests)
                     .map_err(|e| e.to_string())?;
                 if kind == "cold" {
                     latency.cold_first_ms = first;
                 } else {
                     latency.restored_first_ms = first;
-                    latency.steady_ms = crate::warmup::latency_series(&lurl, b.latency_requests)
-                        .map_err(|e| e.to_string())?;
+                    latency.steady_ms =
+                        crate::stage::warmup::latency_series(&lurl, b.latency_requests)
+                            .map_err(|e| e.to_string())?;
                 }
                 latency.url = format!("http://127.0.0.1:{app_port}{lat_path} (published port)");
             }
@@ -425,7 +426,7 @@ fn measure(
     if !criu_restore_ms.is_empty() {
         notes.push(format!(
             "criu restore inside the container took {:.0} ms (median; from the restore containers' logs)",
-            crate::warmup::median(&criu_restore_ms)
+            crate::stage::warmup::median(&criu_restore_ms)
         ));
     }
     Ok(EngineReport {

@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 
 use super::{human_bytes, percentile, EngineReport, Report};
-use crate::bench::Stats;
-use crate::warmup::median;
+use crate::measure::bench::Stats;
+use crate::stage::warmup::median;
 
 fn ms(v: f64) -> String {
     if v >= 100.0 {

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::bench::{self, BenchOptions, Stats};
 use crate::error::{Error, Result};
+use crate::measure::bench::{self, BenchOptions, Stats};
 use crate::Progress;
 
 /// The whole report: where, what and with which tools it was measured, and one entry per engine.
@@ -63,11 +63,11 @@ pub fn load_average() -> Option<f64> {
 impl Machine {
     pub fn here() -> Machine {
         Machine {
-            cpu_model: crate::sysinfo::cpu().0,
+            cpu_model: crate::os::sysinfo::cpu().0,
             cores: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),
-            kernel: crate::sysinfo::kernel_release(),
+            kernel: crate::os::sysinfo::kernel_release(),
             load_at_start: load_average(),
             load_at_end: None,
         }
@@ -182,12 +182,12 @@ pub fn measure(o: &ReportOptions, progress: &dyn Progress) -> Result<Report> {
         jvm = java_version(&o.bench.command);
     }
     Ok(Report {
-        date: crate::checkpoint::now_rfc3339(),
+        date: crate::ckpt::dir::now_rfc3339(),
         machine: Machine {
             load_at_end: load_average(),
             ..machine
         },
-        criu: crate::criu::Criu::find(o.bench.criu.as_deref())
+        criu: crate::stage::criu::Criu::find(o.bench.criu.as_deref())
             .map(|c| c.version.to_string())
             .unwrap_or_else(|e| format!("none ({e})")),
         jvm,
@@ -244,7 +244,7 @@ fn from_bench(b: bench::BenchResult) -> EngineReport {
 /// `java -version` of the command's java (when no local run told us the JVM).
 fn java_version(command: &[String]) -> String {
     let java = command.first().cloned().unwrap_or_else(|| "java".into());
-    match crate::process::Cmd::new(&java)
+    match crate::os::cmd::Cmd::new(&java)
         .arg("-version")
         .timeout(std::time::Duration::from_secs(20))
         .run_unchecked()

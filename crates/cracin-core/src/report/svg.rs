@@ -293,7 +293,7 @@ fn latency_chart(s: &mut String, r: &Report, x0: f64, y0: f64, w: f64, h: f64) {
             format!(
                 "{name}: 1st {}, median {}",
                 ms_label(v[0]),
-                ms_label(crate::warmup::median(v))
+                ms_label(crate::stage::warmup::median(v))
             )
         };
         text(s, lx + 48.0, y, 12, "start", "", &desc);

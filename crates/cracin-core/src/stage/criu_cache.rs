@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::sysinfo::Version;
+use crate::os::sysinfo::Version;
 
 /// What identifies one CRIU binary on disk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -120,7 +120,7 @@ impl KdatCache {
             dir: super::cache_dir()?.join("kdat"),
             run_dir: PathBuf::from("/run"),
             boot_id: crate::os::boot_id()?,
-            kernel: crate::sysinfo::kernel_release(),
+            kernel: crate::os::sysinfo::kernel_release(),
         })
     }
 
@@ -271,7 +271,7 @@ pub fn is_tmpfs(dir: &Path) -> bool {
 /// saves its kernel-feature cache there, and copies that file to `dest` (which must not be
 /// under /run). The namespace, the tmpfs and everything in it go away with the command.
 pub fn make_with_criu(criu: &Path, dest: &Path) -> Result<(), String> {
-    let unshare = crate::process::which("unshare").ok_or("`unshare` is not installed")?;
+    let unshare = crate::os::cmd::which("unshare").ok_or("`unshare` is not installed")?;
     if dest.starts_with("/run") {
         return Err(format!("{} is under /run", dest.display()));
     }
@@ -301,7 +301,11 @@ cat /run/criu.kdat > "$2" || exit 91"#,
 
 /// Prepares the kdat cache for one run of `criu` by cracin (see the module text). Set
 /// `CRACIN_NO_KDAT_CACHE=1` to let CRIU probe as it would by itself (benchmarks of this lever).
-pub fn for_criu_run(criu: &crate::criu::Criu, unprivileged: bool, may_make: bool) -> Placement {
+pub fn for_criu_run(
+    criu: &crate::stage::criu::Criu,
+    unprivileged: bool,
+    may_make: bool,
+) -> Placement {
     if std::env::var_os("CRACIN_NO_KDAT_CACHE").is_some_and(|v| v != "0" && !v.is_empty()) {
         return Placement::none(KdatState::Unavailable("CRACIN_NO_KDAT_CACHE is set".into()));
     }
@@ -310,7 +314,7 @@ pub fn for_criu_run(criu: &crate::criu::Criu, unprivileged: bool, may_make: bool
             "criu --unprivileged keeps its cache in $XDG_RUNTIME_DIR".into(),
         ));
     }
-    if !crate::sysinfo::is_root() {
+    if !crate::os::sysinfo::is_root() {
         return Placement::none(KdatState::Unavailable("not root".into()));
     }
     let (Some(cache), Some(key)) = (KdatCache::host(), CriuKey::of(&criu.path)) else {
@@ -326,7 +330,7 @@ pub fn for_criu_run(criu: &crate::criu::Criu, unprivileged: bool, may_make: bool
 
 /// After a restore that found no copy for this boot: makes one for the next restores, unless
 /// cracin is PID 1 of a container (every container is new: it would pay again each time).
-pub fn make_after_restore(criu: &crate::criu::Criu, unprivileged: bool, state: &KdatState) {
+pub fn make_after_restore(criu: &crate::stage::criu::Criu, unprivileged: bool, state: &KdatState) {
     if *state == KdatState::Unavailable(NO_COPY_YET.into()) && std::process::id() != 1 {
         drop(for_criu_run(criu, unprivileged, true));
     }

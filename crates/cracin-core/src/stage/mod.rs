@@ -1,10 +1,16 @@
-//! What cracin prepares once and reuses across runs of CRIU: the CRIU binary's version, keyed by
-//! the binary's identity, and a copy of CRIU's kernel-feature probe (kdat) valid for one boot.
-//! Both live in cracin's private cache directory.
+//! The pipeline's steps around CRIU, each usable on its own: is the application ready (`probe`),
+//! warm it up (`warmup`), run CRIU (`criu`: finding it, the exact dump/restore lines), and what is
+//! prepared once and reused across runs of CRIU: the CRIU binary's version keyed by the binary's
+//! identity (`criu_cache`), a copy of CRIU's kernel-feature probe valid for one boot (`kdat`), and
+//! the pages read ahead while CRIU sets up the tasks (`readahead`). The caches live in cracin's
+//! private cache directory.
 
+pub mod criu;
 pub mod criu_cache;
 pub mod kdat;
+pub mod probe;
 pub mod readahead;
+pub mod warmup;
 
 use std::path::PathBuf;
 
@@ -14,7 +20,7 @@ pub fn cache_dir() -> Option<PathBuf> {
     if let Some(d) = std::env::var_os("CRACIN_CACHE_DIR").filter(|v| !v.is_empty()) {
         return Some(PathBuf::from(d));
     }
-    if crate::sysinfo::is_root() {
+    if crate::os::sysinfo::is_root() {
         return Some(PathBuf::from("/var/cache/cracin"));
     }
     std::env::var_os("XDG_CACHE_HOME")

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::{local::check_inputs, sample, InstanceInfo, Report};
 use crate::container::{url_port, Engine, Runtime, FALLBACK_MARKER};
 use crate::error::{Error, Result};
-use crate::process::Cmd;
+use crate::os::cmd::Cmd;
 use crate::Progress;
 
 /// Options of `cracin verify IMAGE --engine podman|docker`.
@@ -179,7 +179,7 @@ pub fn verify(o: &ImageOptions, progress: &dyn Progress) -> Result<Report> {
         .iter()
         .map(|h| o.urls.iter().map(|u| to_host(u, port, *h)).collect())
         .collect::<Result<_>>()?;
-    let log_dir = crate::process::private_tmp_dir("cracin-verify")?;
+    let log_dir = crate::os::cmd::private_tmp_dir("cracin-verify")?;
     super::register_dir(&log_dir);
     let r = run_two(o, progress, port, hosts, &per_instance, &log_dir);
     // An error names files in it (the containers' logs): kept as evidence then (and still
@@ -250,7 +250,7 @@ fn run_two(
                     "the container started the application cold: the checkpoint did not restore"
                         .into(),
                 log: log_dir.join(format!("logs-{name}.out")),
-                log_tail: crate::process::tail_of_text(&logs, 15),
+                log_tail: crate::os::cmd::tail_of_text(&logs, 15),
             });
         }
         progress.done(
@@ -275,7 +275,7 @@ fn run_two(
             probe: format!("{url} ({why})"),
             timeout: sample::TIMEOUT,
             log: log_dir.clone(),
-            log_tail: crate::process::tail_of_text(&logs_of(o, name, &log_dir), 15),
+            log_tail: crate::os::cmd::tail_of_text(&logs_of(o, name, &log_dir), 15),
         })?;
         samples.push(got);
     }
@@ -335,12 +335,12 @@ fn wait_ready(
     first_url: &str,
     log_dir: &std::path::Path,
 ) -> Result<()> {
-    let agent = crate::probe::probe_agent();
+    let agent = crate::stage::probe::probe_agent();
     let deadline = Instant::now() + o.ready_timeout;
     let mut last_check = Instant::now();
     loop {
         let ok = match probe {
-            Some(p) => crate::probe::Probe::parse(p)?.check(&[], &agent),
+            Some(p) => crate::stage::probe::Probe::parse(p)?.check(&[], &agent),
             None => sample::fetch(&agent, first_url).is_ok(),
         };
         if ok {
@@ -361,7 +361,7 @@ fn wait_ready(
                         probe.unwrap_or(first_url)
                     ),
                     log: log_dir.join(format!("logs-{name}.out")),
-                    log_tail: crate::process::tail_of_text(&logs, 15),
+                    log_tail: crate::os::cmd::tail_of_text(&logs, 15),
                 });
             }
         }
@@ -370,7 +370,7 @@ fn wait_ready(
                 probe: probe.unwrap_or(first_url).to_string(),
                 timeout: o.ready_timeout,
                 log: log_dir.to_path_buf(),
-                log_tail: crate::process::tail_of_text(&logs_of(o, name, log_dir), 15),
+                log_tail: crate::os::cmd::tail_of_text(&logs_of(o, name, log_dir), 15),
             });
         }
         std::thread::sleep(Duration::from_millis(20));

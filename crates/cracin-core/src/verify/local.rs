@@ -9,10 +9,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::{sample, InstanceInfo, Report};
-use crate::checkpoint::{self, CheckpointDir};
+use crate::ckpt::dir::{self, CheckpointDir};
 use crate::error::{Error, Result};
 use crate::local::{self, RestoreOptions};
-use crate::probe::Probe;
+use crate::stage::probe::Probe;
 use crate::Progress;
 
 /// Options of `cracin verify DIR`.
@@ -46,7 +46,7 @@ impl LocalOptions {
 
 /// The application's base URL from the checkpoint: the port of its HTTP or TCP readiness probe,
 /// else the first port it listened on.
-fn base_url(m: &checkpoint::Manifest) -> Option<String> {
+fn base_url(m: &dir::Manifest) -> Option<String> {
     let port = m
         .ready
         .as_deref()
@@ -58,7 +58,7 @@ fn base_url(m: &checkpoint::Manifest) -> Option<String> {
 
 pub fn verify(o: &LocalOptions, progress: &dyn Progress) -> Result<Report> {
     check_inputs(&o.urls, o.rounds)?;
-    let ck = CheckpointDir::open(&checkpoint::absolute(&o.dir)?)?;
+    let ck = CheckpointDir::open(&dir::absolute(&o.dir)?)?;
     let base = base_url(&ck.manifest);
     if base.is_none() && o.urls.iter().any(|u| u.starts_with('/')) {
         return Err(Error::usage(
@@ -204,7 +204,11 @@ fn wait_gone(pid: u32, timeout: Duration) -> bool {
 /// the ports and would refuse.
 fn wait_ports_free(ports: &[u16], timeout: Duration) {
     let deadline = Instant::now() + timeout;
-    while ports.iter().any(|p| crate::app::port_holder(*p).is_some()) && Instant::now() < deadline {
+    while ports
+        .iter()
+        .any(|p| crate::jvm::launch::port_holder(*p).is_some())
+        && Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(10));
     }
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cracin_core::warmup::WarmupSpec;
+use cracin_core::stage::warmup::WarmupSpec;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct AppArgs {

@@ -75,17 +75,17 @@ pub fn run(a: Args) -> Result<i32> {
         print!("{}", plan.render());
         return Ok(0);
     }
-    if !cracin_core::sysinfo::is_root() {
+    if !cracin_core::os::sysinfo::is_root() {
         return Err(Error::NotRoot {
             action: "debootstrap and import a base image".into(),
         });
     }
-    if !cracin_core::process::is_executable(&o.criu) {
+    if !cracin_core::os::cmd::is_executable(&o.criu) {
         return Err(Error::CriuNotFound {
             searched: o.criu.display().to_string(),
         });
     }
-    let logs = cracin_core::process::private_tmp_dir("cracin-base-logs")?;
+    let logs = cracin_core::os::cmd::private_tmp_dir("cracin-base-logs")?;
     container::execute(&plan, &logs, &Steps::new(false))?;
     let _ = std::fs::remove_dir_all(&logs);
     drop(tmp);

@@ -1,7 +1,7 @@
 //! `cracin bench`: cold start versus restore, measured in one run.
 use std::path::PathBuf;
 
-use cracin_core::bench::{self, BenchOptions, BenchResult};
+use cracin_core::measure::bench::{self, BenchOptions, BenchResult};
 use cracin_core::Result;
 
 use super::app_args::AppArgs;
@@ -118,7 +118,7 @@ pub fn text(r: &BenchResult) -> String {
         "{:<34} {:>6.0}ms {:>6.0}ms {:>6.0}ms\n",
         "cold start", r.cold_ms.min, r.cold_ms.median, r.cold_ms.max
     );
-    let row = |name: &str, st: &cracin_core::bench::Stats| {
+    let row = |name: &str, st: &cracin_core::measure::bench::Stats| {
         format!(
             "{:<34} {:>6.0}ms {:>6.0}ms {:>6.0}ms\n",
             name, st.min, st.median, st.max
@@ -185,7 +185,7 @@ pub fn text(r: &BenchResult) -> String {
                 "{:<22} {:>7.2}ms {:>7.2}ms {:>7.2}ms {:>7.0}ms\n",
                 name,
                 v.first().copied().unwrap_or(0.0),
-                cracin_core::warmup::median(v),
+                cracin_core::stage::warmup::median(v),
                 pct(v, 0.9),
                 v.iter().sum::<f64>()
             );

@@ -245,7 +245,7 @@ pub fn run(a: Args) -> Result<i32> {
         yama_ptrace_scope: yama_ptrace_scope(),
         ready_timeout: Duration::from_secs(120),
         entrypoints: None,
-        cpu_baseline: cracin_core::cpu::CpuBaseline::parse(&a.cpu_baseline)?,
+        cpu_baseline: cracin_core::jvm::cpu::CpuBaseline::parse(&a.cpu_baseline)?,
         push: a
             .push
             .as_deref()

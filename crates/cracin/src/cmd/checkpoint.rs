@@ -166,7 +166,7 @@ pub fn run(a: Args) -> Result<i32> {
     o.coordinate = !a.no_coordinate;
     o.renew = !a.no_renew;
     o.in_container = a.in_container;
-    o.cpu_baseline = cracin_core::cpu::CpuBaseline::parse(&a.cpu_baseline)?;
+    o.cpu_baseline = cracin_core::jvm::cpu::CpuBaseline::parse(&a.cpu_baseline)?;
     o.snapshot = a.snapshot.clone();
     o.no_snapshot = a.no_snapshot.clone();
     o.secrets = a.secrets.policy();

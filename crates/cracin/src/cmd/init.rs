@@ -105,7 +105,7 @@ pub fn run(a: Args) -> Result<i32> {
         fallback: !a.no_fallback,
         image: None,
         checkpoint_cmd: None,
-        cpu_baseline: cracin_core::cpu::CpuBaseline::parse(&a.cpu_baseline)?,
+        cpu_baseline: cracin_core::jvm::cpu::CpuBaseline::parse(&a.cpu_baseline)?,
         recipe,
         user: a
             .user

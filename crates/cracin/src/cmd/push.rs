@@ -41,7 +41,7 @@ pub fn run(a: Args) -> Result<i32> {
         print!("{}", plan.render());
         return Ok(0);
     }
-    let log_dir = cracin_core::process::private_tmp_dir("cracin-push")?;
+    let log_dir = cracin_core::os::cmd::private_tmp_dir("cracin-push")?;
     // On failure the error names the step's log in `log_dir`, which is kept.
     container::execute(&plan, &log_dir, &crate::render::Steps::new(false))?;
     let _ = std::fs::remove_dir_all(&log_dir);

@@ -2,7 +2,7 @@
 //! report.md, report.json and report.svg.
 use std::path::PathBuf;
 
-use cracin_core::bench::BenchOptions;
+use cracin_core::measure::bench::BenchOptions;
 use cracin_core::report::{self, human_bytes, ReportOptions};
 use cracin_core::{Error, Result};
 

@@ -2,7 +2,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cracin_core::individual;
+use cracin_core::jvm::individual;
 use cracin_core::local::{self, RestoreOptions};
 use cracin_core::Result;
 
@@ -235,7 +235,7 @@ fn cold_start(dir: &std::path::Path, command: &[String], why: &cracin_core::Erro
         }
     }
     let text =
-        std::fs::read_to_string(dir.join(cracin_core::checkpoint::MANIFEST)).unwrap_or_default();
+        std::fs::read_to_string(dir.join(cracin_core::ckpt::dir::MANIFEST)).unwrap_or_default();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     let argv: Vec<String> = if command.is_empty() {
         v["command"]
@@ -259,9 +259,9 @@ fn cold_start(dir: &std::path::Path, command: &[String], why: &cracin_core::Erro
     // cracin is replaced by the application: nothing for the guardian to clean up.
     cracin_core::os::guard::disarm();
     // Signals were held back for forwarding; the cold JVM must receive them itself.
-    cracin_core::process::unblock_all_signals();
+    cracin_core::os::cmd::unblock_all_signals();
     // The capability cracin raised for criu must not reach the application.
-    cracin_core::caps::clear_inherited();
+    cracin_core::os::caps::clear_inherited();
     let mut c = std::process::Command::new(prog);
     c.args(args);
     if let Some(cwd) = v["cwd"].as_str() {

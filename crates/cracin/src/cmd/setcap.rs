@@ -1,5 +1,5 @@
 //! Hidden `cracin setcap-checkpoint-restore PATH`: run by the generated Containerfile (as root,
-//! while the image is built) to give cracin its file capability (`cracin_core::caps`).
+//! while the image is built) to give cracin its file capability (`cracin_core::os::caps`).
 use std::path::PathBuf;
 
 use cracin_core::Result;
@@ -12,6 +12,6 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<i32> {
-    cracin_core::caps::set_file_capability(&a.path)?;
+    cracin_core::os::caps::set_file_capability(&a.path)?;
     Ok(0)
 }

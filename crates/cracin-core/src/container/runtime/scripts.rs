@@ -11,7 +11,7 @@
 //!   container never lingers until the step's timeout.
 
 use super::{CHECKPOINT_DIR, MIN_PID};
-use crate::process::shell_quote;
+use crate::os::cmd::shell_quote;
 
 /// Where start.sh leaves the JVM's PID for the trigger (a file: `$!` of another shell).
 pub const PIDFILE: &str = "/tmp/cracin-jvm.pid";

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::process::{which, Cmd};
-use crate::sysinfo::Version;
+use crate::os::cmd::{which, Cmd};
+use crate::os::sysinfo::Version;
 
 /// A CRIU binary and its version.
 #[derive(Debug, Clone)]
@@ -29,16 +29,16 @@ impl Criu {
         let mut searched = Vec::new();
         let path = if let Some(p) = explicit {
             searched.push(format!("--criu {}", p.display()));
-            Some(p.to_path_buf()).filter(|p| crate::process::is_executable(p))
+            Some(p.to_path_buf()).filter(|p| crate::os::cmd::is_executable(p))
         } else if let Some(p) = std::env::var_os("CRACIN_CRIU").filter(|v| !v.is_empty()) {
             searched.push(format!("CRACIN_CRIU={}", p.to_string_lossy()));
-            Some(PathBuf::from(p)).filter(|p| crate::process::is_executable(p))
+            Some(PathBuf::from(p)).filter(|p| crate::os::cmd::is_executable(p))
         } else {
             searched.push("PATH".into());
             which("criu").or_else(|| {
                 FALLBACK_LOCATIONS.iter().map(PathBuf::from).find(|p| {
                     searched.push(p.display().to_string());
-                    crate::process::is_executable(p)
+                    crate::os::cmd::is_executable(p)
                 })
             })
         };

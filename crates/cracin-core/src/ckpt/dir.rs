@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::app::Jvm;
 use crate::error::{Error, Result};
-use crate::warmup::{WarmupSpec, WarmupStats};
+use crate::jvm::launch::Jvm;
+use crate::stage::warmup::{WarmupSpec, WarmupStats};
 
 pub const MANIFEST: &str = "cracin.json";
 pub const FORMAT: u32 = 1;
@@ -48,7 +48,7 @@ pub struct Manifest {
     /// The CPU baseline and the features a restore host needs (absent in checkpoints made
     /// before --cpu-baseline: then every flag of `host` counts).
     #[serde(default)]
-    pub cpu: Option<crate::cpu::CpuRecord>,
+    pub cpu: Option<crate::jvm::cpu::CpuRecord>,
     /// The files the process tree held open, sorted; the saved ones are in `files/`.
     #[serde(default)]
     pub files: Option<crate::ckpt::files::Recorded>,
@@ -61,7 +61,7 @@ pub struct Manifest {
     /// cracin's JVMTI agent: renewal of random state and restore-time configuration (None for
     /// checkpoints made before it existed, or of something that is not a JVM).
     #[serde(default)]
-    pub individual: Option<crate::individual::Individual>,
+    pub individual: Option<crate::jvm::individual::Individual>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -79,9 +79,9 @@ pub struct HostInfo {
 
 impl HostInfo {
     pub fn here() -> HostInfo {
-        let (cpu_model, cpu_flags) = crate::sysinfo::cpu();
+        let (cpu_model, cpu_flags) = crate::os::sysinfo::cpu();
         HostInfo {
-            kernel: crate::sysinfo::kernel_release(),
+            kernel: crate::os::sysinfo::kernel_release(),
             cpu_model,
             cpu_flags,
         }

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::app::{self, LaunchSpec};
 use crate::error::{Error, Result};
+use crate::jvm::launch::{self, LaunchSpec};
 use crate::local::{self, CheckpointOptions, RestoreOptions};
-use crate::probe::{self, NotReady, Probe};
-use crate::warmup::{self, median, WarmupSpec};
+use crate::stage::probe::{self, NotReady, Probe};
+use crate::stage::warmup::{self, median, WarmupSpec};
 use crate::Progress;
 
 #[derive(Debug, Clone)]
@@ -118,7 +118,7 @@ pub fn run(o: &BenchOptions, progress: &dyn Progress) -> Result<BenchResult> {
             std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
             d.clone()
         }
-        None => crate::process::private_tmp_dir("cracin-bench")?,
+        None => crate::os::cmd::private_tmp_dir("cracin-bench")?,
     };
     let cleanup = o.work_dir.is_none();
     let r = run_in(o, &probe, &criu, &work, progress);
@@ -131,7 +131,7 @@ pub fn run(o: &BenchOptions, progress: &dyn Progress) -> Result<BenchResult> {
 fn run_in(
     o: &BenchOptions,
     probe: &Probe,
-    criu: &crate::criu::Criu,
+    criu: &crate::stage::criu::Criu,
     work: &std::path::Path,
     progress: &dyn Progress,
 ) -> Result<BenchResult> {
@@ -181,7 +181,7 @@ fn run_in(
     let mut restored_first = Vec::new();
     let mut steady = Vec::new();
     let mut plain = Vec::new();
-    let ck_dir = crate::checkpoint::CheckpointDir::open(&ck.dir)?;
+    let ck_dir = crate::ckpt::dir::CheckpointDir::open(&ck.dir)?;
     let exe = o.cracin_exe.as_ref().filter(|_| !o.lazy_pages);
     for i in 0..o.runs {
         if o.plain_criu {
@@ -247,9 +247,9 @@ fn run_in(
     };
     let cold_s = Stats::of(&cold);
     let rest_s = Stats::of(&restored);
-    let (model, _) = crate::sysinfo::cpu();
+    let (model, _) = crate::os::sysinfo::cpu();
     Ok(BenchResult {
-        date: crate::checkpoint::now_rfc3339(),
+        date: crate::ckpt::dir::now_rfc3339(),
         machine: format!(
             "{} ({} CPUs)",
             model,
@@ -257,7 +257,7 @@ fn run_in(
                 .map(|n| n.get())
                 .unwrap_or(1)
         ),
-        kernel: crate::sysinfo::kernel_release(),
+        kernel: crate::os::sysinfo::kernel_release(),
         criu: criu.version.to_string(),
         jvm: ck
             .manifest
@@ -308,7 +308,7 @@ fn cold_run(
     probe: &Probe,
     work: &std::path::Path,
     name: &str,
-) -> Result<(f64, app::Launched)> {
+) -> Result<(f64, launch::Launched)> {
     let spec = LaunchSpec {
         argv: argv.to_vec(),
         cwd: o.cwd.clone(),
@@ -318,7 +318,7 @@ fn cold_run(
         stderr: work.join(format!("{name}.stderr")),
         in_container: false,
     };
-    let mut l = app::launch(&spec)?;
+    let mut l = launch::launch(&spec)?;
     let logs = vec![spec.stdout.clone(), spec.stderr.clone()];
     match probe::wait_ready(
         probe,

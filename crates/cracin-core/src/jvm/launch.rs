@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::process::{describe_status, which};
+use crate::os::cmd::{describe_status, which};
 
 /// The JVM an application runs on.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -60,7 +60,7 @@ impl Jvm {
     /// `jcmd` beside this JVM's `java`, if the JDK has one (a JRE does not).
     pub fn jcmd(&self) -> Option<PathBuf> {
         let p = self.home.join("bin/jcmd");
-        crate::process::is_executable(&p).then_some(p)
+        crate::os::cmd::is_executable(&p).then_some(p)
     }
 }
 
@@ -80,7 +80,7 @@ pub fn validate_command(argv: &[String], cwd: &Path) -> Result<PathBuf> {
                 why: format!("the program `{prog}` does not exist"),
             });
         }
-        if !crate::process::is_executable(&p) {
+        if !crate::os::cmd::is_executable(&p) {
             return Err(Error::JavaNotFound {
                 why: format!(
                     "`{prog}` is not executable (chmod +x, or run it through its interpreter)"
@@ -249,7 +249,7 @@ pub fn launch(spec: &LaunchSpec) -> Result<Launched> {
             return Err(Error::AppExited {
                 status: describe_status(st),
                 log: spec.stderr.clone(),
-                log_tail: crate::process::tail_of_file(&spec.stderr, 20),
+                log_tail: crate::os::cmd::tail_of_file(&spec.stderr, 20),
                 diagnosis: crate::diagnose::explain_files(&[
                     spec.stderr.clone(),
                     spec.stdout.clone(),
@@ -302,14 +302,14 @@ fn launch_in_container(spec: &LaunchSpec) -> Result<Launched> {
             // The restore container has CHECKPOINT_RESTORE only: a JVM that held a capability
             // the restore lacks cannot be restored ("Unable to restore capabilities").
             for cap in [
-                crate::sysinfo::CAP_SYS_PTRACE,
-                crate::sysinfo::CAP_CHECKPOINT_RESTORE,
-                crate::sysinfo::CAP_SYS_ADMIN,
+                crate::os::sysinfo::CAP_SYS_PTRACE,
+                crate::os::sysinfo::CAP_CHECKPOINT_RESTORE,
+                crate::os::sysinfo::CAP_SYS_ADMIN,
             ] {
                 libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0);
             }
             // Non-root: no ambient or inheritable capability, so the JVM execs with none.
-            crate::caps::clear_inherited();
+            crate::os::caps::clear_inherited();
             Ok(())
         });
     }

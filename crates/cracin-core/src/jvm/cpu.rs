@@ -158,7 +158,7 @@ impl CpuBaseline {
         if self == CpuBaseline::Host {
             let mut v: Vec<String> = host_flags
                 .iter()
-                .filter(|f| !crate::sysinfo::is_host_only_flag(f))
+                .filter(|f| !crate::os::sysinfo::is_host_only_flag(f))
                 .cloned()
                 .collect();
             v.sort();
@@ -262,7 +262,7 @@ pub fn highest_level(flags: &[String]) -> Option<CpuBaseline> {
 
 /// `cracin doctor`'s line about this CPU: its level, so the user knows which baselines work here.
 pub fn doctor_check() -> crate::doctor::Check {
-    let (model, flags) = crate::sysinfo::cpu();
+    let (model, flags) = crate::os::sysinfo::cpu();
     let (status, detail) = match highest_level(&flags) {
         Some(l) => (
             crate::doctor::Status::Pass,
@@ -311,7 +311,7 @@ impl CpuRecord {
 
 /// Required features the host lacks (host-only flags never count).
 pub fn missing_on(required: &[String], host_flags: &[String]) -> Vec<String> {
-    crate::sysinfo::missing_cpu_flags(required, host_flags)
+    crate::os::sysinfo::missing_cpu_flags(required, host_flags)
 }
 
 /// This host's CPU flags for the restore check: /proc/cpuinfo, or the file named by
@@ -326,8 +326,10 @@ pub fn host_flags() -> Vec<String> {
 
 pub fn host_flags_from(cpuinfo: Option<&std::path::Path>) -> Vec<String> {
     match cpuinfo {
-        Some(p) => crate::sysinfo::parse_cpuinfo(&std::fs::read_to_string(p).unwrap_or_default()).1,
-        None => crate::sysinfo::cpu().1,
+        Some(p) => {
+            crate::os::sysinfo::parse_cpuinfo(&std::fs::read_to_string(p).unwrap_or_default()).1
+        }
+        None => crate::os::sysinfo::cpu().1,
     }
 }
 
@@ -356,7 +358,7 @@ pub fn merge_tunables(existing: Option<&str>, ours: &str) -> String {
 
 /// The features of checkpoint `m` that `here` lacks: the recorded set when the checkpoint has
 /// one, else (older checkpoints) every flag of the checkpoint host.
-pub fn restore_check(m: &crate::checkpoint::Manifest, here: &[String]) -> Vec<String> {
+pub fn restore_check(m: &crate::ckpt::dir::Manifest, here: &[String]) -> Vec<String> {
     match &m.cpu {
         Some(c) => missing_on(&c.required, here),
         None => missing_on(&m.host.cpu_flags, here),

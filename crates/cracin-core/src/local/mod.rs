@@ -8,19 +8,19 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::app::{self, Jvm, LaunchSpec};
-use crate::checkpoint::{
+use crate::ckpt::dir::{
     self, AppOutput, CheckpointDir, CriuInfo, HostInfo, Manifest, Shrink, Staging, Timings,
 };
 use crate::ckpt::files;
-use crate::coordinate;
-use crate::criu::{self, Criu, CriuOptions};
 use crate::diagnose;
 use crate::error::{Error, Result};
-use crate::individual;
-use crate::probe::{self, NotReady, Probe};
-use crate::process::{tail_of_file, Cmd};
-use crate::warmup::{self, WarmupSpec};
+use crate::jvm::coordinate;
+use crate::jvm::individual;
+use crate::jvm::launch::{self, Jvm, LaunchSpec};
+use crate::os::cmd::{tail_of_file, Cmd};
+use crate::stage::criu::{self, Criu, CriuOptions};
+use crate::stage::probe::{self, NotReady, Probe};
+use crate::stage::warmup::{self, WarmupSpec};
 use crate::Progress;
 
 /// Options of `cracin checkpoint`.
@@ -52,14 +52,14 @@ pub struct CheckpointOptions {
     /// `criu --unprivileged` when only CAP_CHECKPOINT_RESTORE is there.
     pub in_container: bool,
     /// The CPU features the JVM and glibc may use (see `cpu`).
-    pub cpu_baseline: crate::cpu::CpuBaseline,
+    pub cpu_baseline: crate::jvm::cpu::CpuBaseline,
     /// Paths whose open files are saved with the checkpoint and put back before every restore
     /// (`--snapshot`), and scratch paths left alone (`--no-snapshot`); see ckpt::files.
     pub snapshot: Vec<PathBuf>,
     pub no_snapshot: Vec<PathBuf>,
     /// What the secrets scan looks for before the checkpoint is sealed.
     pub secrets: crate::ckpt::secrets::SecretPolicy,
-    /// Renew the JVM's random state on every restore (cracin's JVMTI agent; see individual.rs).
+    /// Renew the JVM's random state on every restore (cracin's JVMTI agent; see jvm/individual.rs).
     /// The agent is loaded either way: it also applies restore-time --env/--property.
     pub renew: bool,
 }
@@ -94,7 +94,7 @@ impl CheckpointOptions {
             trigger: Trigger::Ready,
             trigger_timeout: Duration::from_secs(120),
             in_container: false,
-            cpu_baseline: crate::cpu::CpuBaseline::Host,
+            cpu_baseline: crate::jvm::cpu::CpuBaseline::Host,
             snapshot: Vec::new(),
             no_snapshot: Vec::new(),
             secrets: crate::ckpt::secrets::SecretPolicy::new(),
@@ -121,7 +121,7 @@ pub fn java_options_for(command: &[String], shrink: bool) -> (Vec<String>, Vec<S
 /// `--unprivileged` when CRIU has CAP_CHECKPOINT_RESTORE but not CAP_SYS_ADMIN (a container
 /// started with --cap-add=CHECKPOINT_RESTORE).
 fn criu_options() -> CriuOptions {
-    use crate::sysinfo::{has_cap, CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN};
+    use crate::os::sysinfo::{has_cap, CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN};
     CriuOptions {
         unprivileged: !has_cap(CAP_SYS_ADMIN) && has_cap(CAP_CHECKPOINT_RESTORE),
         lazy_pages: false,
@@ -131,16 +131,16 @@ fn criu_options() -> CriuOptions {
 /// Fails early when this host cannot checkpoint or restore at all.
 pub fn preflight(criu_path: Option<&Path>, action: &str) -> Result<Criu> {
     // A non-root cracin in a cracin image holds CHECKPOINT_RESTORE only as permitted.
-    crate::caps::raise_checkpoint_restore();
-    if !crate::sysinfo::is_root()
-        && !crate::sysinfo::has_cap(crate::sysinfo::CAP_CHECKPOINT_RESTORE)
+    crate::os::caps::raise_checkpoint_restore();
+    if !crate::os::sysinfo::is_root()
+        && !crate::os::sysinfo::has_cap(crate::os::sysinfo::CAP_CHECKPOINT_RESTORE)
     {
         return Err(Error::NotRoot {
             action: action.into(),
         });
     }
     let c = Criu::find(criu_path)?;
-    if let Some(k) = crate::sysinfo::kernel_version() {
+    if let Some(k) = crate::os::sysinfo::kernel_version() {
         c.check_kernel(k)?;
     }
     Ok(c)
@@ -154,7 +154,7 @@ pub struct Checkpointed {
 }
 
 pub fn checkpoint(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Checkpointed> {
-    let failed = checkpoint::failed_dir_of(&checkpoint::absolute(&o.out)?);
+    let failed = dir::failed_dir_of(&dir::absolute(&o.out)?);
     checkpoint_inner(o, progress).map_err(|e| point_logs_at(e, &failed))
 }
 
@@ -191,9 +191,9 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
             ))
         }
     };
-    app::validate_command(&o.command, &o.cwd)?;
-    let cpu = crate::cpu::CpuRecord::new(o.cpu_baseline, &crate::sysinfo::cpu().1)?;
-    crate::cpu::check_user_options(o.cpu_baseline, &o.command, &o.java_options)?;
+    launch::validate_command(&o.command, &o.cwd)?;
+    let cpu = crate::jvm::cpu::CpuRecord::new(o.cpu_baseline, &crate::os::sysinfo::cpu().1)?;
+    crate::jvm::cpu::check_user_options(o.cpu_baseline, &o.command, &o.java_options)?;
     let snapshot = files::resolve_flag_paths("--snapshot", &o.snapshot)?;
     let no_snapshot = files::resolve_flag_paths("--no-snapshot", &o.no_snapshot)?;
     let criu = preflight(o.criu.as_deref(), "checkpoint")?;
@@ -201,7 +201,7 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
     // Killed before the end, cracin leaves no staging directory behind (its guardian removes it).
     crate::os::guard::remove_on_death(&staging.dir);
     if let Some(port) = probe.as_ref().and_then(Probe::local_port) {
-        if let Some(holder) = app::port_holder(port) {
+        if let Some(holder) = launch::port_holder(port) {
             return Err(Error::PortInUse { port, holder });
         }
     }
@@ -241,7 +241,7 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
         argv: o.command.clone(),
         cwd: o.cwd.clone(),
         java_options,
-        env: crate::cpu::launch_env(&o.env, &cpu),
+        env: crate::jvm::cpu::launch_env(&o.env, &cpu),
         stdout: staging.dir.join("app.stdout"),
         stderr: staging.dir.join("app.stderr"),
         in_container: o.in_container,
@@ -259,7 +259,7 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
     let masked_command = crate::ckpt::secrets::mask_argv(&o.command, &o.secrets.words, &needles);
     progress.step("launch", &masked_command.join(" "));
     staging.keep_logs_on_failure();
-    let mut launched = app::launch(&spec)?;
+    let mut launched = launch::launch(&spec)?;
     crate::os::guard::watch(launched.init_pid);
     let logs = vec![spec.stdout.clone(), spec.stderr.clone()];
     // With --trigger app the application may ask for its checkpoint before the probe passes
@@ -328,21 +328,23 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
         .and_then(Probe::local_port)
         .filter(|_| !early)
     {
-        let ours = app::tree_of(launched.init_pid);
-        let holders = app::port_holders(port);
+        let ours = launch::tree_of(launched.init_pid);
+        let holders = launch::port_holders(port);
         if !holders.is_empty() && !holders.iter().any(|p| ours.contains(p)) {
             launched.kill();
             return Err(Error::PortInUse {
                 port,
                 holder: Some(format!(
                     "{}, which answered the readiness probe instead of the application",
-                    app::describe_pid(holders[0])
+                    launch::describe_pid(holders[0])
                 )),
             });
         }
     }
     let java_pid = launched.java_pid();
-    let jvm = java_pid.and_then(app::exe_of).map(|p| Jvm::from_binary(&p));
+    let jvm = java_pid
+        .and_then(launch::exe_of)
+        .map(|p| Jvm::from_binary(&p));
     if jvm.is_none() {
         progress.warn(
             "no java process found in the application's process tree; checkpointing it anyway",
@@ -484,14 +486,14 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
     progress.done("hold", ms(t.elapsed()), &held.join("; "));
 
     // Every process of the application (a launcher JVM may run the server JVM as its child).
-    let mut listen_ports: Vec<u16> = app::tree_of(launched.init_pid)
+    let mut listen_ports: Vec<u16> = launch::tree_of(launched.init_pid)
         .into_iter()
-        .flat_map(app::listening_ports_of)
+        .flat_map(launch::listening_ports_of)
         .collect();
     listen_ports.sort();
     listen_ports.dedup();
     // The files the tree holds open, listed while it exists (saved after the dump).
-    let tree = app::tree_of(launched.init_pid);
+    let tree = launch::tree_of(launched.init_pid);
     let files_ctx = files::context(
         &tree,
         &o.command,
@@ -567,7 +569,7 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
         ];
         return Err(Error::CheckpointFailed {
             command: format!("{} {}", criu.path.display(), args.join(" ")),
-            status: crate::process::describe_status(out.status),
+            status: crate::os::cmd::describe_status(out.status),
             log_tail: criu_error_tail(&log, &out.stderr),
             diagnosis: diagnose::explain_files(&files),
             log: log.clone(),
@@ -607,9 +609,9 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
     let _ = std::fs::remove_dir_all(&agent_ctl);
 
     let manifest = Manifest {
-        format: checkpoint::FORMAT,
+        format: dir::FORMAT,
         cracin_version: env!("CARGO_PKG_VERSION").to_string(),
-        created: checkpoint::now_rfc3339(),
+        created: dir::now_rfc3339(),
         engine: "local".into(),
         runtime: "criu".into(),
         command: masked_command,
@@ -642,14 +644,14 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
             dump: dump_ms,
             total: ms(t_all.elapsed()),
         },
-        sizes: checkpoint::sizes_of(&images),
+        sizes: dir::sizes_of(&images),
         app_output: AppOutput {
             stdout: spec.stdout.clone(),
             stderr: spec.stderr.clone(),
         },
         listen_ports,
         coordination: match (&coordination, &claimed) {
-            (Some((provider, control)), Some((nonce, _))) => Some(checkpoint::Coordination {
+            (Some((provider, control)), Some((nonce, _))) => Some(dir::Coordination {
                 control_dir: control.dir().to_path_buf(),
                 nonce: nonce.clone(),
                 provider_jar: provider.jar.clone(),
@@ -673,7 +675,7 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
             held,
         }),
     };
-    checkpoint::write_manifest(&staging.dir, &manifest)?;
+    dir::write_manifest(&staging.dir, &manifest)?;
     let dir = staging.commit()?;
     Ok(Checkpointed { dir, manifest })
 }
@@ -735,7 +737,7 @@ fn keep_failed(mut staging: Staging) -> Result<PathBuf> {
 
 /// CRIU's own `Error (...)` lines are the evidence worth showing; else the log's tail.
 fn criu_error_tail(log: &Path, stderr: &str) -> String {
-    let text = crate::process::read_lossy(log);
+    let text = crate::os::cmd::read_lossy(log);
     // Every criu run here prints a harmless rlimit error (root lacks CAP_SYS_RESOURCE).
     let errors: Vec<&str> = text
         .lines()
@@ -747,7 +749,7 @@ fn criu_error_tail(log: &Path, stderr: &str) -> String {
     }
     let t = tail_of_file(log, 12);
     if t.trim().is_empty() {
-        crate::process::tail_of_text(stderr, 12)
+        crate::os::cmd::tail_of_text(stderr, 12)
     } else {
         t
     }
@@ -756,7 +758,7 @@ fn criu_error_tail(log: &Path, stderr: &str) -> String {
 fn best_log(logs: &[PathBuf]) -> PathBuf {
     // stderr when it has anything beyond the JVM's "Picked up JAVA_TOOL_OPTIONS" line.
     let err = &logs[1];
-    let text = crate::process::read_lossy(err);
+    let text = crate::os::cmd::read_lossy(err);
     if text
         .lines()
         .any(|l| !l.starts_with("Picked up JAVA_TOOL_OPTIONS"))
@@ -771,7 +773,7 @@ fn best_log(logs: &[PathBuf]) -> PathBuf {
 pub fn output_tail(logs: &[PathBuf], n: usize) -> String {
     let mut parts = Vec::new();
     for p in logs.iter().rev() {
-        let text = crate::process::read_lossy(p);
+        let text = crate::os::cmd::read_lossy(p);
         let lines: Vec<&str> = text
             .lines()
             .filter(|l| !l.starts_with("Picked up JAVA_TOOL_OPTIONS"))
@@ -789,15 +791,16 @@ pub fn output_tail(logs: &[PathBuf], n: usize) -> String {
 /// 17.0.9+). Pages given back are not dumped. Runs through the attach API, so JREs work too.
 fn shrink_before_dump(pid: u32) -> Result<Vec<String>> {
     let mut done = Vec::new();
-    let r = crate::attach::jcmd(pid, "GC.run", Duration::from_secs(30));
+    let r = crate::jvm::attach::jcmd(pid, "GC.run", Duration::from_secs(30));
     if r.is_ok() {
         done.push("GC.run".to_string());
         // Older JDKs lack the command: that is fine, the GC was the bigger part.
-        if crate::attach::jcmd(pid, "System.trim_native_heap", Duration::from_secs(10)).is_ok() {
+        if crate::jvm::attach::jcmd(pid, "System.trim_native_heap", Duration::from_secs(10)).is_ok()
+        {
             done.push("System.trim_native_heap".to_string());
         }
     }
-    crate::attach::remove_socket_file(pid);
+    crate::jvm::attach::remove_socket_file(pid);
     r.map(|_| done)
 }
 
@@ -872,14 +875,14 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
     // Readiness counts from the start of the cracin process: what the user waits for.
     let t0 = o.counted_from.unwrap_or_else(crate::measure::process_start);
     let mut sw = crate::measure::Stopwatch::from(t0);
-    let ck_path = crate::ckpt::trust::resolve(&checkpoint::absolute(&o.dir)?);
+    let ck_path = crate::ckpt::trust::resolve(&dir::absolute(&o.dir)?);
     crate::ckpt::trust::check_owner(&ck_path)?;
     let ck = CheckpointDir::open(&ck_path)?;
     let m = &ck.manifest;
     crate::ckpt::trust::check_manifest_paths(&ck.path, m, Path::new(CONTROL_ROOT))?;
     check_images(&ck, false)?;
     let criu = preflight(o.criu.as_deref(), "restore")?;
-    let missing = crate::cpu::restore_check(m, &crate::cpu::host_flags());
+    let missing = crate::jvm::cpu::restore_check(m, &crate::jvm::cpu::host_flags());
     if !missing.is_empty() {
         if o.force {
             progress.warn(&format!(
@@ -898,7 +901,7 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
         crate::os::lock::acquire(&crate::os::lock::lock_dir(), "restore.lock", o.lock_timeout)?;
     sw.mark("cracin: restore lock", "waits while another restore runs");
     for port in &m.listen_ports {
-        if let Some(holder) = app::port_holder(*port) {
+        if let Some(holder) = launch::port_holder(*port) {
             return Err(Error::PortInUse {
                 port: *port,
                 holder,
@@ -923,7 +926,7 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
         (None, None) => None,
     };
     let log_dir = if o.inherit_stdio {
-        crate::process::private_tmp_dir("cracin-restore")?
+        crate::os::cmd::private_tmp_dir("cracin-restore")?
     } else {
         restore_log_dir(&ck.path)?
     };
@@ -1044,7 +1047,7 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
     if !out.status.success() {
         return Err(Error::RestoreFailed {
             command: format!("{} {}", criu.path.display(), args.join(" ")),
-            status: crate::process::describe_status(out.status),
+            status: crate::os::cmd::describe_status(out.status),
             log_tail: criu_error_tail(&log, &out.stderr),
             diagnosis: diagnose::explain_files(&[log.clone(), stderr.clone()]),
             log,
@@ -1100,13 +1103,13 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
         );
     }
     // Nobody else may have taken one of its ports meanwhile (a process that is not cracin).
-    let ours = app::tree_of(pid);
+    let ours = launch::tree_of(pid);
     for port in &m.listen_ports {
         // Cheap first: are all sockets listening on the port the restored tree's own?
-        if app::only_ours_listen(*port, &ours) {
+        if launch::only_ours_listen(*port, &ours) {
             continue;
         }
-        let outsiders: Vec<u32> = app::port_holders(*port)
+        let outsiders: Vec<u32> = launch::port_holders(*port)
             .into_iter()
             .filter(|p| !ours.contains(p))
             .collect();
@@ -1116,7 +1119,7 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
             }
             return Err(Error::PortInUse {
                 port: *port,
-                holder: Some(app::describe_pid(*other)),
+                holder: Some(launch::describe_pid(*other)),
             });
         }
     }
@@ -1192,7 +1195,7 @@ fn start_lazy_pages(criu: &Criu, images: &Path, work_dir: &Path) -> Result<()> {
         .process_group(0);
     unsafe {
         c.pre_exec(|| {
-            crate::process::unblock_all_signals();
+            crate::os::cmd::unblock_all_signals();
             Ok(())
         });
     }
@@ -1207,7 +1210,7 @@ fn start_lazy_pages(criu: &Criu, images: &Path, work_dir: &Path) -> Result<()> {
             let log = work_dir.join("lazy-pages.log");
             return Err(Error::RestoreFailed {
                 command: format!("{} {}", criu.path.display(), args.join(" ")),
-                status: crate::process::describe_status(st),
+                status: crate::os::cmd::describe_status(st),
                 log_tail: criu_error_tail(&log, ""),
                 diagnosis: diagnose::explain_files(std::slice::from_ref(&log)),
                 log,
@@ -1251,7 +1254,7 @@ fn restore_log_dir(ck: &Path) -> Result<PathBuf> {
         prune_restores(&restores, 20);
         return Ok(d);
     }
-    crate::process::private_tmp_dir("cracin-restore")
+    crate::os::cmd::private_tmp_dir("cracin-restore")
 }
 
 /// Keeps the newest `keep` restore folders (names sort by time).
@@ -1309,7 +1312,7 @@ pub fn check_images(ck: &CheckpointDir, include_pages: bool) -> Result<()> {
 /// `cracin check DIR`: the checkpoint's owner and permissions, its manifest's paths, and the
 /// checksum of every image file. Returns how many files were verified.
 pub fn check(dir: &Path) -> Result<usize> {
-    let path = crate::ckpt::trust::resolve(&checkpoint::absolute(dir)?);
+    let path = crate::ckpt::trust::resolve(&dir::absolute(dir)?);
     crate::ckpt::trust::check_owner(&path)?;
     let ck = CheckpointDir::open(&path)?;
     crate::ckpt::trust::check_manifest_paths(&ck.path, &ck.manifest, Path::new(CONTROL_ROOT))?;

@@ -60,14 +60,14 @@ fn word_bit(cap: u32) -> (usize, u32) {
 /// is permitted (a non-root cracin with the image's file capability). Returns whether it is
 /// effective afterwards. Root and processes without it are left as they are.
 pub fn raise_checkpoint_restore() -> bool {
-    let cap = crate::sysinfo::CAP_CHECKPOINT_RESTORE;
+    let cap = crate::os::sysinfo::CAP_CHECKPOINT_RESTORE;
     let (w, bit) = word_bit(cap);
     let Some(mut d) = capget() else {
         return false;
     };
     // Root's children get root's capabilities anyway: leave its sets (and what a checkpoint
     // made as root records) as they were.
-    if d[w].permitted & bit == 0 || crate::sysinfo::is_root() {
+    if d[w].permitted & bit == 0 || crate::os::sysinfo::is_root() {
         return d[w].effective & bit != 0;
     }
     if d[w].effective & bit == 0 || d[w].inheritable & bit == 0 {
@@ -135,7 +135,7 @@ pub fn file_capability_xattr(caps: &[u32]) -> Vec<u8> {
 /// as root while the image is built).
 pub fn set_file_capability(path: &std::path::Path) -> crate::Result<()> {
     use std::os::unix::ffi::OsStrExt;
-    let value = file_capability_xattr(&[crate::sysinfo::CAP_CHECKPOINT_RESTORE]);
+    let value = file_capability_xattr(&[crate::os::sysinfo::CAP_CHECKPOINT_RESTORE]);
     let p = std::ffi::CString::new(path.as_os_str().as_bytes())
         .map_err(|_| crate::Error::io(path, std::io::Error::other("NUL in path")))?;
     // SAFETY: NUL-terminated strings and a buffer of the given length.
@@ -162,7 +162,7 @@ mod tests {
     fn the_xattr_is_what_setcap_writes() {
         // After `setcap cap_checkpoint_restore+p f` (libcap2-bin), python3's
         // os.getxattr(f, "security.capability").hex() printed exactly this on this machine.
-        let v = file_capability_xattr(&[crate::sysinfo::CAP_CHECKPOINT_RESTORE]);
+        let v = file_capability_xattr(&[crate::os::sysinfo::CAP_CHECKPOINT_RESTORE]);
         let hex: String = v.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(hex, "0000000200000000000000000001000000000000");
     }
@@ -178,7 +178,7 @@ mod tests {
                 libc::prctl(
                     libc::PR_CAP_AMBIENT,
                     libc::PR_CAP_AMBIENT_IS_SET as libc::c_ulong,
-                    crate::sysinfo::CAP_CHECKPOINT_RESTORE as libc::c_ulong,
+                    crate::os::sysinfo::CAP_CHECKPOINT_RESTORE as libc::c_ulong,
                     0,
                     0,
                 )

@@ -103,7 +103,7 @@ pub fn jcmd(pid: u32, command: &str, timeout: Duration) -> Result<String> {
 pub fn remove_socket_file(pid: u32) {
     let nspid = ns_pid(pid).unwrap_or(pid);
     let sock = socket_path(pid, nspid);
-    if !crate::sysinfo::is_root() {
+    if !crate::os::sysinfo::is_root() {
         let bound = PathBuf::from(format!("{}.tmp", sock.display()));
         if std::fs::rename(&sock, &bound).is_ok() {
             return;

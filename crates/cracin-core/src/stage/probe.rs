@@ -90,7 +90,7 @@ impl Probe {
                 .unwrap_or(false),
             Probe::Log(re) => logs
                 .iter()
-                .any(|p| re.is_match(&crate::process::read_lossy(p))),
+                .any(|p| re.is_match(&crate::os::cmd::read_lossy(p))),
         }
     }
 }
