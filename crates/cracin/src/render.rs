@@ -100,12 +100,3 @@ pub fn error(e: &Error) -> i32 {
     }
     e.exit_code()
 }
-
-pub fn human_bytes(b: u64) -> String {
-    let mb = b as f64 / 1e6;
-    if mb >= 1000.0 {
-        format!("{:.2} GB", mb / 1000.0)
-    } else {
-        format!("{mb:.1} MB")
-    }
-}

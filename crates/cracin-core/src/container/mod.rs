@@ -414,7 +414,10 @@ pub struct Entrypoints {
 impl BuildOptions {
     /// The application port inside the container: from the readiness URL, else 8080.
     pub fn app_port(&self) -> u16 {
-        self.ready.as_deref().and_then(url_port).unwrap_or(8080)
+        self.ready
+            .as_deref()
+            .and_then(crate::os::net::url_port)
+            .unwrap_or(8080)
     }
 
     /// The user the image runs as.
@@ -463,18 +466,6 @@ impl BuildOptions {
             recipe: self.recipe,
             user: self.run_user(),
         })
-    }
-}
-
-/// The port of an http(s)://host:port/… or tcp://host:port URL.
-pub fn url_port(url: &str) -> Option<u16> {
-    let rest = url.split_once("://")?.1;
-    let hostport = rest.split('/').next()?;
-    match hostport.rsplit_once(':') {
-        Some((_, p)) => p.parse().ok(),
-        None if url.starts_with("https://") => Some(443),
-        None if url.starts_with("http://") => Some(80),
-        None => None,
     }
 }
 
@@ -1116,18 +1107,6 @@ fn run_step(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ports_from_urls() {
-        assert_eq!(url_port("http://127.0.0.1:8080/health"), Some(8080));
-        assert_eq!(url_port("http://localhost/x"), Some(80));
-        assert_eq!(url_port("tcp://127.0.0.1:9000"), Some(9000));
-        assert_eq!(
-            host_probe(Some("http://127.0.0.1:8080/health?x=1"), 18080),
-            "http://127.0.0.1:18080/health?x=1"
-        );
-        assert_eq!(host_probe(None, 18080), "tcp://127.0.0.1:18080");
-    }
 
     #[test]
     fn image_commands_join_entrypoint_and_cmd() {

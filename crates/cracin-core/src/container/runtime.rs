@@ -34,8 +34,9 @@ pub const APP_JAR: &str = "/app/app.jar";
 /// Where the cracin binary goes in images of the plain-CRIU runtime.
 pub const CRACIN_IN_IMAGE: &str = "/usr/local/bin/cracin";
 /// Where the JVM's PIDs start at checkpoint time, so that they are free at restore time in a
-/// fresh container (where only PID 1 and CRIU's few helpers exist).
-pub const MIN_PID: u32 = 1000;
+/// fresh container (where only PID 1 and CRIU's few helpers exist): the same floor the
+/// in-container cracin launches the JVM above.
+pub const MIN_PID: u32 = crate::jvm::launch::CONTAINER_MIN_PID;
 /// Docker 26's default seccomp profile answers clone3 with ENOSYS, so CRIU falls back to writing
 /// ns_last_pid, which is read-only in a container. Podman's default profile (containers-common)
 /// allows clone3 and works for Docker too (measured: docs/containers.md).

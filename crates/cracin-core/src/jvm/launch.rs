@@ -159,7 +159,7 @@ pub struct LaunchSpec {
 
 /// In a container the checkpointed JVM's PIDs must be free at restore, where the restore
 /// wrapper, criu and their helpers take the low ones: start the JVM above this PID.
-pub const CONTAINER_MIN_PID: i32 = 1000;
+pub const CONTAINER_MIN_PID: u32 = 1000;
 
 impl LaunchSpec {
     pub fn java_tool_options(&self) -> String {
@@ -281,7 +281,7 @@ pub fn launch(spec: &LaunchSpec) -> Result<Launched> {
 fn launch_in_container(spec: &LaunchSpec) -> Result<Launched> {
     let out = crate::os::perms::create_private_file(&spec.stdout)?;
     let err = crate::os::perms::create_private_file(&spec.stderr)?;
-    raise_pid_counter(CONTAINER_MIN_PID);
+    raise_pid_counter(CONTAINER_MIN_PID as i32);
     let mut c = Command::new(&spec.argv[0]);
     c.args(&spec.argv[1..])
         .current_dir(&spec.cwd)

@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::jvm::coordinate;
 use crate::jvm::individual;
 use crate::jvm::launch::{self, Jvm, LaunchSpec};
+use crate::measure::stats::ms;
 use crate::os::cmd::{tail_of_file, Cmd};
 use crate::stage::criu::{self, Criu, CriuOptions};
 use crate::stage::probe::{self, NotReady, Probe};
@@ -802,10 +803,6 @@ fn shrink_before_dump(pid: u32) -> Result<Vec<String>> {
     }
     crate::jvm::attach::remove_socket_file(pid);
     r.map(|_| done)
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 /// Options of `cracin restore`.

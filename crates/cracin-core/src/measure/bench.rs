@@ -12,8 +12,9 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::jvm::launch::{self, LaunchSpec};
 use crate::local::{self, CheckpointOptions, RestoreOptions};
+use crate::measure::stats::{median, ms};
 use crate::stage::probe::{self, NotReady, Probe};
-use crate::stage::warmup::{self, median, WarmupSpec};
+use crate::stage::warmup::{self, WarmupSpec};
 use crate::Progress;
 
 #[derive(Debug, Clone)]
@@ -98,10 +99,6 @@ pub struct BenchResult {
     pub restored_first_ms: Vec<f64>,
     /// The same number of requests once the restored JVM served the first batch.
     pub steady_ms: Vec<f64>,
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 pub fn run(o: &BenchOptions, progress: &dyn Progress) -> Result<BenchResult> {

@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod peers;
+pub mod stats;
 
 use std::path::Path;
 use std::sync::OnceLock;

@@ -11,12 +11,9 @@ use std::time::{Duration, Instant};
 
 use crate::ckpt::dir::CheckpointDir;
 use crate::error::{Error, Result};
+use crate::measure::stats::ms;
 use crate::stage::criu::{self, Criu, CriuOptions};
 use crate::stage::probe::{self, NotReady, Probe};
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
 
 /// Polls `probe` from `start` until it answers; the time from `start` to the first answer.
 fn first_answer(

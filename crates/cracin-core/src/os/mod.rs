@@ -11,10 +11,12 @@ pub mod caps;
 pub mod cmd;
 pub mod guard;
 pub mod lock;
+pub mod net;
 pub mod perms;
 pub mod sockdiag;
 pub mod sysinfo;
 pub mod tempdir;
+pub mod text;
 
 /// This boot's random id (/proc/sys/kernel/random/boot_id): differs after every reboot, so a
 /// cache of kernel facts keyed by it cannot outlive the kernel it describes.

@@ -137,13 +137,6 @@ fn engine_cmd(e: &Engine, args: &[&str], log_dir: &Path, stem: &str) -> Cmd {
     c
 }
 
-fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free port: {e}"))
-}
-
 fn image_size(e: &Engine, image: &str, log_dir: &Path) -> Option<u64> {
     let out = engine_cmd(
         e,
@@ -174,7 +167,7 @@ fn measure(
     if !(b.ready.starts_with("http://") || b.ready.starts_with("https://")) {
         return Err("containers are timed through an HTTP --ready URL".into());
     }
-    let app_port = container::url_port(&b.ready).ok_or("the --ready URL has no port")?;
+    let app_port = crate::os::net::url_port(&b.ready).ok_or("the --ready URL has no port")?;
     let path = b
         .ready
         .split_once("://")
@@ -236,7 +229,7 @@ fn measure(
         context_dir: work.join("context"),
         cracin_binary: o.cracin_binary.clone(),
         id: id.clone(),
-        verify_port: free_port()?,
+        verify_port: crate::os::net::free_port().map_err(|e| format!("no free port: {e}"))?,
         yama_ptrace_scope: std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
             .ok()
             .and_then(|s| s.trim().parse().ok())
@@ -340,7 +333,7 @@ fn measure(
             progress.step(engine.name(), &format!("{kind} run {}/{}", i + 1, b.runs));
             let name = format!("cracin-{id}-{kind}-{i}");
             cleanup.containers.push(name.clone());
-            let port = free_port()?;
+            let port = crate::os::net::free_port().map_err(|e| format!("no free port: {e}"))?;
             let publish = format!("127.0.0.1:{port}:{app_port}");
             let mut args = vec!["run", "-d", "--name", &name];
             args.extend_from_slice(flags);
@@ -426,7 +419,7 @@ fn measure(
     if !criu_restore_ms.is_empty() {
         notes.push(format!(
             "criu restore inside the container took {:.0} ms (median; from the restore containers' logs)",
-            crate::stage::warmup::median(&criu_restore_ms)
+            crate::measure::stats::median(&criu_restore_ms)
         ));
     }
     Ok(EngineReport {

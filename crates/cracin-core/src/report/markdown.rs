@@ -4,9 +4,10 @@
 
 use std::fmt::Write as _;
 
-use super::{human_bytes, percentile, EngineReport, Report};
+use super::{EngineReport, Report};
 use crate::measure::bench::Stats;
-use crate::stage::warmup::median;
+use crate::measure::stats::{median, percentile};
+use crate::os::text::human_bytes;
 
 fn ms(v: f64) -> String {
     if v >= 100.0 {

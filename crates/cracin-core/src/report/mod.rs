@@ -358,30 +358,6 @@ pub fn sample() -> Report {
     }
 }
 
-/// Human size: "61.0 MB" (decimal, like the engines print).
-pub fn human_bytes(b: u64) -> String {
-    let b = b as f64;
-    if b >= 1e9 {
-        format!("{:.2} GB", b / 1e9)
-    } else if b >= 1e6 {
-        format!("{:.1} MB", b / 1e6)
-    } else if b >= 1e3 {
-        format!("{:.0} kB", b / 1e3)
-    } else {
-        format!("{b:.0} B")
-    }
-}
-
-/// Percentile of a series (nearest rank on the sorted values).
-pub fn percentile(v: &[f64], p: f64) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    s[((s.len() - 1) as f64 * p).round() as usize]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,14 +370,6 @@ mod tests {
         );
         assert!(parse_engines("lxc").is_err());
         assert!(parse_engines(",").is_err());
-    }
-
-    #[test]
-    fn sizes_and_percentiles() {
-        assert_eq!(human_bytes(61_000_000), "61.0 MB");
-        assert_eq!(human_bytes(1_500_000_000), "1.50 GB");
-        assert_eq!(percentile(&[5.0, 1.0, 3.0, 2.0, 4.0], 0.5), 3.0);
-        assert_eq!(percentile(&[], 0.9), 0.0);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 
 use std::fmt::Write as _;
 
-use super::{human_bytes, EngineReport, Report};
+use super::{EngineReport, Report};
+use crate::os::text::human_bytes;
 
 pub const WIDTH: f64 = 960.0;
 pub const HEIGHT: f64 = 760.0;
@@ -293,7 +294,7 @@ fn latency_chart(s: &mut String, r: &Report, x0: f64, y0: f64, w: f64, h: f64) {
             format!(
                 "{name}: 1st {}, median {}",
                 ms_label(v[0]),
-                ms_label(crate::stage::warmup::median(v))
+                ms_label(crate::measure::stats::median(v))
             )
         };
         text(s, lx + 48.0, y, 12, "start", "", &desc);

@@ -125,8 +125,9 @@ pub fn run(spec: &WarmupSpec) -> Result<WarmupStats> {
     let first = &s[..tenth];
     let last = &s[s.len() - tenth..];
     let last_begin = s.get(s.len() - tenth - 1).map(|x| x.1).unwrap_or(0.0);
-    let med =
-        |part: &[(usize, f64, f64, bool)]| median(&part.iter().map(|x| x.2).collect::<Vec<_>>());
+    let med = |part: &[(usize, f64, f64, bool)]| {
+        crate::measure::stats::median(&part.iter().map(|x| x.2).collect::<Vec<_>>())
+    };
     Ok(WarmupStats {
         requests: s.len(),
         errors,
@@ -156,32 +157,10 @@ pub fn latency_series(url: &str, n: usize) -> Result<Vec<f64>> {
     Ok(v)
 }
 
-/// The median of a sample (0 for an empty one).
-pub fn median(xs: &[f64]) -> f64 {
-    if xs.is_empty() {
-        return 0.0;
-    }
-    let mut v = xs.to_vec();
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::{BufRead, BufReader, Write};
-
-    #[test]
-    fn median_of_odd_and_even() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
-        assert_eq!(median(&[]), 0.0);
-    }
 
     /// A minimal keep-alive HTTP server on a real socket, answering `status`.
     fn server(status: u16) -> (u16, std::thread::JoinHandle<()>) {

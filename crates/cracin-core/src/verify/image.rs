@@ -8,9 +8,10 @@
 use std::time::{Duration, Instant};
 
 use super::{local::check_inputs, sample, InstanceInfo, Report};
-use crate::container::{url_port, Engine, Runtime, FALLBACK_MARKER};
+use crate::container::{Engine, Runtime, FALLBACK_MARKER};
 use crate::error::{Error, Result};
 use crate::os::cmd::Cmd;
+use crate::os::net::url_port;
 use crate::Progress;
 
 /// Options of `cracin verify IMAGE --engine podman|docker`.

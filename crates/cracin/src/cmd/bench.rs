@@ -5,7 +5,8 @@ use cracin_core::measure::bench::{self, BenchOptions, BenchResult};
 use cracin_core::Result;
 
 use super::app_args::AppArgs;
-use crate::render::{human_bytes, Steps};
+use crate::render::Steps;
+use cracin_core::os::text::human_bytes;
 
 /// Measure what a checkpoint buys: launch → first HTTP 2xx cold versus restore → first 2xx.
 ///
@@ -185,7 +186,7 @@ pub fn text(r: &BenchResult) -> String {
                 "{:<22} {:>7.2}ms {:>7.2}ms {:>7.2}ms {:>7.0}ms\n",
                 name,
                 v.first().copied().unwrap_or(0.0),
-                cracin_core::stage::warmup::median(v),
+                cracin_core::measure::stats::median(v),
                 pct(v, 0.9),
                 v.iter().sum::<f64>()
             );

@@ -241,7 +241,7 @@ pub fn run(a: Args) -> Result<i32> {
             .or_else(|| std::env::current_exe().ok())
             .unwrap_or_else(|| PathBuf::from("cracin")),
         id,
-        verify_port: free_port(),
+        verify_port: cracin_core::os::net::free_port().unwrap_or(18080),
         yama_ptrace_scope: yama_ptrace_scope(),
         ready_timeout: Duration::from_secs(120),
         entrypoints: None,
@@ -310,14 +310,6 @@ fn unique_id() -> String {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     format!("{:x}{:05x}", std::process::id(), nanos & 0xfffff)
-}
-
-/// A host port that is free right now (verification containers publish the app on it).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(18080)
 }
 
 /// Yama's ptrace_scope (0 when the Yama LSM is absent, as on this machine).

@@ -5,7 +5,8 @@ use cracin_core::local::{self, CheckpointOptions};
 use cracin_core::Result;
 
 use super::app_args::AppArgs;
-use crate::render::{human_bytes, Steps};
+use crate::render::Steps;
+use cracin_core::os::text::human_bytes;
 
 /// Run an application, wait until it is ready, warm it up, and write a checkpoint of the warm JVM.
 ///

@@ -100,7 +100,7 @@ pub fn run(a: Args) -> Result<i32> {
         port: a
             .ready
             .as_deref()
-            .and_then(container::url_port)
+            .and_then(cracin_core::os::net::url_port)
             .unwrap_or(8080),
         fallback: !a.no_fallback,
         image: None,

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use cracin_core::measure::bench::BenchOptions;
-use cracin_core::report::{self, human_bytes, ReportOptions};
+use cracin_core::os::text::human_bytes;
+use cracin_core::report::{self, ReportOptions};
 use cracin_core::{Error, Result};
 
 use super::app_args::AppArgs;
