@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::diagnose::Finding;
+use crate::diagnose::finding::{Finding, SecretFound};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -154,9 +154,7 @@ pub enum Error {
     Coordination { why: String, log_tail: String },
 
     #[error("the checkpoint holds secrets: {}", found.iter().map(|f| format!("{} in {}", f.what, f.file)).collect::<Vec<_>>().join("; "))]
-    SecretsFound {
-        found: Vec<crate::ckpt::secrets::Finding>,
-    },
+    SecretsFound { found: Vec<SecretFound> },
 
     #[error("refusing to restore {}: {why}", path.display())]
     Untrusted { path: PathBuf, why: String },
@@ -185,6 +183,8 @@ pub enum Error {
         cause: String,
         /// Every repeated place with its shared values.
         evidence: String,
+        /// What to do about it.
+        fix: String,
     },
 }
 
@@ -303,7 +303,7 @@ impl Error {
             Renewal { at_restore: false, .. } => "look for a `cracin agent:` line in the application's output (DIR.failed/app.stderr); the agent needs a HotSpot JVM (OpenJDK 17 or newer) that offers JVMTI".into(),
             Renewal { at_restore: true, .. } => "the restored process was stopped; see its output log. A checkpoint taken by another cracin version needs that version's agent".into(),
             Engine { .. } => "the engine's output above says why; `cracin build --dry-run` prints every command so you can run them by hand".into(),
-            NotUnique { cause, .. } => format!("likely cause: {cause}. Fix: {}", crate::verify::FIX),
+            NotUnique { cause, fix, .. } => format!("likely cause: {cause}. Fix: {fix}"),
             _ => return None,
         })
     }

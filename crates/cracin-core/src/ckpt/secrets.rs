@@ -18,6 +18,7 @@ use std::time::Instant;
 use aho_corasick::{AhoCorasick, MatchKind};
 use serde::{Deserialize, Serialize};
 
+use crate::diagnose::finding::SecretFound;
 use crate::error::{Error, Result};
 
 /// Name words that make a variable or property look secret (matched per word of the name, so
@@ -99,13 +100,6 @@ pub struct Needle {
     pub value: Vec<u8>,
 }
 
-/// Where a secret was found.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Finding {
-    pub what: String,
-    pub file: String,
-}
-
 /// What a scan did (recorded in cracin.json).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScanSummary {
@@ -115,7 +109,7 @@ pub struct ScanSummary {
     pub ms: f64,
     /// Names (never values) of what was found and kept with --allow-secrets.
     #[serde(default)]
-    pub allowed: Vec<Finding>,
+    pub allowed: Vec<SecretFound>,
 }
 
 /// The words of a name: split at non-alphanumerics and at lower→upper case changes, upper-cased.
@@ -309,7 +303,7 @@ pub fn memory_files(images: &Path) -> Vec<PathBuf> {
 /// Searches `files` for every needle (as stored: UTF-8/Latin-1, and as UTF-16LE, Java's two
 /// string encodings) and for PEM private keys. Returns what was found where (each once per
 /// file) and how many bytes were read.
-pub fn scan(files: &[PathBuf], needles: &[Needle]) -> Result<(Vec<Finding>, u64)> {
+pub fn scan(files: &[PathBuf], needles: &[Needle]) -> Result<(Vec<SecretFound>, u64)> {
     // Pattern i < 2*n: needle i/2 (even: as is, odd: UTF-16LE); then the PEM markers.
     let mut patterns: Vec<Vec<u8>> = Vec::new();
     let mut owner: Vec<Option<usize>> = Vec::new();
@@ -334,7 +328,7 @@ pub fn scan(files: &[PathBuf], needles: &[Needle]) -> Result<(Vec<Finding>, u64)
     // buffer; later ones are seen again at the start of the next chunk.
     let overlap = longest + PEM_BODY * 2 + 8;
     const CHUNK: usize = 8 << 20;
-    let mut findings: Vec<Finding> = Vec::new();
+    let mut findings: Vec<SecretFound> = Vec::new();
     let mut total = 0u64;
     for path in files {
         let name = format!(
@@ -379,7 +373,7 @@ pub fn scan(files: &[PathBuf], needles: &[Needle]) -> Result<(Vec<Finding>, u64)
                     }
                 };
                 if seen.insert(what.clone()) {
-                    findings.push(Finding {
+                    findings.push(SecretFound {
                         what,
                         file: name.clone(),
                     });
@@ -574,11 +568,11 @@ mod tests {
         assert_eq!(
             found,
             vec![
-                Finding {
+                SecretFound {
                     what: "A".into(),
                     file: "images/pages-1.img".into()
                 },
-                Finding {
+                SecretFound {
                     what: "B".into(),
                     file: "images/pages-2.img".into()
                 },

@@ -380,6 +380,7 @@ impl Report {
             ),
             cause: cause_for(&first.field),
             evidence,
+            fix: FIX.into(),
         })
     }
 }
