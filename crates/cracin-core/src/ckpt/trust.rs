@@ -93,24 +93,6 @@ pub fn check_manifest_paths(dir: &Path, m: &Manifest, control_root: &Path) -> Re
     Ok(())
 }
 
-/// Whether `p` is a cracin checkpoint (or what a failed cracin checkpoint left): a directory
-/// whose `cracin.json` parses as a cracin manifest. `--force` replaces nothing else.
-pub fn is_cracin_checkpoint(p: &Path) -> bool {
-    let Ok(m) = std::fs::symlink_metadata(p) else {
-        return false;
-    };
-    if !m.is_dir() {
-        return false;
-    }
-    let Ok(text) = std::fs::read_to_string(p.join(MANIFEST)) else {
-        return false;
-    };
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return false;
-    };
-    v.get("cracin_version").is_some_and(|x| x.is_string()) && v.get("format").is_some()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,23 +103,5 @@ mod tests {
         assert!(!plain_absolute(Path::new("x/app.stdout")));
         assert!(!plain_absolute(Path::new("/x/../etc/shadow")));
         assert!(!plain_absolute(Path::new("/x/a\nb")));
-    }
-
-    #[test]
-    fn only_cracin_checkpoints_are_recognised() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("c");
-        std::fs::create_dir(&p).unwrap();
-        assert!(!is_cracin_checkpoint(&p));
-        std::fs::write(p.join(MANIFEST), "{\"x\":1}").unwrap();
-        assert!(!is_cracin_checkpoint(&p));
-        std::fs::write(
-            p.join(MANIFEST),
-            "{\"format\":1,\"cracin_version\":\"0.1.0\"}",
-        )
-        .unwrap();
-        assert!(is_cracin_checkpoint(&p));
-        std::os::unix::fs::symlink(&p, d.path().join("l")).unwrap();
-        assert!(!is_cracin_checkpoint(&d.path().join("l")));
     }
 }
