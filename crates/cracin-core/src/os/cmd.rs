@@ -108,20 +108,50 @@ impl Cmd {
 
     /// Runs the command; a non-zero exit is returned as `Output`, not as an error.
     pub fn run_unchecked(&self) -> Result<Output> {
-        let (dir, _keep) = match &self.log_dir {
+        let (dir, _keep) = self.log_dir()?;
+        let out_path = dir.join(format!("{}.out", self.log_stem));
+        let err_path = dir.join(format!("{}.err", self.log_stem));
+        let mut c = self.command(&out_path, &err_path)?;
+        let start = Instant::now();
+        let mut child = c.spawn().map_err(|e| Error::Spawn {
+            command: self.display(),
+            source: e,
+        })?;
+        // If cracin dies now, its guardian kills this command and its process group.
+        crate::os::guard::watch_group(child.id());
+        let _forget = ForgetOnDrop(child.id());
+        let status = self.wait_within_timeout(&mut child, start, &out_path, &err_path)?;
+        let elapsed = start.elapsed();
+        Ok(Output {
+            status,
+            stdout: read_lossy(&out_path),
+            stderr: read_lossy(&err_path),
+            stdout_path: out_path,
+            stderr_path: err_path,
+            elapsed,
+        })
+    }
+
+    /// Where the output files go: the given log directory, or a private temporary one that is
+    /// removed when the returned guard drops.
+    fn log_dir(&self) -> Result<(PathBuf, Option<TmpDirGuard>)> {
+        match &self.log_dir {
             Some(d) => {
                 std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
-                (d.clone(), None)
+                Ok((d.clone(), None))
             }
             None => {
                 let d = private_tmp_dir("cracin-cmd")?;
-                (d.clone(), Some(TmpDirGuard(d)))
+                Ok((d.clone(), Some(TmpDirGuard(d))))
             }
-        };
-        let out_path = dir.join(format!("{}.out", self.log_stem));
-        let err_path = dir.join(format!("{}.err", self.log_stem));
-        let out = crate::os::perms::create_private_file(&out_path)?;
-        let err = crate::os::perms::create_private_file(&err_path)?;
+        }
+    }
+
+    /// The `Command` to spawn: output to private files, its own process group (a timeout kills
+    /// the whole tree it started), the umask asked for, signals unblocked, the extra fds placed.
+    fn command(&self, out_path: &Path, err_path: &Path) -> Result<Command> {
+        let out = crate::os::perms::create_private_file(out_path)?;
+        let err = crate::os::perms::create_private_file(err_path)?;
         let mut c = Command::new(&self.program);
         c.args(&self.args)
             .stdout(out)
@@ -134,7 +164,6 @@ impl Cmd {
         for (k, v) in &self.env {
             c.env(k, v);
         }
-        // Own process group, so that a timeout kills the whole tree the command started.
         c.process_group(0);
         if let Some(mask) = self.umask {
             unsafe {
@@ -155,37 +184,24 @@ impl Cmd {
             use std::os::fd::AsRawFd;
             let map: Vec<(i32, i32)> = self.fds.iter().map(|(n, f)| (*n, f.as_raw_fd())).collect();
             unsafe {
-                c.pre_exec(move || {
-                    // First move every source out of the way (a source may sit on another's
-                    // target number), then dup2 into place; dup2 clears FD_CLOEXEC on the target.
-                    let mut high = Vec::with_capacity(map.len());
-                    for (_, src) in &map {
-                        let h = libc::fcntl(*src, libc::F_DUPFD_CLOEXEC, 200);
-                        if h < 0 {
-                            return Err(std::io::Error::last_os_error());
-                        }
-                        high.push(h);
-                    }
-                    for ((target, _), h) in map.iter().zip(high) {
-                        if libc::dup2(h, *target) < 0 {
-                            return Err(std::io::Error::last_os_error());
-                        }
-                    }
-                    Ok(())
-                });
+                c.pre_exec(move || place_fds(&map));
             }
         }
-        let start = Instant::now();
-        let mut child = c.spawn().map_err(|e| Error::Spawn {
-            command: self.display(),
-            source: e,
-        })?;
-        // If cracin dies now, its guardian kills this command and its process group.
-        crate::os::guard::watch_group(child.id());
-        let _forget = ForgetOnDrop(child.id());
-        let status = loop {
-            if let Some(st) = child.try_wait().map_err(|e| Error::io(&out_path, e))? {
-                break st;
+        Ok(c)
+    }
+
+    /// Waits for the child; past the timeout, kills its process group and returns
+    /// `Error::CommandTimeout` with the tail of its error output.
+    fn wait_within_timeout(
+        &self,
+        child: &mut std::process::Child,
+        start: Instant,
+        out_path: &Path,
+        err_path: &Path,
+    ) -> Result<ExitStatus> {
+        loop {
+            if let Some(st) = child.try_wait().map_err(|e| Error::io(out_path, e))? {
+                return Ok(st);
             }
             if start.elapsed() > self.timeout {
                 let pgid = child.id() as i32;
@@ -196,22 +212,11 @@ impl Cmd {
                 return Err(Error::CommandTimeout {
                     command: self.display(),
                     timeout: self.timeout,
-                    log_tail: tail_of_file(&err_path, 20),
+                    log_tail: tail_of_file(err_path, 20),
                 });
             }
             std::thread::sleep(Duration::from_millis(2));
-        };
-        let elapsed = start.elapsed();
-        let stdout = read_lossy(&out_path);
-        let stderr = read_lossy(&err_path);
-        Ok(Output {
-            status,
-            stdout,
-            stderr,
-            stdout_path: out_path,
-            stderr_path: err_path,
-            elapsed,
-        })
+        }
     }
 
     /// Runs the command and turns a non-zero exit into `Error::Command` with the log tail.
@@ -276,6 +281,26 @@ pub fn describe_status(st: ExitStatus) -> String {
     } else {
         format!("{st}")
     }
+}
+
+/// In the child, between fork and exec: puts each source fd on its target number. Every
+/// source is first moved out of the way (a source may sit on another's target number), then
+/// dup2'd into place; dup2 clears FD_CLOEXEC on the target.
+fn place_fds(map: &[(i32, i32)]) -> std::io::Result<()> {
+    let mut high = Vec::with_capacity(map.len());
+    for (_, src) in map {
+        let h = unsafe { libc::fcntl(*src, libc::F_DUPFD_CLOEXEC, 200) };
+        if h < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        high.push(h);
+    }
+    for ((target, _), h) in map.iter().zip(high) {
+        if unsafe { libc::dup2(h, *target) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 pub fn read_lossy(p: &Path) -> String {
