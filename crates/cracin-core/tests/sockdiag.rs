@@ -4,7 +4,7 @@
 use std::io::BufRead;
 use std::process::{Command, Stdio};
 
-use cracin_core::{jvm::launch, os::sockdiag};
+use cracin_core::os::{procfs, sockdiag};
 
 #[test]
 fn finds_the_listening_sockets_of_another_process() {
@@ -41,11 +41,11 @@ sys.stdin.read()
     let result = std::panic::catch_unwind(|| {
         for port in &ports {
             assert!(all.iter().any(|(p, _)| p == port), "{port} not in {all:?}");
-            assert_eq!(launch::port_holders(*port), vec![pid]);
-            let holder = launch::port_holder(*port).flatten().unwrap();
+            assert_eq!(procfs::port_holders(*port), vec![pid]);
+            let holder = procfs::port_holder(*port).flatten().unwrap();
             assert!(holder.contains(&pid.to_string()), "{holder}");
         }
-        let mut mine = launch::listening_ports_of(pid);
+        let mut mine = procfs::listening_ports_of(pid);
         mine.sort();
         let mut want = ports.clone();
         want.sort();

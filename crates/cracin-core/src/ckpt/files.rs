@@ -817,7 +817,7 @@ pub fn prepare_restore(checkpoint_dir: &Path, rec: &Recorded) -> Result<Prepared
         if let Some(pid) = holder {
             return Err(Error::FileHeld {
                 path: e.path.clone(),
-                holder: crate::jvm::launch::describe_pid(pid),
+                holder: crate::os::procfs::describe_pid(pid),
             });
         }
     }

@@ -98,7 +98,7 @@ pub struct AgentThread {
 /// The agent threads of every JVM in the process tree of `root`.
 pub fn find_agents(root: u32) -> Vec<AgentThread> {
     let mut found = Vec::new();
-    for pid in crate::jvm::launch::tree_of(root) {
+    for pid in crate::os::procfs::tree_of(root) {
         let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
             continue;
         };

@@ -19,6 +19,7 @@ use crate::jvm::individual;
 use crate::jvm::launch::{self, Jvm, LaunchSpec};
 use crate::measure::stats::ms;
 use crate::os::cmd::{tail_of_file, Cmd};
+use crate::os::procfs;
 use crate::stage::criu::{self, Criu, CriuOptions};
 use crate::stage::probe::{self, NotReady, Probe};
 use crate::stage::warmup::{self, WarmupSpec};
@@ -202,7 +203,7 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
     // Killed before the end, cracin leaves no staging directory behind (its guardian removes it).
     crate::os::guard::remove_on_death(&staging.dir);
     if let Some(port) = probe.as_ref().and_then(Probe::local_port) {
-        if let Some(holder) = launch::port_holder(port) {
+        if let Some(holder) = procfs::port_holder(port) {
             return Err(Error::PortInUse { port, holder });
         }
     }
@@ -329,22 +330,22 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
         .and_then(Probe::local_port)
         .filter(|_| !early)
     {
-        let ours = launch::tree_of(launched.init_pid);
-        let holders = launch::port_holders(port);
+        let ours = procfs::tree_of(launched.init_pid);
+        let holders = procfs::port_holders(port);
         if !holders.is_empty() && !holders.iter().any(|p| ours.contains(p)) {
             launched.kill();
             return Err(Error::PortInUse {
                 port,
                 holder: Some(format!(
                     "{}, which answered the readiness probe instead of the application",
-                    launch::describe_pid(holders[0])
+                    procfs::describe_pid(holders[0])
                 )),
             });
         }
     }
     let java_pid = launched.java_pid();
     let jvm = java_pid
-        .and_then(launch::exe_of)
+        .and_then(procfs::exe_of)
         .map(|p| Jvm::from_binary(&p));
     if jvm.is_none() {
         progress.warn(
@@ -401,7 +402,7 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
                     "waiting for the application to call org.crac.Core.checkpointRestore()",
                 );
             }
-            let alive = || launched_alive(launched.init_pid);
+            let alive = || procfs::alive(launched.init_pid);
             match control.wait_for_request(Instant::now() + o.trigger_timeout, &alive) {
                 Ok(req) => {
                     progress.done("resources", ms(t.elapsed()), "beforeCheckpoint ran");
@@ -487,14 +488,14 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
     progress.done("hold", ms(t.elapsed()), &held.join("; "));
 
     // Every process of the application (a launcher JVM may run the server JVM as its child).
-    let mut listen_ports: Vec<u16> = launch::tree_of(launched.init_pid)
+    let mut listen_ports: Vec<u16> = procfs::tree_of(launched.init_pid)
         .into_iter()
-        .flat_map(launch::listening_ports_of)
+        .flat_map(procfs::listening_ports_of)
         .collect();
     listen_ports.sort();
     listen_ports.dedup();
     // The files the tree holds open, listed while it exists (saved after the dump).
-    let tree = launch::tree_of(launched.init_pid);
+    let tree = procfs::tree_of(launched.init_pid);
     let files_ctx = files::context(
         &tree,
         &o.command,
@@ -723,10 +724,6 @@ fn app_environment(extra: &[(String, String)]) -> Vec<(String, String)> {
     env
 }
 
-fn launched_alive(pid: u32) -> bool {
-    gone(pid).is_none()
-}
-
 /// Keeps a failed checkpoint's logs (not its images) beside the target as `<out>.failed`, so the
 /// failure can be read again with `cracin explain`; the previous checkpoint stays untouched.
 fn keep_failed(mut staging: Staging) -> Result<PathBuf> {
@@ -898,7 +895,7 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
         crate::os::lock::acquire(&crate::os::lock::lock_dir(), "restore.lock", o.lock_timeout)?;
     sw.mark("cracin: restore lock", "waits while another restore runs");
     for port in &m.listen_ports {
-        if let Some(holder) = launch::port_holder(*port) {
+        if let Some(holder) = procfs::port_holder(*port) {
             return Err(Error::PortInUse {
                 port: *port,
                 holder,
@@ -1100,13 +1097,13 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
         );
     }
     // Nobody else may have taken one of its ports meanwhile (a process that is not cracin).
-    let ours = launch::tree_of(pid);
+    let ours = procfs::tree_of(pid);
     for port in &m.listen_ports {
         // Cheap first: are all sockets listening on the port the restored tree's own?
-        if launch::only_ours_listen(*port, &ours) {
+        if procfs::only_ours_listen(*port, &ours) {
             continue;
         }
-        let outsiders: Vec<u32> = launch::port_holders(*port)
+        let outsiders: Vec<u32> = procfs::port_holders(*port)
             .into_iter()
             .filter(|p| !ours.contains(p))
             .collect();
@@ -1116,7 +1113,7 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
             }
             return Err(Error::PortInUse {
                 port: *port,
-                holder: Some(launch::describe_pid(*other)),
+                holder: Some(procfs::describe_pid(*other)),
             });
         }
     }
@@ -1133,7 +1130,7 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
             &logs,
             o.ready_timeout,
             Duration::from_millis(2),
-            || gone(pid),
+            || procfs::gone(pid),
         ) {
             Ok(_) => {
                 ready_ms = Some(ms(t0.elapsed()));
@@ -1221,17 +1218,6 @@ fn start_lazy_pages(criu: &Criu, images: &Path, work_dir: &Path) -> Result<()> {
     // Reaped by whoever adopts it; dropping the handle does not kill it.
     std::mem::forget(child);
     Ok(())
-}
-
-/// `Some(state)` when the process no longer runs (gone or a zombie).
-fn gone(pid: u32) -> Option<String> {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => Some("exited".into()),
-        Ok(s) => {
-            let state = s.rsplit_once(") ").and_then(|(_, r)| r.chars().next());
-            (state == Some('Z')).then(|| "exited".into())
-        }
-    }
 }
 
 /// `restores/<time>-<pid>` inside the checkpoint when it is writable, else a private temp dir.
@@ -1398,7 +1384,7 @@ pub fn wait_foreground(pid: u32) -> Result<i32> {
             Err(nix::errno::Errno::EINTR) => continue,
             Err(nix::errno::Errno::ECHILD) => {
                 // Not our child (no subreaper): poll until it is gone.
-                while gone(pid).is_none() {
+                while procfs::alive(pid) {
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 return Ok(0);

@@ -245,7 +245,7 @@ fn descendants(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
     let mut queue = vec![pid];
     while let Some(p) = queue.pop() {
-        for c in crate::jvm::launch::children_of(p) {
+        for c in crate::os::procfs::children_of(p) {
             if !out.contains(&c) {
                 out.push(c);
                 queue.push(c);

@@ -3,9 +3,9 @@
 //! its paths unguessable (private permissions whatever the umask in `perms`, temporary directories
 //! with mkdtemp semantics in `tempdir`; a checkpoint is a memory dump of the application, as
 //! sensitive as a private key); the guardian that cleans up after a killed cracin (`guard`), the
-//! bounded locks (`lock`), and what talks to the kernel directly instead of parsing text
-//! (sock_diag netlink for listening sockets in `sockdiag`, the boot identity that host-wide caches
-//! are keyed by).
+//! bounded locks (`lock`), what /proc says about processes, their trees and their ports
+//! (`procfs`), and what talks to the kernel directly instead of parsing text (sock_diag netlink
+//! for listening sockets in `sockdiag`, the boot identity that host-wide caches are keyed by).
 
 pub mod caps;
 pub mod cmd;
@@ -13,6 +13,7 @@ pub mod guard;
 pub mod lock;
 pub mod net;
 pub mod perms;
+pub mod procfs;
 pub mod sockdiag;
 pub mod sysinfo;
 pub mod tempdir;

@@ -187,10 +187,7 @@ pub(super) fn stop_pid(pid: u32, timeout: Duration) -> String {
 fn wait_gone(pid: u32, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
-        let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| s.rsplit_once(") ").and_then(|(_, r)| r.chars().next()));
-        if matches!(state, None | Some('Z')) {
+        if crate::os::procfs::gone(pid).is_some() {
             return true;
         }
         if Instant::now() > deadline {
@@ -206,7 +203,7 @@ fn wait_ports_free(ports: &[u16], timeout: Duration) {
     let deadline = Instant::now() + timeout;
     while ports
         .iter()
-        .any(|p| crate::jvm::launch::port_holder(*p).is_some())
+        .any(|p| crate::os::procfs::port_holder(*p).is_some())
         && Instant::now() < deadline
     {
         std::thread::sleep(Duration::from_millis(10));
