@@ -205,7 +205,7 @@ pub fn launch(spec: &LaunchSpec) -> Result<Launched> {
     let log2 = log.try_clone().map_err(|e| Error::io(&launcher_log, e))?;
     let mut c = Command::new(unshare);
     // Not --kill-child: its parent-death signal would be dumped with the process and CRIU
-    // would deliver it right after every restore. `guard_against_signals` covers Ctrl-C instead.
+    // would deliver it right after every restore. `os::signals::guard_against_signals` covers Ctrl-C instead.
     c.args(["--pid", "--fork", "--"])
         .arg(setsid)
         .args([
@@ -266,7 +266,7 @@ pub fn launch(spec: &LaunchSpec) -> Result<Launched> {
         }
         std::thread::sleep(Duration::from_millis(1));
     };
-    guard_against_signals(init_pid);
+    crate::os::signals::guard_against_signals(init_pid);
     Ok(Launched {
         launcher,
         init_pid,
@@ -319,7 +319,7 @@ fn launch_in_container(spec: &LaunchSpec) -> Result<Launched> {
         source: e,
     })?;
     let pid = child.id();
-    guard_against_signals(pid);
+    crate::os::signals::guard_against_signals(pid);
     Ok(Launched {
         launcher: child,
         init_pid: pid,
@@ -398,7 +398,7 @@ impl Launched {
     /// Kills every process of the namespace and reaps the launcher. Returns once the processes
     /// are gone (their sockets closed), so the next start finds its port free.
     pub fn kill(&mut self) {
-        GUARDED_PID.store(0, std::sync::atomic::Ordering::SeqCst);
+        crate::os::signals::unguard();
         if self.exited().is_none() {
             // SIGKILL to the namespace's init ends every process in it; unshare, which waits for
             // init, then exits by itself.
@@ -418,32 +418,6 @@ impl Drop for Launched {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-/// The namespace init that a SIGINT/SIGTERM/SIGHUP to cracin must take down with it.
-static GUARDED_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
-
-extern "C" fn on_fatal_signal(sig: libc::c_int) {
-    let pid = GUARDED_PID.load(std::sync::atomic::Ordering::SeqCst);
-    // Only async-signal-safe calls here: kill and _exit.
-    unsafe {
-        if pid > 0 {
-            libc::kill(pid, libc::SIGKILL);
-        }
-        libc::_exit(128 + sig);
-    }
-}
-
-/// While an application launched by cracin runs, Ctrl-C or a SIGTERM to cracin also kills it,
-/// so that an interrupted checkpoint leaves nothing running.
-fn guard_against_signals(init_pid: u32) {
-    GUARDED_PID.store(init_pid as i32, std::sync::atomic::Ordering::SeqCst);
-    static INSTALLED: std::sync::Once = std::sync::Once::new();
-    INSTALLED.call_once(|| unsafe {
-        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-            libc::signal(sig, on_fatal_signal as *const () as libc::sighandler_t);
-        }
-    });
 }
 
 #[cfg(test)]

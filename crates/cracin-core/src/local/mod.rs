@@ -1011,7 +1011,7 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
     // A stop request (SIGTERM, Ctrl-C) that arrives while criu restores is held back until the
     // guardian knows the restored pid: taking effect in between, it would orphan the
     // application. Put back below, it then ends cracin and the guardian stops the application.
-    let held = HeldStopSignals::new();
+    let held = crate::os::signals::HeldStopSignals::new();
     crate::os::guard::watch_pidfile(&pidfile);
     let t = Instant::now();
     let (out_fd, err_fd) = if o.inherit_stdio {
@@ -1301,95 +1301,4 @@ pub fn check(dir: &Path) -> Result<usize> {
     crate::ckpt::trust::check_manifest_paths(&ck.path, &ck.manifest, Path::new(CONTROL_ROOT))?;
     check_images(&ck, true)?;
     Ok(ck.manifest.checksums.len())
-}
-
-fn stop_signals() -> nix::sys::signal::SigSet {
-    use nix::sys::signal::{SigSet, Signal};
-    let mut set = SigSet::empty();
-    set.add(Signal::SIGTERM);
-    set.add(Signal::SIGINT);
-    set.add(Signal::SIGHUP);
-    set
-}
-
-/// SIGTERM/SIGINT/SIGHUP held back on this thread until dropped; dropping puts the previous
-/// mask back (a foreground restore keeps them blocked), so a signal that arrived meanwhile takes
-/// effect then. Threads started meanwhile inherit the mask; children unblock for themselves.
-struct HeldStopSignals(Option<nix::sys::signal::SigSet>);
-
-impl HeldStopSignals {
-    fn new() -> Self {
-        use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
-        let mut old = SigSet::empty();
-        match pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&stop_signals()), Some(&mut old)) {
-            Ok(()) => Self(Some(old)),
-            Err(_) => Self(None),
-        }
-    }
-}
-
-impl Drop for HeldStopSignals {
-    fn drop(&mut self) {
-        if let Some(old) = self.0.take() {
-            let _ = nix::sys::signal::pthread_sigmask(
-                nix::sys::signal::SigmaskHow::SIG_SETMASK,
-                Some(&old),
-                None,
-            );
-        }
-    }
-}
-
-/// Holds back SIGTERM/SIGINT/SIGHUP from now on (call it first, from the main thread, before a
-/// foreground restore) so that a stop request that arrives while the restore is still running
-/// is forwarded to the application instead of killing cracin and orphaning it.
-pub fn block_stop_signals() -> Result<()> {
-    stop_signals()
-        .thread_block()
-        .map_err(|e| Error::io("sigprocmask", e.into()))
-}
-
-/// Stays attached to a restored application (restored with `foreground`): forwards SIGTERM and
-/// SIGINT to it, reaps it, and returns its exit code (128+signal when a signal ended it).
-pub fn wait_foreground(pid: u32) -> Result<i32> {
-    use nix::sys::signal::Signal;
-    use nix::sys::wait::{waitpid, WaitStatus};
-    let set = stop_signals();
-    set.thread_block()
-        .map_err(|e| Error::io("sigprocmask", e.into()))?;
-    std::thread::spawn(move || loop {
-        if let Ok(sig) = set.wait() {
-            let fwd = if sig == Signal::SIGHUP {
-                Signal::SIGTERM
-            } else {
-                sig
-            };
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), fwd);
-        }
-    });
-    // As PID 1 of a container every orphan is ours too: reap them all, return on the JVM.
-    let me_init = std::process::id() == 1;
-    let target = if me_init {
-        None
-    } else {
-        Some(nix::unistd::Pid::from_raw(pid as i32))
-    };
-    loop {
-        match waitpid(target, None) {
-            Ok(WaitStatus::Exited(p, code)) if p.as_raw() as u32 == pid => return Ok(code),
-            Ok(WaitStatus::Signaled(p, sig, _)) if p.as_raw() as u32 == pid => {
-                return Ok(128 + sig as i32)
-            }
-            Ok(_) => continue,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(nix::errno::Errno::ECHILD) => {
-                // Not our child (no subreaper): poll until it is gone.
-                while procfs::alive(pid) {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                return Ok(0);
-            }
-            Err(e) => return Err(Error::io("waitpid", e.into())),
-        }
-    }
 }

@@ -4,7 +4,7 @@
 //! with mkdtemp semantics in `tempdir`; a checkpoint is a memory dump of the application, as
 //! sensitive as a private key); the guardian that cleans up after a killed cracin (`guard`), the
 //! bounded locks (`lock`), what /proc says about processes, their trees and their ports
-//! (`procfs`), and what talks to the kernel directly instead of parsing text (sock_diag netlink
+//! (`procfs`), the stop signals held, forwarded or turned into a clean-up (`signals`), and what talks to the kernel directly instead of parsing text (sock_diag netlink
 //! for listening sockets in `sockdiag`, the boot identity that host-wide caches are keyed by).
 
 pub mod caps;
@@ -14,6 +14,7 @@ pub mod lock;
 pub mod net;
 pub mod perms;
 pub mod procfs;
+pub mod signals;
 pub mod sockdiag;
 pub mod sysinfo;
 pub mod tempdir;

@@ -100,7 +100,7 @@ pub fn remove_live_dirs() {
     }
 }
 
-/// Waits for SIGTERM, SIGINT or SIGHUP (held back with `local::block_stop_signals` first) and
+/// Waits for SIGTERM, SIGINT or SIGHUP (held back with `os::signals::block_stop_signals` first) and
 /// returns its number.
 pub fn wait_for_stop_signal() -> i32 {
     use nix::sys::signal::{SigSet, Signal};

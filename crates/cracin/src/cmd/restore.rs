@@ -129,7 +129,7 @@ pub fn run(a: Args) -> Result<i32> {
         o.no_wait = o.ready.is_none();
     }
     if foreground {
-        local::block_stop_signals()?;
+        cracin_core::os::signals::block_stop_signals()?;
     }
     let r = match local::restore(&o, &Steps::new(foreground || a.json)) {
         Ok(r) => r,
@@ -145,7 +145,7 @@ pub fn run(a: Args) -> Result<i32> {
             r.ready_ms.unwrap_or(r.criu_ms),
             r.pid
         );
-        return local::wait_foreground(r.pid);
+        return cracin_core::os::signals::wait_foreground(r.pid);
     }
     if a.json {
         println!(
@@ -169,7 +169,7 @@ pub fn run(a: Args) -> Result<i32> {
         println!("output: {}", r.log_dir.display());
     }
     if a.foreground {
-        return local::wait_foreground(r.pid);
+        return cracin_core::os::signals::wait_foreground(r.pid);
     }
     Ok(0)
 }

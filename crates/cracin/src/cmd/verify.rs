@@ -247,7 +247,7 @@ pub fn render(r: &Report) -> String {
 /// (128 + the signal), so an interrupted check leaves nothing behind. The signals are held back in every
 /// thread and taken by one waiting thread; programs cracin starts get them unblocked.
 fn stop_instances_on_signal() -> Result<()> {
-    cracin_core::local::block_stop_signals()?;
+    cracin_core::os::signals::block_stop_signals()?;
     std::thread::spawn(|| {
         let sig = verify::wait_for_stop_signal();
         INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
