@@ -246,15 +246,10 @@ pub fn launch(spec: &LaunchSpec) -> Result<Launched> {
             break *p;
         }
         if let Ok(Some(st)) = launcher.try_wait() {
-            return Err(Error::AppExited {
-                status: describe_status(st),
-                log: spec.stderr.clone(),
-                log_tail: crate::os::cmd::tail_of_file(&spec.stderr, 20),
-                diagnosis: crate::diagnose::explain_files(&[
-                    spec.stderr.clone(),
-                    spec.stdout.clone(),
-                ]),
-            });
+            return Err(super::output::app_exited(
+                describe_status(st),
+                &[spec.stdout.clone(), spec.stderr.clone()],
+            ));
         }
         if Instant::now() > deadline {
             let _ = launcher.kill();

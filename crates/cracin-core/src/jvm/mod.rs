@@ -1,5 +1,5 @@
 //! Everything about the application's JVM: launching the user's command the way CRIU needs it
-//! (`launch`), the options cracin adds and why (`gc` for the collector, `cpu` for a CPU baseline),
+//! (`launch`), its output as the evidence of a failure (`output`), the options cracin adds and why (`gc` for the collector, `cpu` for a CPU baseline),
 //! talking to the running JVM (`attach` for diagnostic commands, `coordinate` for org.crac
 //! Resources, `individual` for the JVMTI agent that makes each restore its own individual).
 
@@ -9,3 +9,4 @@ pub mod cpu;
 pub mod gc;
 pub mod individual;
 pub mod launch;
+pub mod output;

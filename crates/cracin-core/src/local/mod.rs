@@ -17,10 +17,14 @@ use crate::error::{Error, Result};
 use crate::jvm::coordinate;
 use crate::jvm::individual;
 use crate::jvm::launch::{self, Jvm, LaunchSpec};
+use crate::jvm::output;
+/// Kept here for the callers that read a restored application's output tail.
+pub use crate::jvm::output::output_tail;
 use crate::measure::stats::ms;
-use crate::os::cmd::{tail_of_file, Cmd};
+use crate::os::cmd::Cmd;
 use crate::os::procfs;
 use crate::stage::criu::{self, Criu, CriuOptions};
+use crate::stage::criu_failure::{self, Run};
 use crate::stage::probe::{self, NotReady, Probe};
 use crate::stage::warmup::{self, WarmupSpec};
 use crate::Progress;
@@ -302,21 +306,14 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
     let probe_name = probe.as_ref().map(|p| p.to_string()).unwrap_or_default();
     let launch_to_ready = match ready {
         Ok(_) => launched.started.elapsed(),
-        Err(NotReady::Exited(status)) => {
-            return Err(Error::AppExited {
-                status,
-                log: best_log(&logs),
-                log_tail: output_tail(&logs, 20),
-                diagnosis: crate::diagnose::explain_files(&logs),
-            })
-        }
+        Err(NotReady::Exited(status)) => return Err(output::app_exited(status, &logs)),
         Err(NotReady::Timeout) => {
             launched.kill();
             return Err(Error::NotReady {
                 probe: probe_name,
                 timeout: o.ready_timeout,
-                log: best_log(&logs),
-                log_tail: output_tail(&logs, 20),
+                log: output::best_log(&logs),
+                log_tail: output::output_tail(&logs, output::TAIL_LINES),
             });
         }
     };
@@ -377,12 +374,7 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
     }
     let warmup_ms = ms(t.elapsed());
     if let Some(status) = launched.exited() {
-        return Err(Error::AppExited {
-            status,
-            log: best_log(&logs),
-            log_tail: output_tail(&logs, 20),
-            diagnosis: crate::diagnose::explain_files(&logs),
-        });
+        return Err(output::app_exited(status, &logs));
     }
 
     // Coordinated checkpoint: the application's Resources run before the dump.
@@ -424,14 +416,10 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
                     });
                 }
                 Err(coordinate::Waited::Exited) => {
-                    return Err(Error::AppExited {
-                        status: launched
-                            .exited()
-                            .unwrap_or_else(|| "an unknown status".into()),
-                        log: best_log(&logs),
-                        log_tail: output_tail(&logs, 20),
-                        diagnosis: crate::diagnose::explain_files(&logs),
-                    })
+                    let status = launched
+                        .exited()
+                        .unwrap_or_else(|| "an unknown status".into());
+                    return Err(output::app_exited(status, &logs));
                 }
                 Err(coordinate::Waited::TimedOut) => {
                     launched.kill();
@@ -444,7 +432,7 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
                         } else {
                             "the application's org.crac provider did not answer the checkpoint request".into()
                         },
-                        log_tail: output_tail(&logs, 20),
+                        log_tail: output::output_tail(&logs, output::TAIL_LINES),
                     });
                 }
                 Err(coordinate::Waited::Io(e)) => {
@@ -554,7 +542,7 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
                 nonce,
                 &format!(
                     "criu dump failed: {}",
-                    criu_error_tail(&dump_log, &out.stderr)
+                    criu_failure::error_tail(&dump_log, &out.stderr)
                 ),
             );
         }
@@ -564,18 +552,16 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
         let failed = keep_failed(staging)?;
         let log = failed.join("dump.log");
         diagnose::space::note_if_full(room.as_ref(), &log);
-        let files = vec![
-            log.clone(),
-            failed.join("app.stderr"),
-            failed.join("app.stdout"),
-        ];
-        return Err(Error::CheckpointFailed {
-            command: format!("{} {}", criu.path.display(), args.join(" ")),
-            status: crate::os::cmd::describe_status(out.status),
-            log_tail: criu_error_tail(&log, &out.stderr),
-            diagnosis: diagnose::explain_files(&files),
-            log: log.clone(),
-        });
+        let app_logs = [failed.join("app.stderr"), failed.join("app.stdout")];
+        return Err(criu_failure::failed(
+            Run::Dump,
+            &criu.path,
+            &args,
+            out.status,
+            log,
+            &out.stderr,
+            &app_logs,
+        ));
     }
     let dump_ms = ms(t.elapsed());
     // CRIU killed the dumped tree; reap the launcher.
@@ -731,57 +717,6 @@ fn keep_failed(mut staging: Staging) -> Result<PathBuf> {
     let failed = staging.failed_dir();
     drop(staging);
     Ok(failed)
-}
-
-/// CRIU's own `Error (...)` lines are the evidence worth showing; else the log's tail.
-fn criu_error_tail(log: &Path, stderr: &str) -> String {
-    let text = crate::os::cmd::read_lossy(log);
-    // Every criu run here prints a harmless rlimit error (root lacks CAP_SYS_RESOURCE).
-    let errors: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains("Error (") && !l.contains("Can't setup RLIMIT_NOFILE"))
-        .collect();
-    if !errors.is_empty() {
-        let start = errors.len().saturating_sub(8);
-        return errors[start..].join("\n");
-    }
-    let t = tail_of_file(log, 12);
-    if t.trim().is_empty() {
-        crate::os::cmd::tail_of_text(stderr, 12)
-    } else {
-        t
-    }
-}
-
-fn best_log(logs: &[PathBuf]) -> PathBuf {
-    // stderr when it has anything beyond the JVM's "Picked up JAVA_TOOL_OPTIONS" line.
-    let err = &logs[1];
-    let text = crate::os::cmd::read_lossy(err);
-    if text
-        .lines()
-        .any(|l| !l.starts_with("Picked up JAVA_TOOL_OPTIONS"))
-    {
-        err.clone()
-    } else {
-        logs[0].clone()
-    }
-}
-
-/// The last lines of the application's output (stderr, then stdout), without cracin's own noise.
-pub fn output_tail(logs: &[PathBuf], n: usize) -> String {
-    let mut parts = Vec::new();
-    for p in logs.iter().rev() {
-        let text = crate::os::cmd::read_lossy(p);
-        let lines: Vec<&str> = text
-            .lines()
-            .filter(|l| !l.starts_with("Picked up JAVA_TOOL_OPTIONS"))
-            .collect();
-        if !lines.is_empty() {
-            let start = lines.len().saturating_sub(n);
-            parts.push(lines[start..].join("\n"));
-        }
-    }
-    parts.join("\n")
 }
 
 /// Right before the dump: a full GC (the heap shrinks to what is live, and Serial GC gives the
@@ -1001,7 +936,7 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
     );
     if o.lazy_pages {
         // After the kdat cache is in place: the daemon is a CRIU run too.
-        start_lazy_pages(&criu, &ck.images(), &log_dir)?;
+        crate::stage::lazy::start(&criu, &ck.images(), &log_dir)?;
         sw.mark("cracin: lazy-pages daemon", "");
     }
     progress.step(
@@ -1011,7 +946,7 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
     // A stop request (SIGTERM, Ctrl-C) that arrives while criu restores is held back until the
     // guardian knows the restored pid: taking effect in between, it would orphan the
     // application. Put back below, it then ends cracin and the guardian stops the application.
-    let held = crate::os::signals::HeldStopSignals::new();
+    let held = crate::os::signals::HeldStopSignals::hold();
     crate::os::guard::watch_pidfile(&pidfile);
     let t = Instant::now();
     let (out_fd, err_fd) = if o.inherit_stdio {
@@ -1039,13 +974,15 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
     let criu_ms = ms(t.elapsed());
     let _ = crate::os::perms::make_private(&log_dir);
     if !out.status.success() {
-        return Err(Error::RestoreFailed {
-            command: format!("{} {}", criu.path.display(), args.join(" ")),
-            status: crate::os::cmd::describe_status(out.status),
-            log_tail: criu_error_tail(&log, &out.stderr),
-            diagnosis: diagnose::explain_files(&[log.clone(), stderr.clone()]),
+        return Err(criu_failure::failed(
+            Run::Restore,
+            &criu.path,
+            &args,
+            out.status,
             log,
-        });
+            &out.stderr,
+            std::slice::from_ref(&stderr),
+        ));
     }
     let pid: u32 = std::fs::read_to_string(&pidfile)
         .ok()
@@ -1151,7 +1088,7 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
                     probe: probe.to_string(),
                     timeout: o.ready_timeout,
                     log: stderr.clone(),
-                    log_tail: output_tail(&logs, 20),
+                    log_tail: output::output_tail(&logs, output::TAIL_LINES),
                 });
             }
         }
@@ -1171,53 +1108,6 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
         stderr,
         timings: sw.phases,
     })
-}
-
-/// Starts the `criu lazy-pages` daemon for one restore and waits until it listens. It is not
-/// waited for: it serves the restored process's page faults, copies the remaining pages in the
-/// background and exits by itself when all are there.
-fn start_lazy_pages(criu: &Criu, images: &Path, work_dir: &Path) -> Result<()> {
-    use std::os::unix::process::CommandExt;
-    let args = criu::lazy_pages_args(images, work_dir);
-    let out = crate::os::perms::create_private_file(&work_dir.join("lazy-pages.out"))?;
-    let err = out.try_clone().map_err(|e| Error::io(work_dir, e))?;
-    let mut c = std::process::Command::new(&criu.path);
-    c.args(&args)
-        .stdin(std::process::Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .process_group(0);
-    unsafe {
-        c.pre_exec(|| {
-            crate::os::cmd::unblock_all_signals();
-            Ok(())
-        });
-    }
-    let mut child = c.spawn().map_err(|e| Error::Spawn {
-        command: format!("{} {}", criu.path.display(), args.join(" ")),
-        source: e,
-    })?;
-    let sock = work_dir.join("lazy-pages.socket");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !sock.exists() {
-        if let Ok(Some(st)) = child.try_wait() {
-            let log = work_dir.join("lazy-pages.log");
-            return Err(Error::RestoreFailed {
-                command: format!("{} {}", criu.path.display(), args.join(" ")),
-                status: crate::os::cmd::describe_status(st),
-                log_tail: criu_error_tail(&log, ""),
-                diagnosis: diagnose::explain_files(std::slice::from_ref(&log)),
-                log,
-            });
-        }
-        if Instant::now() > deadline {
-            break; // let the restore itself report what is wrong
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    // Reaped by whoever adopts it; dropping the handle does not kill it.
-    std::mem::forget(child);
-    Ok(())
 }
 
 /// `restores/<time>-<pid>` inside the checkpoint when it is writable, else a private temp dir.

@@ -55,7 +55,7 @@ fn stop_signals() -> nix::sys::signal::SigSet {
 pub struct HeldStopSignals(Option<nix::sys::signal::SigSet>);
 
 impl HeldStopSignals {
-    pub fn new() -> Self {
+    pub fn hold() -> Self {
         use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
         let mut old = SigSet::empty();
         match pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&stop_signals()), Some(&mut old)) {

@@ -1,5 +1,6 @@
 //! The pipeline's steps around CRIU, each usable on its own: is the application ready (`probe`),
-//! warm it up (`warmup`), run CRIU (`criu`: finding it, the exact dump/restore lines), and what is
+//! warm it up (`warmup`), run CRIU (`criu`: finding it, the exact dump/restore lines; `lazy`: the
+//! lazy-pages daemon; `criu_failure`: a failed run as an error with its evidence), and what is
 //! prepared once and reused across runs of CRIU: the CRIU binary's version keyed by the binary's
 //! identity (`criu_cache`), a copy of CRIU's kernel-feature probe valid for one boot (`kdat`), and
 //! the pages read ahead while CRIU sets up the tasks (`readahead`). The caches live in cracin's
@@ -7,7 +8,9 @@
 
 pub mod criu;
 pub mod criu_cache;
+pub mod criu_failure;
 pub mod kdat;
+pub mod lazy;
 pub mod probe;
 pub mod readahead;
 pub mod warmup;

@@ -98,7 +98,7 @@ pub fn verify(o: &LocalOptions, progress: &dyn Progress) -> Result<Report> {
             probe: format!("{url} ({why})"),
             timeout: sample::TIMEOUT,
             log: r.stderr.clone(),
-            log_tail: local::output_tail(&[r.stdout.clone(), r.stderr.clone()], 20),
+            log_tail: crate::jvm::output::output_tail(&[r.stdout.clone(), r.stderr.clone()], 20),
         })?;
         instances.push(InstanceInfo {
             label,
