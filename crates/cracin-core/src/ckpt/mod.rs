@@ -1,11 +1,13 @@
 //! The checkpoint directory's parts beyond CRIU's images: the files the checkpointed process
 //! tree held open, recorded, sorted, saved and put back before each restore (`files`); what
 //! must not be sealed into it (`secrets`); how its images are proven unchanged (`integrity`);
-//! and which paths and directories recorded in it may be trusted (`trust`).
+//! which paths and directories recorded in it may be trusted (`trust`); and the folders each
+//! restore writes its logs to (`logs`).
 
 pub mod dir;
 pub mod files;
 pub mod integrity;
+pub mod logs;
 pub mod secrets;
 pub mod trust;
 

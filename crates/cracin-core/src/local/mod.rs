@@ -109,21 +109,6 @@ impl CheckpointOptions {
     }
 }
 
-/// The JVM options cracin adds for a checkpoint (documented in the README): all of them, and
-/// those that shrink the heap. The collector stays the one the JVM would choose (see `jvm::gc`).
-pub fn java_options_for(command: &[String], shrink: bool) -> (Vec<String>, Vec<String>) {
-    // hsperfdata is an mmapped file under /tmp named after the PID: every JVM that is PID 1
-    // of its namespace would share it, and a restored JVM would find it changed.
-    let mut always = vec!["-XX:-UsePerfData".to_string()];
-    let shrink_opts = if shrink {
-        crate::jvm::gc::choose(command, crate::jvm::gc::Machine::here()).options
-    } else {
-        Vec::new()
-    };
-    always.extend(shrink_opts.iter().cloned());
-    (always, shrink_opts)
-}
-
 /// `--unprivileged` when CRIU has CAP_CHECKPOINT_RESTORE but not CAP_SYS_ADMIN (a container
 /// started with --cap-add=CHECKPOINT_RESTORE).
 fn criu_options() -> CriuOptions {
@@ -212,7 +197,8 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
         }
     }
 
-    let (mut java_options, shrink_opts) = java_options_for(&o.command, o.shrink);
+    let (mut java_options, shrink_opts) =
+        crate::jvm::options::java_options_for(&o.command, o.shrink);
     if o.shrink {
         let gc = crate::jvm::gc::choose(&o.command, crate::jvm::gc::Machine::here());
         progress.step("gc", &format!("{}: {}", gc.collector, gc.why));
@@ -255,7 +241,7 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
     // Secret values are masked wherever the launch line is shown or recorded.
     let (needles, warnings) = crate::ckpt::secrets::needles(
         &o.secrets,
-        &app_environment(&o.env),
+        &crate::jvm::options::app_environment(&o.env),
         &o.command,
         &spec.java_tool_options(),
     )?;
@@ -448,7 +434,7 @@ fn checkpoint_inner(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Ch
     let mut before_dump = Vec::new();
     if o.gc {
         match java_pid {
-            Some(pid) => match shrink_before_dump(pid) {
+            Some(pid) => match crate::jvm::options::shrink_before_dump(pid) {
                 Ok(steps) => {
                     gc_done = true;
                     before_dump = steps;
@@ -695,21 +681,6 @@ fn random_id() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// The environment the application starts with: cracin's own plus `--env` additions.
-fn app_environment(extra: &[(String, String)]) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = std::env::vars_os()
-        .map(|(k, v)| {
-            (
-                k.to_string_lossy().into_owned(),
-                v.to_string_lossy().into_owned(),
-            )
-        })
-        .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
-        .collect();
-    env.extend(extra.iter().cloned());
-    env
-}
-
 /// Keeps a failed checkpoint's logs (not its images) beside the target as `<out>.failed`, so the
 /// failure can be read again with `cracin explain`; the previous checkpoint stays untouched.
 fn keep_failed(mut staging: Staging) -> Result<PathBuf> {
@@ -717,24 +688,6 @@ fn keep_failed(mut staging: Staging) -> Result<PathBuf> {
     let failed = staging.failed_dir();
     drop(staging);
     Ok(failed)
-}
-
-/// Right before the dump: a full GC (the heap shrinks to what is live, and Serial GC gives the
-/// rest back), then glibc's free memory back to the kernel (`System.trim_native_heap`, JDK
-/// 17.0.9+). Pages given back are not dumped. Runs through the attach API, so JREs work too.
-fn shrink_before_dump(pid: u32) -> Result<Vec<String>> {
-    let mut done = Vec::new();
-    let r = crate::jvm::attach::jcmd(pid, "GC.run", Duration::from_secs(30));
-    if r.is_ok() {
-        done.push("GC.run".to_string());
-        // Older JDKs lack the command: that is fine, the GC was the bigger part.
-        if crate::jvm::attach::jcmd(pid, "System.trim_native_heap", Duration::from_secs(10)).is_ok()
-        {
-            done.push("System.trim_native_heap".to_string());
-        }
-    }
-    crate::jvm::attach::remove_socket_file(pid);
-    r.map(|_| done)
 }
 
 /// Options of `cracin restore`.
@@ -857,7 +810,7 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
     let log_dir = if o.inherit_stdio {
         crate::os::cmd::private_tmp_dir("cracin-restore")?
     } else {
-        restore_log_dir(&ck.path)?
+        crate::ckpt::logs::restore_log_dir(&ck.path)?
     };
     let stdout = log_dir.join("app.stdout");
     let stderr = log_dir.join("app.stderr");
@@ -1108,53 +1061,6 @@ pub fn restore(o: &RestoreOptions, progress: &dyn Progress) -> Result<Restored> 
         stderr,
         timings: sw.phases,
     })
-}
-
-/// `restores/<time>-<pid>` inside the checkpoint when it is writable, else a private temp dir.
-fn restore_log_dir(ck: &Path) -> Result<PathBuf> {
-    let name = format!(
-        "{}-{}",
-        humantime::format_rfc3339_millis(std::time::SystemTime::now())
-            .to_string()
-            .replace([':', '.'], "-"),
-        std::process::id()
-    );
-    let restores = ck.join("restores");
-    let d = restores.join(&name);
-    if crate::os::perms::ensure_private_dir(&restores).is_ok()
-        && crate::os::perms::create_private_dir(&d).is_ok()
-    {
-        prune_restores(&restores, 20);
-        return Ok(d);
-    }
-    crate::os::cmd::private_tmp_dir("cracin-restore")
-}
-
-/// Keeps the newest `keep` restore folders (names sort by time).
-fn prune_restores(dir: &Path, keep: usize) {
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        // Only cracin's own folders: `<rfc3339 time with - for : and .>-<pid>`, real directories.
-        let mut v: Vec<PathBuf> = rd
-            .flatten()
-            .filter(|e| is_restore_folder_name(&e.file_name().to_string_lossy()))
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .map(|e| e.path())
-            .collect();
-        v.sort();
-        if v.len() > keep {
-            for p in &v[..v.len() - keep] {
-                let _ = std::fs::remove_dir_all(p);
-            }
-        }
-    }
-}
-
-/// `2026-12-02T04-07-37-123Z-4242`: what `restore_log_dir` names its folders.
-fn is_restore_folder_name(n: &str) -> bool {
-    n.len() > 20
-        && n.as_bytes()[..4].iter().all(u8::is_ascii_digit)
-        && n.as_bytes()[10] == b'T'
-        && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 /// Verifies the image checksums recorded at dump: the small files always (cheap), the memory
