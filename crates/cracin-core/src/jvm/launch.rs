@@ -1,6 +1,7 @@
 //! The application: the user's command line, the JVM it runs, and launching it the way CRIU
 //! needs it. The command runs as PID 1 of a fresh PID namespace (so its PIDs are free again at
-//! every restore), as a session leader (CRIU refuses a session leader outside the namespace), with
+//! every restore; in a checkpoint container, whose namespace that is already, as cracin's child
+//! above the PIDs a restore needs), as a session leader (CRIU refuses a session leader outside the namespace), with
 //! stdin from /dev/null, stdout and stderr in files (a terminal cannot be restored), and no
 //! inherited file descriptors (a stray pipe or file makes the dump fail). cracin's JVM options go
 //! in through `JAVA_TOOL_OPTIONS`, so `java -jar`, a classpath and main class, or a vendor start
@@ -184,43 +185,15 @@ pub struct Launched {
     finished: Option<String>,
 }
 
-/// Starts the command in a new PID namespace.
+/// Starts the command the way CRIU needs it: in a PID namespace of its own on the host, or
+/// directly when cracin already is PID 1 of a checkpoint container (`spec.in_container`). The
+/// rest of the set-up (working directory, no stdin, cracin's JVM options, the environment, no
+/// inherited descriptors) is the same for both.
 pub fn launch(spec: &LaunchSpec) -> Result<Launched> {
-    if spec.in_container {
-        return launch_in_container(spec);
-    }
-    let unshare = which("unshare").ok_or_else(|| Error::JavaNotFound {
-        why: "`unshare` (util-linux) is not installed".into(),
-    })?;
-    let setsid = which("setsid").ok_or_else(|| Error::JavaNotFound {
-        why: "`setsid` (util-linux) is not installed".into(),
-    })?;
-    // unshare's own messages (it reports the killed child when CRIU ends the dumped tree) go to
-    // a log of their own; a small sh, exec'd away at once, gives the application its files.
-    let launcher_log = spec.stderr.with_file_name("launcher.log");
-    let log = crate::os::perms::create_private_file(&launcher_log)?;
-    // The shell's `>` keeps the mode of an existing file: the output starts private (0600).
-    crate::os::perms::create_private_file(&spec.stdout)?;
-    crate::os::perms::create_private_file(&spec.stderr)?;
-    let log2 = log.try_clone().map_err(|e| Error::io(&launcher_log, e))?;
-    let mut c = Command::new(unshare);
-    // Not --kill-child: its parent-death signal would be dumped with the process and CRIU
-    // would deliver it right after every restore. `os::signals::guard_against_signals` covers Ctrl-C instead.
-    c.args(["--pid", "--fork", "--"])
-        .arg(setsid)
-        .args([
-            "/bin/sh",
-            "-c",
-            r#"o=$1; e=$2; shift 2; exec "$@" >"$o" 2>"$e""#,
-            "sh",
-        ])
-        .arg(&spec.stdout)
-        .arg(&spec.stderr)
-        .args(&spec.argv)
-        .current_dir(&spec.cwd)
+    let isolation = Isolation::for_spec(spec)?;
+    let mut c = isolation.command(spec)?;
+    c.current_dir(&spec.cwd)
         .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log2)
         .env("JAVA_TOOL_OPTIONS", spec.java_tool_options());
     for (k, v) in &spec.env {
         c.env(k, v);
@@ -233,34 +206,13 @@ pub fn launch(spec: &LaunchSpec) -> Result<Launched> {
             Ok(())
         });
     }
+    isolation.restrict(&mut c);
     let started = Instant::now();
     let mut launcher = c.spawn().map_err(|e| Error::Spawn {
         command: spec.argv.join(" "),
         source: e,
     })?;
-    let upid = launcher.id();
-    // The namespace's init appears as unshare's only child within milliseconds.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let init_pid = loop {
-        if let Some(p) = children_of(upid).first() {
-            break *p;
-        }
-        if let Ok(Some(st)) = launcher.try_wait() {
-            return Err(super::output::app_exited(
-                describe_status(st),
-                &[spec.stdout.clone(), spec.stderr.clone()],
-            ));
-        }
-        if Instant::now() > deadline {
-            let _ = launcher.kill();
-            let _ = launcher.wait();
-            return Err(Error::Spawn {
-                command: spec.argv.join(" "),
-                source: std::io::Error::other("the PID namespace's first process never appeared"),
-            });
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    };
+    let init_pid = isolation.first_process(&mut launcher, spec)?;
     crate::os::signals::guard_against_signals(init_pid);
     Ok(Launched {
         launcher,
@@ -272,57 +224,134 @@ pub fn launch(spec: &LaunchSpec) -> Result<Launched> {
     })
 }
 
-/// Starts the command directly as a child of cracin (PID 1 of a checkpoint container).
-fn launch_in_container(spec: &LaunchSpec) -> Result<Launched> {
-    let out = crate::os::perms::create_private_file(&spec.stdout)?;
-    let err = crate::os::perms::create_private_file(&spec.stderr)?;
-    raise_pid_counter(CONTAINER_MIN_PID as i32);
-    let mut c = Command::new(&spec.argv[0]);
-    c.args(&spec.argv[1..])
-        .current_dir(&spec.cwd)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .env("JAVA_TOOL_OPTIONS", spec.java_tool_options());
-    for (k, v) in &spec.env {
-        c.env(k, v);
+/// How the application is kept apart so that CRIU can dump it and find its PIDs free again at
+/// every restore.
+enum Isolation {
+    /// On the host: `unshare --pid --fork` makes the command PID 1 of a new PID namespace and
+    /// `setsid` the leader of its own session.
+    PidNamespace { unshare: PathBuf, setsid: PathBuf },
+    /// cracin is PID 1 of a checkpoint container: the container is the namespace, so the command
+    /// runs as cracin's child, above `CONTAINER_MIN_PID`, in a session of its own.
+    Container,
+}
+
+impl Isolation {
+    fn for_spec(spec: &LaunchSpec) -> Result<Isolation> {
+        if spec.in_container {
+            return Ok(Isolation::Container);
+        }
+        let unshare = which("unshare").ok_or_else(|| Error::JavaNotFound {
+            why: "`unshare` (util-linux) is not installed".into(),
+        })?;
+        let setsid = which("setsid").ok_or_else(|| Error::JavaNotFound {
+            why: "`setsid` (util-linux) is not installed".into(),
+        })?;
+        Ok(Isolation::PidNamespace { unshare, setsid })
     }
-    unsafe {
-        c.pre_exec(|| {
-            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
-            // A session of its own: CRIU restores the session leader with the process.
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
+
+    /// The command line that starts the application, with its output going to its files
+    /// (created private, 0600).
+    fn command(&self, spec: &LaunchSpec) -> Result<Command> {
+        match self {
+            Isolation::PidNamespace { unshare, setsid } => {
+                // unshare's own messages (it reports the killed child when CRIU ends the dumped
+                // tree) go to a log of their own; a small sh, exec'd away at once, gives the
+                // application its files.
+                let launcher_log = spec.stderr.with_file_name("launcher.log");
+                let log = crate::os::perms::create_private_file(&launcher_log)?;
+                // The shell's `>` keeps the mode of an existing file: the output starts private.
+                crate::os::perms::create_private_file(&spec.stdout)?;
+                crate::os::perms::create_private_file(&spec.stderr)?;
+                let log2 = log.try_clone().map_err(|e| Error::io(&launcher_log, e))?;
+                let mut c = Command::new(unshare);
+                // Not --kill-child: its parent-death signal would be dumped with the process and
+                // CRIU would deliver it right after every restore.
+                // `os::signals::guard_against_signals` covers Ctrl-C instead.
+                c.args(["--pid", "--fork", "--"])
+                    .arg(setsid)
+                    .args([
+                        "/bin/sh",
+                        "-c",
+                        r#"o=$1; e=$2; shift 2; exec "$@" >"$o" 2>"$e""#,
+                        "sh",
+                    ])
+                    .arg(&spec.stdout)
+                    .arg(&spec.stderr)
+                    .args(&spec.argv)
+                    .stdout(log)
+                    .stderr(log2);
+                Ok(c)
             }
-            // The restore container has CHECKPOINT_RESTORE only: a JVM that held a capability
-            // the restore lacks cannot be restored ("Unable to restore capabilities").
-            for cap in [
-                crate::os::sysinfo::CAP_SYS_PTRACE,
-                crate::os::sysinfo::CAP_CHECKPOINT_RESTORE,
-                crate::os::sysinfo::CAP_SYS_ADMIN,
-            ] {
-                libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0);
+            Isolation::Container => {
+                let out = crate::os::perms::create_private_file(&spec.stdout)?;
+                let err = crate::os::perms::create_private_file(&spec.stderr)?;
+                raise_pid_counter(CONTAINER_MIN_PID as i32);
+                let mut c = Command::new(&spec.argv[0]);
+                c.args(&spec.argv[1..]).stdout(out).stderr(err);
+                Ok(c)
             }
-            // Non-root: no ambient or inheritable capability, so the JVM execs with none.
-            crate::os::caps::clear_inherited();
-            Ok(())
-        });
+        }
     }
-    let started = Instant::now();
-    let child = c.spawn().map_err(|e| Error::Spawn {
-        command: spec.argv.join(" "),
-        source: e,
-    })?;
-    let pid = child.id();
-    crate::os::signals::guard_against_signals(pid);
-    Ok(Launched {
-        launcher: child,
-        init_pid: pid,
-        started,
-        stdout: spec.stdout.clone(),
-        stderr: spec.stderr.clone(),
-        finished: None,
-    })
+
+    /// In a container, what the child does for itself before it execs (after the common set-up):
+    /// a session of its own and none of the capabilities the restore container will not have.
+    fn restrict(&self, c: &mut Command) {
+        if let Isolation::Container = self {
+            unsafe {
+                c.pre_exec(|| {
+                    // A session of its own: CRIU restores the session leader with the process.
+                    if libc::setsid() < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    // The restore container has CHECKPOINT_RESTORE only: a JVM that held a
+                    // capability the restore lacks cannot be restored ("Unable to restore
+                    // capabilities").
+                    for cap in [
+                        crate::os::sysinfo::CAP_SYS_PTRACE,
+                        crate::os::sysinfo::CAP_CHECKPOINT_RESTORE,
+                        crate::os::sysinfo::CAP_SYS_ADMIN,
+                    ] {
+                        libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0);
+                    }
+                    // Non-root: no ambient or inheritable capability, so the JVM execs with none.
+                    crate::os::caps::clear_inherited();
+                    Ok(())
+                });
+            }
+        }
+    }
+
+    /// The host PID of the application's first process: the namespace's init, which appears
+    /// as unshare's only child within milliseconds, or the child itself in a container.
+    fn first_process(&self, launcher: &mut Child, spec: &LaunchSpec) -> Result<u32> {
+        if let Isolation::Container = self {
+            return Ok(launcher.id());
+        }
+        let upid = launcher.id();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(p) = children_of(upid).first() {
+                return Ok(*p);
+            }
+            if let Ok(Some(st)) = launcher.try_wait() {
+                return Err(super::output::app_exited(
+                    describe_status(st),
+                    &[spec.stdout.clone(), spec.stderr.clone()],
+                ));
+            }
+            if Instant::now() > deadline {
+                let _ = launcher.kill();
+                let _ = launcher.wait();
+                return Err(Error::Spawn {
+                    command: spec.argv.join(" "),
+                    source: std::io::Error::other(
+                        "the PID namespace's first process never appeared",
+                    ),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
 }
 
 /// Moves this PID namespace's PID counter to at least `min` by creating short-lived children
