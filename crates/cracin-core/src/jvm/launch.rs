@@ -1,11 +1,11 @@
 //! The application: the user's command line, the JVM it runs, and launching it the way CRIU
 //! needs it. The command runs as PID 1 of a fresh PID namespace (so its PIDs are free again at
 //! every restore; in a checkpoint container, whose namespace that is already, as cracin's child
-//! above the PIDs a restore needs), as a session leader (CRIU refuses a session leader outside the namespace), with
-//! stdin from /dev/null, stdout and stderr in files (a terminal cannot be restored), and no
-//! inherited file descriptors (a stray pipe or file makes the dump fail). cracin's JVM options go
-//! in through `JAVA_TOOL_OPTIONS`, so `java -jar`, a classpath and main class, or a vendor start
-//! script that ends in `exec java` all work alike.
+//! above the PIDs a restore needs), as a session leader (CRIU refuses a session leader outside
+//! the namespace), with stdin from /dev/null, stdout and stderr in files (a terminal cannot be
+//! restored), and no inherited file descriptors (a stray pipe or file makes the dump fail).
+//! cracin's JVM options go in through `JAVA_TOOL_OPTIONS`, so `java -jar`, a classpath and main
+//! class, or a vendor start script that ends in `exec java` all work alike.
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
