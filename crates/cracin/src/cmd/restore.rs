@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cracin_core::jvm::individual;
-use cracin_core::local::{self, RestoreOptions};
+use cracin_core::local::{self, cold, RestoreOptions};
 use cracin_core::Result;
 
 use crate::render::Steps;
@@ -208,66 +208,19 @@ fn print_timings(phases: &[cracin_core::measure::Phase]) {
 /// The fallback when a restore fails (as Open Liberty does): one line saying why, then the
 /// application's own command, started cold in place of cracin.
 fn cold_start(dir: &std::path::Path, command: &[String], why: &cracin_core::Error) -> Result<i32> {
-    use std::os::unix::process::CommandExt;
-    let first_line = why.to_string();
-    eprintln!("cracin: restore failed: {first_line}; starting the application cold");
-    // CRIU's own reason: in a container its restore.log goes away with the container.
-    if let Some((_, tail)) = why.evidence() {
-        let lines: Vec<&str> = tail
-            .lines()
-            .map(|l| l.trim_start_matches([' ', '|']))
-            .filter(|l| !l.is_empty())
-            .collect();
-        let errors: Vec<&str> = lines
-            .iter()
-            .copied()
-            .filter(|l| l.contains("Error"))
-            .take(4)
-            .collect();
-        // No Error line (e.g. "Effective capability 21 missing"): the last lines say it.
-        let shown = if errors.is_empty() {
-            lines[lines.len().saturating_sub(3)..].to_vec()
-        } else {
-            errors
-        };
-        for l in shown {
-            eprintln!("cracin:   {l}");
-        }
+    eprintln!("cracin: restore failed: {why}; starting the application cold");
+    for l in cold::reason_lines(why) {
+        eprintln!("cracin:   {l}");
     }
-    let text =
-        std::fs::read_to_string(dir.join(cracin_core::ckpt::dir::MANIFEST)).unwrap_or_default();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    let argv: Vec<String> = if command.is_empty() {
-        v["command"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    } else {
-        command.to_vec()
-    };
-    let Some((prog, args)) = argv.split_first() else {
+    let start = cold::plan(dir, command);
+    let Some(prog) = start.argv.first() else {
         eprintln!(
             "cracin: no command recorded in {}: cannot start cold",
             dir.display()
         );
         return Ok(cracin_core::error::exit::RESTORE);
     };
-    // cracin is replaced by the application: nothing for the guardian to clean up.
-    cracin_core::os::guard::disarm();
-    // Signals were held back for forwarding; the cold JVM must receive them itself.
-    cracin_core::os::cmd::unblock_all_signals();
-    // The capability cracin raised for criu must not reach the application.
-    cracin_core::os::caps::clear_inherited();
-    let mut c = std::process::Command::new(prog);
-    c.args(args);
-    if let Some(cwd) = v["cwd"].as_str() {
-        c.current_dir(cwd);
-    }
-    let err = c.exec();
+    let err = cold::exec(&start);
     eprintln!("cracin: cannot start {prog}: {err}");
     Ok(cracin_core::error::exit::RESTORE)
 }
