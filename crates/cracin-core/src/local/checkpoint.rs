@@ -1,11 +1,11 @@
 //! `cracin checkpoint` on this host, as a `CheckpointRun` of named steps: preflight (the
 //! command, the probe, CRIU), stage (a private staging directory beside the target), configure
 //! (the JVM options, org.crac coordination, cracin's agent, the masked launch line), launch,
-//! wait until ready, warm up, coordinate (the application's Resources run before the dump),
-//! shrink, hold the Java threads, record the open files, dump, save the files, seal (private,
-//! secrets scan, checksums), write the manifest and put the checkpoint in place. Each step
-//! reads what the earlier ones found in the run; a failure drops the application (killing it)
-//! and the staging directory (keeping its logs as `<out>.failed`).
+//! wait until ready, find the JVM, warm up, coordinate (the application's Resources run before
+//! the dump), shrink, hold the Java threads, record the open files, dump, save the files, seal
+//! (private, secrets scan, checksums), write the manifest and put the checkpoint in place. Each
+//! step reads what the earlier ones found in the run; a failure drops the application (killing
+//! it) and the staging directory (keeping its logs as `<out>.failed`).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ use crate::ckpt::files::{self, Recorded};
 use crate::ckpt::secrets::Needle;
 use crate::diagnose;
 use crate::error::{Error, Result};
-use crate::jvm::coordinate::{self, Control, Provider};
+use crate::jvm::coordinate::{self, Control, Provider, Waited};
 use crate::jvm::cpu::CpuRecord;
 use crate::jvm::individual;
 use crate::jvm::launch::{self, Jvm, LaunchSpec, Launched};
@@ -37,6 +37,7 @@ pub(super) fn take(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Che
     let mut run = CheckpointRun::preflight(o, progress)?;
     let mut app = run.launch()?;
     let launch_to_ready = run.wait_ready(&mut app)?;
+    run.find_jvm(&mut app);
     let (warmup_stats, warmup_ms) = run.warm_up(&mut app)?;
     let nonce = run.coordinate(&mut app)?;
     let (shrink, gc_ms) = run.shrink(&app);
@@ -184,8 +185,8 @@ impl<'a> CheckpointRun<'a> {
         })
     }
 
-    /// Waits until the probe passes (or the application asks for its checkpoint), checks that
-    /// the application itself answered, and finds its JVM. Returns the time from launch.
+    /// Waits until the probe passes (or the application asks for its checkpoint) and checks
+    /// that the application itself answered. Returns the time from launch.
     fn wait_ready(&self, app: &mut App) -> Result<Duration> {
         let o = self.o;
         let ready = match &self.probe {
@@ -240,6 +241,11 @@ impl<'a> CheckpointRun<'a> {
             &format!("ready {:.0} ms after launch", ms(launch_to_ready)),
         );
         self.check_answered_by_app(app)?;
+        Ok(launch_to_ready)
+    }
+
+    /// The JVM in the application's process tree (the command may be a script that starts it).
+    fn find_jvm(&self, app: &mut App) {
         app.java_pid = app.launched.java_pid();
         app.jvm = app
             .java_pid
@@ -250,7 +256,6 @@ impl<'a> CheckpointRun<'a> {
                 "no java process found in the application's process tree; checkpointing it anyway",
             );
         }
-        Ok(launch_to_ready)
     }
 
     /// With --trigger app the application may ask for its checkpoint before the probe passes
@@ -354,31 +359,40 @@ impl<'a> CheckpointRun<'a> {
                     .done("resources", ms(t.elapsed()), "beforeCheckpoint ran");
                 Ok(Some(req.nonce))
             }
-            Err(coordinate::Waited::Aborted(text)) => {
+            Err(waited) => Err(self.not_claimed(app, waited)),
+        }
+    }
+
+    /// Why the application's checkpoint request did not come, as the error (the application is
+    /// stopped unless it exited by itself).
+    fn not_claimed(&self, app: &mut App, waited: Waited) -> Error {
+        let o = self.o;
+        match waited {
+            Waited::Aborted(text) => {
                 // The provider ran afterRestore; the application carries on. Say so, then stop it.
                 let still_serving = match &self.probe {
                     Some(p) => p.check(&app.logs, &probe::probe_agent()),
                     None => app.launched.exited().is_none(),
                 };
                 app.launched.kill();
-                Err(Error::Coordination {
+                Error::Coordination {
                     why: format!(
                         "a Resource refused the checkpoint in beforeCheckpoint (the application {}; cracin stopped it)",
                         if still_serving { "carried on and still answered its readiness probe" } else { "did not carry on" }
                     ),
                     log_tail: text,
-                })
+                }
             }
-            Err(coordinate::Waited::Exited) => {
+            Waited::Exited => {
                 let status = app
                     .launched
                     .exited()
                     .unwrap_or_else(|| "an unknown status".into());
-                Err(output::app_exited(status, &app.logs))
+                output::app_exited(status, &app.logs)
             }
-            Err(coordinate::Waited::TimedOut) => {
+            Waited::TimedOut => {
                 app.launched.kill();
-                Err(Error::Coordination {
+                Error::Coordination {
                     why: if o.trigger == Trigger::App {
                         format!(
                             "the application did not call org.crac.Core.checkpointRestore() within {}",
@@ -389,11 +403,11 @@ impl<'a> CheckpointRun<'a> {
                             .into()
                     },
                     log_tail: output::output_tail(&app.logs, output::TAIL_LINES),
-                })
+                }
             }
-            Err(coordinate::Waited::Io(e)) => {
+            Waited::Io(e) => {
                 app.launched.kill();
-                Err(*e)
+                *e
             }
         }
     }

@@ -4,8 +4,9 @@
 //! with mkdtemp semantics in `tempdir`; a checkpoint is a memory dump of the application, as
 //! sensitive as a private key); the guardian that cleans up after a killed cracin (`guard`), the
 //! bounded locks (`lock`), what /proc says about processes, their trees and their ports
-//! (`procfs`), the stop signals held, forwarded or turned into a clean-up (`signals`), and what talks to the kernel directly instead of parsing text (sock_diag netlink
-//! for listening sockets in `sockdiag`, the boot identity that host-wide caches are keyed by).
+//! (`procfs`), the stop signals held, forwarded or turned into a clean-up (`signals`), and what
+//! talks to the kernel directly instead of parsing text (sock_diag netlink for listening sockets
+//! in `sockdiag`, the boot identity that host-wide caches are keyed by).
 
 pub mod caps;
 pub mod cmd;
