@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::ckpt::dir::{self, CheckpointDir, Manifest};
 use crate::error::{Error, Result};
 use crate::jvm::individual;
-/// Kept here for the callers that read a restored application's output tail.
+/// The application's output tail, still read through this path by measure/bench.rs.
 pub use crate::jvm::output::output_tail;
 use crate::stage::criu::{Criu, CriuOptions};
 use crate::stage::warmup::WarmupSpec;
