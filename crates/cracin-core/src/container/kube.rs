@@ -119,16 +119,9 @@ impl ImageFacts {
     }
 }
 
-/// An engine command with what this host needs (`Engine::cmd`: global and `run` options).
+/// An engine command (`Engine::command`) with kube's timeout.
 fn engine_cmd(engine: &Engine, args: &[&str]) -> Cmd {
-    let argv = engine.cmd(args);
-    let mut c = Cmd::new(&argv[0])
-        .args(&argv[1..])
-        .timeout(Duration::from_secs(120));
-    for (k, v) in &engine.env {
-        c = c.env(k, v);
-    }
-    c
+    engine.command(args).timeout(Duration::from_secs(120))
 }
 
 /// Reads an image's facts through the engine (the image must be in its store); `runtime` is

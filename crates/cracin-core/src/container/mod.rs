@@ -25,6 +25,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+pub use engine::{
+    Engine, EngineKind, DOCKER_CLIENT, DOCKER_CONFIG_DIR, DOCKER_SOCKET, PODMAN_CONF,
+};
 pub use files::{FilesSpec, GeneratedFile};
 pub use runtime::{Base, CracEngine, Openj9Api, Recipe, Runtime};
 pub use user::RunUser;
@@ -32,98 +35,6 @@ pub use user::RunUser;
 use crate::error::{Error, Result};
 use crate::os::cmd::{shell_quote, Cmd};
 use crate::Progress;
-
-/// podman or docker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EngineKind {
-    Podman,
-    Docker,
-}
-
-/// A container engine: the client binary, the environment it needs, and what cracin adds to its
-/// commands so it works on this host (`engine::choose`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Engine {
-    pub kind: EngineKind,
-    pub binary: String,
-    pub env: Vec<(String, String)>,
-    /// Options before the subcommand of every command (e.g. podman's `--runtime runc`).
-    pub global_args: Vec<String>,
-    /// Options right after `run`, `create` and `build` (e.g. `--ulimit nofile=20000:20000`).
-    pub run_args: Vec<String>,
-}
-
-/// cracin's podman settings (written by scripts/setup-containers.sh).
-pub const PODMAN_CONF: &str = "/opt/cracin/containers.conf";
-/// cracin's private Docker 26 (scripts/setup-containers.sh, scripts/dockerd.sh).
-pub const DOCKER_CLIENT: &str = "/opt/cracin/docker/usr/bin/docker";
-pub const DOCKER_SOCKET: &str = "unix:///run/cracin/docker.sock";
-pub const DOCKER_CONFIG_DIR: &str = "/opt/cracin/docker-config";
-
-impl Engine {
-    /// The `podman` or `docker` on PATH with its own configuration, nothing added.
-    pub fn system(kind: EngineKind) -> Engine {
-        Engine {
-            kind,
-            binary: match kind {
-                EngineKind::Podman => "podman".into(),
-                EngineKind::Docker => "docker".into(),
-            },
-            env: vec![],
-            global_args: vec![],
-            run_args: vec![],
-        }
-    }
-
-    /// podman with cracin's private containers.conf (runc, ulimits this machine allows).
-    pub fn podman() -> Engine {
-        Engine {
-            env: vec![("CONTAINERS_CONF".into(), PODMAN_CONF.into())],
-            ..Engine::system(EngineKind::Podman)
-        }
-    }
-
-    /// cracin's Docker 26 client talking to its private daemon. The docker 28 CLI also talks to
-    /// it (API negotiated down to 1.45), but the 26 client is the one measured.
-    pub fn docker() -> Engine {
-        Engine {
-            binary: DOCKER_CLIENT.into(),
-            env: vec![
-                ("DOCKER_HOST".into(), DOCKER_SOCKET.into()),
-                ("DOCKER_CONFIG".into(), DOCKER_CONFIG_DIR.into()),
-            ],
-            ..Engine::system(EngineKind::Docker)
-        }
-    }
-
-    /// `podman` or `docker` as `engine::choose` picks it on this machine: the one on PATH with
-    /// its own configuration unless the environment asks for another (CONTAINERS_CONF,
-    /// CRACIN_DOCKER_HOST) or the system's docker cannot checkpoint.
-    pub fn parse(s: &str) -> Result<Engine> {
-        engine::choose_here(s, None).map(|c| c.engine)
-    }
-
-    pub fn name(&self) -> &'static str {
-        match self.kind {
-            EngineKind::Podman => "podman",
-            EngineKind::Docker => "docker",
-        }
-    }
-
-    /// A command line for this engine, with the options this host needs (`engine`).
-    pub fn cmd(&self, args: &[&str]) -> Vec<String> {
-        let mut v = vec![self.binary.clone()];
-        v.extend(self.global_args.iter().cloned());
-        if let Some((sub, rest)) = args.split_first() {
-            v.push(sub.to_string());
-            if matches!(*sub, "run" | "create" | "build") {
-                v.extend(self.run_args.iter().cloned());
-            }
-            v.extend(rest.iter().map(|a| a.to_string()));
-        }
-        v
-    }
-}
 
 /// How a step is carried out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -485,20 +396,16 @@ fn host_probe(ready: Option<&str>, port: u16) -> String {
 /// inspect` reports them (podman and docker print the same JSON). `cracin build --image` starts
 /// exactly this inside the checkpoint container when no command follows `--`.
 pub fn image_command(engine: &Engine, image: &str) -> Result<Vec<String>> {
-    let argv = engine.cmd(&[
-        "image",
-        "inspect",
-        "--format",
-        "{{json .Config.Entrypoint}}|{{json .Config.Cmd}}",
-        image,
-    ]);
-    let mut c = Cmd::new(&argv[0])
-        .args(&argv[1..])
-        .timeout(Duration::from_secs(60));
-    for (k, v) in &engine.env {
-        c = c.env(k, v);
-    }
-    let out = c.run().map_err(|e| match e {
+    let out = engine
+        .command(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{json .Config.Entrypoint}}|{{json .Config.Cmd}}",
+            image,
+        ])
+        .timeout(Duration::from_secs(60))
+        .run().map_err(|e| match e {
         Error::Command { log_tail, .. } => Error::usage(
             format!(
                 "cannot read the command of image {image} in {}: {}",
