@@ -1,14 +1,11 @@
-//! The files cracin generates for a container build: the Containerfile for each runtime and base,
-//! the seed's start scripts (CRaC, OpenJ9), `fd_policies.yaml` and the OpenJ9 fallback script.
-//! `cracin init` writes them for the user to own; `cracin build --jar` writes them into a private
-//! build context. They are plain text built from the options, so snapshot tests can pin every
-//! line against the seed.
+//! The files cracin generates for a container build, the parts every runtime shares: what a
+//! generated file is, what the files depend on (`FilesSpec`), cracin's header, the seed's file
+//! descriptor policies, and the list of files (the Containerfile first). Each runtime's own
+//! Containerfile recipe and scripts are in `runtime::{criu,crac,openj9}`. `cracin init` writes
+//! them for the user to own; `cracin build --jar` writes them into a private build context. They
+//! are plain text built from the options, so snapshot tests can pin every line against the seed.
 
-use super::runtime::scripts::{self, StartScript, START_JCMD_SH};
-use super::runtime::{
-    crac, criu_checkpoint_cmd, json_array, Base, CracEngine, Recipe, Runtime, APP_JAR,
-    CHECKPOINT_DIR, CRACIN_IN_IMAGE, MIN_PID,
-};
+use super::runtime::{Base, Recipe, Runtime};
 
 /// One generated file, relative to the build context.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,54 +44,14 @@ pub struct FilesSpec {
     pub user: super::user::RunUser,
 }
 
-/// CRIU 4.2.1 from Debian's source tarball (the same pin as scripts/setup.sh).
-pub const CRIU_VERSION: &str = "4.2.1";
-pub const CRIU_SHA256: &str = "29ec0ee09e296479fe7048c80980e8ef1d0684d0b0204c2b101dfea19f6725b9";
-
-/// The Zulu CRaC JRE tarballs the seed uses (Zulu 21.0.3, April 2024: `Base::jdk_version`). Newer
-/// ones exist (and Azul publishes CRaC images); these stay pinned because they are the seed's and
-/// the option table knows exactly what this build has (no -XX:+CRaCIgnoreRestoreIfUnavailable,
-/// no Warp). Their checksums were never verified here (no download possible).
-const ZULU_JRE_GLIBC: &str =
-    "https://cdn.azul.com/zulu/bin/zulu21.34.21-ca-crac-jre21.0.3-linux_x64.tar.gz";
-const ZULU_JRE_MUSL: &str =
-    "https://cdn.azul.com/zulu/bin/zulu21.34.21-ca-crac-jre21.0.3-linux_musl_x64.tar.gz";
-
-/// Every file for this spec, Containerfile first.
+/// Every file for this spec, Containerfile first, then the runtime's own (`runtime`).
 pub fn generate(s: &FilesSpec) -> Vec<GeneratedFile> {
     let mut v = vec![file("Containerfile", containerfile(s), 0o644)];
-    match s.runtime {
-        Runtime::Criu => {}
-        Runtime::Crac => {
-            v.push(file("start.sh", start_sh(s), 0o755));
-            if crac_triggers(s) {
-                v.push(file(
-                    "start_create_checkpoint.sh",
-                    scripts::trigger_sh(s.ready.as_deref(), &s.warmup),
-                    0o755,
-                ));
-                v.push(file("start_jcmd.sh", START_JCMD_SH.to_string(), 0o755));
-            }
-            v.push(file("fd_policies.yaml", FD_POLICIES.to_string(), 0o644));
-        }
-        Runtime::Openj9 => {
-            v.push(file("start.sh", start_sh(s), 0o755));
-            v.push(file("fd_policies.yaml", FD_POLICIES.to_string(), 0o644));
-            if s.fallback {
-                v.push(file("restore.sh", openj9_restore_sh(s), 0o755));
-            }
-        }
-    }
+    v.extend(s.runtime.files(s));
     v
 }
 
-/// Whether cracin triggers the CRaC checkpoint with jcmd (a JDK base) rather than the
-/// application itself (a JRE has no jcmd).
-fn crac_triggers(s: &FilesSpec) -> bool {
-    s.base.has_jcmd() || s.image.is_some()
-}
-
-fn file(name: &str, content: String, mode: u32) -> GeneratedFile {
+pub(crate) fn file(name: &str, content: String, mode: u32) -> GeneratedFile {
     GeneratedFile {
         name: name.into(),
         content,
@@ -122,275 +79,9 @@ fn header(s: &FilesSpec) -> String {
     )
 }
 
-/// The Containerfile of the checkpoint image.
+/// The Containerfile of the checkpoint image: cracin's header, then the runtime's recipe.
 pub fn containerfile(s: &FilesSpec) -> String {
     let mut f = header(s);
-    match s.runtime {
-        Runtime::Criu => criu_containerfile(s, &mut f),
-        Runtime::Crac => crac_containerfile(s, &mut f),
-        Runtime::Openj9 => openj9_containerfile(s, &mut f),
-    }
+    s.runtime.containerfile(s, &mut f);
     f
-}
-
-fn criu_containerfile(s: &FilesSpec, f: &mut String) {
-    match (&s.image, &s.base) {
-        (Some(image), _) => {
-            f.push_str(&format!(
-                "# The image must already hold a JVM and CRIU >= 4.2 on PATH (checked below).\nFROM {image}\n"
-            ));
-        }
-        (None, Base::CracinDebian { jdk }) => {
-            f.push_str(&format!(
-                "# Debian with OpenJDK {jdk} and CRIU {CRIU_VERSION}, made offline by `cracin base --jdk {jdk}`.\nFROM localhost/cracin-base:jdk{jdk}\n"
-            ));
-        }
-        (None, Base::JdkImage { image }) => {
-            let lines = [
-                format!("# CRIU {CRIU_VERSION} is built from Debian's source tarball in a builder stage FROM the same"),
-                "# (Debian or Ubuntu based) JDK image, so its libraries match; distribution packages of CRIU".into(),
-                "# before 4.2 fail on Linux >= 6.16. This stage needs the network (apt, deb.debian.org).".into(),
-                format!("ARG JDK_IMAGE={image}"),
-                "FROM ${JDK_IMAGE} AS criu-builder".into(),
-                "RUN apt-get update && apt-get install -y --no-install-recommends build-essential pkg-config \\".into(),
-                "    libbsd-dev libcap-dev libgnutls28-dev libnet1-dev libnftables-dev libnl-3-dev libprotobuf-c-dev \\".into(),
-                "    libprotobuf-dev protobuf-c-compiler protobuf-compiler python3-protobuf uuid-dev curl xz-utils \\".into(),
-                "    ca-certificates".into(),
-                "WORKDIR /build".into(),
-                format!("RUN curl -fsSLO http://deb.debian.org/debian/pool/main/c/criu/criu_{CRIU_VERSION}.orig.tar.xz \\"),
-                format!(" && echo \"{CRIU_SHA256}  criu_{CRIU_VERSION}.orig.tar.xz\" | sha256sum -c \\"),
-                format!(" && tar xf criu_{CRIU_VERSION}.orig.tar.xz \\"),
-                format!(" && make -C criu-{CRIU_VERSION} -j\"$(nproc)\" criu \\"),
-                format!(" && mkdir -p /out/lib && cp criu-{CRIU_VERSION}/criu/criu /out/criu \\"),
-                " && ldd /out/criu | awk '/=> \\//{print $3}' | grep -vE '/(libc|libm|libdl|libpthread|librt|ld-linux[^/]*)\\.so' \\".into(),
-                "    | xargs -r cp -L -t /out/lib/".into(),
-                String::new(),
-                "FROM ${JDK_IMAGE}".into(),
-                "COPY --from=criu-builder /out/criu /usr/local/sbin/criu".into(),
-                "COPY --from=criu-builder /out/lib/ /usr/local/lib/cracin-criu/".into(),
-                "RUN echo /usr/local/lib/cracin-criu >/etc/ld.so.conf.d/cracin-criu.conf && ldconfig".into(),
-            ];
-            for l in lines {
-                f.push_str(&l);
-                f.push('\n');
-            }
-        }
-        (None, other) => {
-            f.push_str(&format!("FROM {}\n", other.name()));
-        }
-    }
-    let jar = s.image.is_none();
-    if jar {
-        f.push_str(&format!("COPY app.jar {APP_JAR}\n"));
-    }
-    f.push_str(&format!(
-        "# cracin checkpoints the JVM from inside the container and restores it as PID 1.\n\
-COPY cracin {CRACIN_IN_IMAGE}\n\
-# {CHECKPOINT_DIR} must not exist yet: the checkpoint is written atomically.\n\
-{user}{workdir}EXPOSE {port}\n\
-STOPSIGNAL SIGTERM\n\
-# Checkpoint run: start the application with PIDs >= {MIN_PID} and no capabilities, wait until it is\n\
-# ready, warm it up, `criu dump --unprivileged` into {CHECKPOINT_DIR}; the container then exits.\n\
-ENTRYPOINT []\n\
-CMD {cmd}\n",
-        port = s.port,
-        user = super::user::criu_image_lines(&s.user, CRACIN_IN_IMAGE),
-        // An existing image keeps its own working directory: its command may use relative paths.
-        workdir = if jar { "WORKDIR /app\n" } else { "" },
-        cmd = json_array(
-            &s.checkpoint_cmd
-                .clone()
-                .unwrap_or_else(|| super::portable::criu_checkpoint_cmd(
-                    criu_checkpoint_cmd(s.ready.as_deref(), &s.warmup, &s.app_cmd),
-                    s.cpu_baseline
-                ))
-        ),
-    ));
-}
-
-fn crac_containerfile(s: &FilesSpec, f: &mut String) {
-    let warp = s.recipe.crac_engine == CracEngine::Warp;
-    match &s.image {
-        Some(image) => f.push_str(&format!("FROM {image}\n")),
-        None => match (&s.base, s.base.image_ref()) {
-            (base, Some(image)) => {
-                let why = match base {
-                    Base::ZuluUbuntuJdk => "# Azul's CRaC JDK image (the seed, \"Choose the base container\")",
-                    _ => "# BellSoft's CRaC runtime container (github.com/bell-sw/Alpaquita/pkgs/container/liberica-runtime-container);\n# the tag follows BellSoft's naming and was not pulled here",
-                };
-                f.push_str(&format!("{why}\nFROM {image}\n"));
-            }
-            (Base::ZuluUbuntuJre | Base::ZuluAlpineJre, None) => {
-                let (from, url) = if s.base.is_alpine() {
-                    ("alpine:3.20", ZULU_JRE_MUSL)
-                } else {
-                    ("ubuntu:22.04", ZULU_JRE_GLIBC)
-                };
-                f.push_str(&format!(
-                    "# The seed's JRE recipe: Zulu 21.0.3 with CRaC (April 2024) from Azul's CDN.\n\
-FROM {from}\n\nENV JAVA_HOME /opt/jdk\nENV PATH $JAVA_HOME/bin:$PATH\n\n\
-ADD \"{url}\" $JAVA_HOME/openjdk.tar.gz\n\n\
-RUN \\\n    tar --extract --file $JAVA_HOME/openjdk.tar.gz --directory \"$JAVA_HOME\" --strip-components 1; \\\n    rm $JAVA_HOME/openjdk.tar.gz;\n"
-                ));
-            }
-            (other, None) => f.push_str(&format!("FROM {}\n", other.name())),
-        },
-    }
-    let opts = crac::java_opts_extra(&s.base, s.recipe.crac_engine);
-    if !warp && !s.base.burns_pids_for_crac() {
-        f.push_str("\n# -XX:CRaCMinPid: the seed, \"PID Handling\", 3. (works on Ubuntu; fails on Alpine, where start.sh\n# burns PIDs instead)");
-    }
-    f.push_str(&format!(
-        "\nENV JAVA_OPTS_EXTRA=\"{}{}\"\n\n{}EXPOSE {}\n\n",
-        opts.iter()
-            .map(|o| format!("\\\n{o}"))
-            .collect::<Vec<_>>()
-            .join(" "),
-        super::portable::crac_java_opts(s.cpu_baseline),
-        super::portable::glibc_env(s.cpu_baseline, &s.base),
-        s.port
-    ));
-    let jcmd = crac_triggers(s);
-    if s.image.is_none() {
-        f.push_str("# copy the application jar to the image\nCOPY app.jar /app/\n");
-    }
-    f.push_str("# copy the file descriptor policies to the image\nCOPY fd_policies.yaml /app/\n# copy the shell scripts to the image\n");
-    let scripts: &[&str] = if jcmd {
-        &["start_create_checkpoint.sh", "start_jcmd.sh", "start.sh"]
-    } else {
-        &["start.sh"]
-    };
-    for sc in scripts {
-        f.push_str(&format!("COPY {sc} /app/\n"));
-    }
-    f.push_str(&format!(
-        "\n# create the folder for the checkpoint files and make the start scripts executable\nRUN \\\n  mkdir -p {CHECKPOINT_DIR}{}\n\n",
-        scripts.iter().map(|sc| format!(" && \\\n  chmod 755 /app/{sc}")).collect::<String>()
-    ));
-    let start = if jcmd {
-        "./start_jcmd.sh"
-    } else {
-        "./start.sh"
-    };
-    if warp {
-        // Warp needs no capability, so the checkpoint is taken while the image is built
-        // (https://foojay.io/today/warp-the-new-crac-engine, "Warp enters Docker"); start.sh
-        // exits non-zero, failing the build, when no checkpoint was written.
-        let (restore, _) = crac::restore_cmd(
-            s.base.jdk_version(),
-            CracEngine::Warp,
-            &s.app_cmd,
-            s.fallback,
-        );
-        f.push_str(&format!(
-            "# Warp: start the application, let it get ready and warm, checkpoint it, all in this build step\n\
-WORKDIR /app\nRUN {start}\n\n\
-# restore with the same engine (https://docs.azul.com/core/crac/crac-engines); no capabilities\n\
-CMD {}\n",
-            json_array(&restore)
-        ));
-    } else if jcmd {
-        f.push_str(&format!("# start the application; start_create_checkpoint.sh checkpoints it with jcmd once it is ready and warm\nWORKDIR /app\nCMD [\"{start}\"]\n"));
-    } else {
-        f.push_str("# start the application; a JRE has no jcmd: the application must call\n# org.crac.Core.checkpointRestore() itself once it is ready\nWORKDIR /app\nCMD [\"./start.sh\"]\n");
-    }
-}
-
-fn openj9_containerfile(s: &FilesSpec, f: &mut String) {
-    let from = match (&s.image, s.base.image_ref()) {
-        (Some(image), _) => image.clone(),
-        // The seed, "Choose the base container": icr.io/appcafe/ibm-semeru-runtimes:open-21-…-ubi-minimal.
-        (None, Some(image)) => image.to_string(),
-        (None, None) => s.base.name(),
-    };
-    let api = s.recipe.openj9_api;
-    if s.image.is_none() {
-        f.push_str(
-            "# IBM Semeru (OpenJ9) on UBI 9 minimal (the seed, \"Choose the base container\")\n",
-        );
-    }
-    f.push_str(&format!(
-        "FROM {from}\n\n\
-# checkpoint API: {api} (cracin --openj9-api; org.crac and -XX:+EnableCRIUSupport do not mix, the seed)\n\
-ENV JAVA_OPTS_EXTRA=\"{opts}{j9opts}\"\n\n\
-{glibc}USER root\n\n\
-EXPOSE {port}\n\n",
-        api = api.name(),
-        opts = api
-            .java_opts_extra()
-            .iter()
-            .map(|o| format!("\\\n{o}"))
-            .collect::<Vec<_>>()
-            .join(" "),
-        j9opts = super::portable::openj9_java_opts(s.cpu_baseline),
-        glibc = super::portable::glibc_env(s.cpu_baseline, &s.base),
-        port = s.port
-    ));
-    if s.image.is_none() {
-        f.push_str("# copy the application jar to the image\nCOPY app.jar /app/app.jar\n");
-    }
-    f.push_str("# copy the file descriptor policies to the image\nCOPY fd_policies.yaml /app/\n# copy the shell scripts to the image\nCOPY start.sh /app/\n");
-    if s.fallback {
-        f.push_str("COPY restore.sh /app/\n");
-    }
-    f.push_str(&format!(
-        "\n# create the folder for the checkpoint files and make the start scripts executable\nRUN \\\n  mkdir -p {CHECKPOINT_DIR} && \\\n  chmod 777 {CHECKPOINT_DIR} && \\\n  chmod 755 /app/start.sh{}\n\nUSER 1001\n\n\
-# start the application; it checkpoints itself ({})\nWORKDIR /app\nCMD [\"./start.sh\"]\n",
-        if s.fallback { " /app/restore.sh" } else { "" },
-        match api {
-            super::runtime::Openj9Api::Crac => "org.crac.Core.checkpointRestore()",
-            super::runtime::Openj9Api::CriuSupport => "CRIUSupport.checkpointJVM()",
-        }
-    ));
-}
-
-/// start.sh for the CRaC and OpenJ9 checkpoint runs (`scripts::start_sh`).
-fn start_sh(s: &FilesSpec) -> String {
-    let (burn, comment) = match s.runtime {
-        Runtime::Openj9 => (
-            true,
-            "# OpenJ9 has no PID adjustment and no -XX:CRaCMinPid (the seed, \"PID Handling\"): use up PIDs so\n# the JVM's PIDs are >= 1000 and free when the checkpoint is restored in a fresh container.\n",
-        ),
-        _ if s.recipe.crac_engine == CracEngine::Warp => (
-            false,
-            "# Warp restores under new PIDs (https://docs.azul.com/core/crac/crac-engines): no PID loop.\n",
-        ),
-        _ if s.base.burns_pids_for_crac() => (
-            true,
-            "# -XX:CRaCMinPid fails on Alpine (the seed, \"PID Handling\"): use up PIDs so the JVM's PIDs are\n# >= 1000 and free when the checkpoint is restored in a fresh container.\n",
-        ),
-        _ => (
-            false,
-            "# PIDs: -XX:CRaCMinPid=1000 in JAVA_OPTS_EXTRA (the seed, \"PID Handling\", 3.: works on Ubuntu).\n",
-        ),
-    };
-    scripts::start_sh(&StartScript {
-        app_cmd: &s.app_cmd,
-        burn_pids: burn,
-        pid_comment: comment,
-        stdio_to_files: s.runtime == Runtime::Openj9,
-    })
-}
-
-/// OpenJ9 with a fallback: restore detached; start cold when the checkpoint cannot be restored.
-fn openj9_restore_sh(s: &FilesSpec) -> String {
-    let lines = [
-        "#!/bin/sh".to_string(),
-        "# Generated by cracin: restore the checkpoint; start the application cold if that fails.".into(),
-        "rm -f /tmp/restored.pid".into(),
-        // The seed, "Create a new image with checkpoint data": criu restore --unprivileged -D
-        // /app/checkpoint --shell-job -v4 --log-file=restore.log ("works for the org.crac
-        // support as well as for the OpenJ9 CRIUSupport"); -d so this script can wait and fall back.
-        format!("if criu restore --unprivileged -D {CHECKPOINT_DIR} --shell-job -v4 --log-file=restore.log -d --pidfile /tmp/restored.pid; then"),
-        "  pid=$(cat /tmp/restored.pid)".into(),
-        "  trap 'kill -TERM \"$pid\" 2>/dev/null' TERM INT".into(),
-        "  # PID 1 inherits the restored JVM; stay until it is gone (a zombie counts as gone)".into(),
-        "  while [ -e /proc/$pid ] && ! grep -q '^[^)]*) Z' /proc/$pid/stat 2>/dev/null; do sleep 0.2 & wait $!; done".into(),
-        "  exit 0".into(),
-        "fi".into(),
-        // The marker verification looks for (`super::FALLBACK_MARKER`).
-        format!("echo \"{} (see {CHECKPOINT_DIR}/restore.log); starting cold\" >&2", super::FALLBACK_MARKER),
-        format!("exec {}", scripts::java_line(&s.app_cmd, false)),
-    ];
-    lines.join("\n") + "\n"
 }
