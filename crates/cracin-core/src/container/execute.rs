@@ -79,6 +79,32 @@ fn step_cmd(plan: &Plan, i: usize, s: &Step, log_dir: &Path) -> Result<Cmd> {
     Ok(c)
 }
 
+/// Where a step runs: the plan (its environment), the step's index (its log's name) and the log
+/// directory.
+struct Ctx<'a> {
+    plan: &'a Plan,
+    i: usize,
+    log_dir: &'a Path,
+}
+
+impl Ctx<'_> {
+    /// The step's command, or another command logged under the step's name.
+    fn cmd(&self, s: &Step, command: Option<&[String]>) -> Result<Cmd> {
+        match command {
+            Some(c) => step_cmd(
+                self.plan,
+                self.i,
+                &Step {
+                    command: c.to_vec(),
+                    ..s.clone()
+                },
+                self.log_dir,
+            ),
+            None => step_cmd(self.plan, self.i, s, self.log_dir),
+        }
+    }
+}
+
 fn run_step(
     plan: &Plan,
     i: usize,
@@ -89,7 +115,8 @@ fn run_step(
 ) -> Result<()> {
     progress.step(&s.name, &s.why);
     let t0 = Instant::now();
-    match &s.kind {
+    let ctx = Ctx { plan, i, log_dir };
+    let summary = match &s.kind {
         StepKind::Sample { names, rounds } => {
             samples.push(crate::verify::image::sample_step(
                 &s.name,
@@ -98,100 +125,92 @@ fn run_step(
                 *rounds,
                 log_dir,
             )?);
+            String::new()
         }
-        StepKind::Uniqueness => {
-            let summary = crate::verify::image::uniqueness_step(samples, progress)?;
-            let ms = t0.elapsed().as_secs_f64() * 1000.0;
-            progress.done(&s.name, ms, &summary);
-            return Ok(());
-        }
+        StepKind::Uniqueness => crate::verify::image::uniqueness_step(samples, progress)?,
         StepKind::Probe {
             timeout,
             alive,
             logs,
         } => {
-            let url = s.command.get(1).cloned().unwrap_or_default();
-            let probe = crate::stage::probe::Probe::parse(&url)?;
-            // `inspect` costs tens of milliseconds: ask at most twice a second.
-            let mut last_check = Instant::now();
-            let dead = || {
-                if alive.is_empty() || last_check.elapsed() < Duration::from_millis(500) {
-                    return None;
-                }
-                last_check = Instant::now();
-                let st = Step {
-                    command: alive.clone(),
-                    ..s.clone()
-                };
-                let out = step_cmd(plan, i, &st, log_dir).ok()?.run_unchecked().ok()?;
-                let text = out.stdout.trim().to_string();
-                let code = text.strip_prefix("false ")?;
-                out.status.success().then(|| format!("exit status {code}"))
-            };
-            match crate::stage::probe::wait_ready(
-                &probe,
-                &[],
-                *timeout,
-                Duration::from_millis(10),
-                dead,
-            ) {
-                Ok(_) => {}
-                Err(crate::stage::probe::NotReady::Exited(how)) => {
-                    let st = Step {
-                        command: logs.clone(),
-                        ..s.clone()
-                    };
-                    let out = step_cmd(plan, i, &st, log_dir)?.run_unchecked()?;
-                    let text = format!("{}{}", out.stdout, out.stderr);
-                    return Err(Error::Engine {
-                        step: s.name.clone(),
-                        command: format!("container {}", logs.last().cloned().unwrap_or_default()),
-                        status: format!("{how} before {url} answered"),
-                        log: out.stdout_path,
-                        log_tail: crate::os::cmd::tail_of_text(&text, 15),
-                    });
-                }
-                Err(_) => {
-                    return Err(Error::RestoredNotReady {
-                        probe: url.clone(),
-                        timeout: *timeout,
-                        log: log_dir.to_path_buf(),
-                        log_tail: String::new(),
-                    })
-                }
-            }
+            probe(&ctx, s, *timeout, alive, logs)?;
+            String::new()
         }
         StepKind::RunExpectAbsent { absent } => {
-            let out = step_cmd(plan, i, s, log_dir)?
-                .run()
-                .map_err(|e| engine_error(s, e))?;
-            if out.stdout.contains(absent.as_str()) || out.stderr.contains(absent.as_str()) {
-                let text = format!("{}{}", out.stdout, out.stderr);
-                // The marker line and the reason lines the restore entrypoint prints under it.
-                let line = text
-                    .lines()
-                    .skip_while(|l| !l.contains(absent.as_str()))
-                    .take_while(|l| l.contains(absent.as_str()) || l.starts_with("cracin:   "))
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                return Err(Error::Engine {
-                    step: s.name.clone(),
-                    command: s.command.join(" "),
-                    status: format!("output contains {absent:?}"),
-                    log: out.stderr_path.clone(),
-                    log_tail: line.to_string(),
-                });
-            }
+            run_expect_absent(&ctx, s, absent)?;
+            String::new()
         }
-        _ => {
-            step_cmd(plan, i, s, log_dir)?
-                .run()
-                .map_err(|e| engine_error(s, e))?;
+        StepKind::Run | StepKind::OnFailure => {
+            ctx.cmd(s, None)?.run().map_err(|e| engine_error(s, e))?;
+            String::new()
         }
-    }
+    };
     let ms = t0.elapsed().as_secs_f64() * 1000.0;
-    progress.done(&s.name, ms, "");
+    progress.done(&s.name, ms, &summary);
     Ok(())
+}
+
+/// Polls the URL in `command[1]` until it answers; ends early, with the container's logs as
+/// evidence, when `alive` says the container has exited.
+fn probe(ctx: &Ctx, s: &Step, timeout: Duration, alive: &[String], logs: &[String]) -> Result<()> {
+    let url = s.command.get(1).cloned().unwrap_or_default();
+    let probe = crate::stage::probe::Probe::parse(&url)?;
+    // `inspect` costs tens of milliseconds: ask at most twice a second.
+    let mut last_check = Instant::now();
+    let dead = || {
+        if alive.is_empty() || last_check.elapsed() < Duration::from_millis(500) {
+            return None;
+        }
+        last_check = Instant::now();
+        let out = ctx.cmd(s, Some(alive)).ok()?.run_unchecked().ok()?;
+        let text = out.stdout.trim().to_string();
+        let code = text.strip_prefix("false ")?;
+        out.status.success().then(|| format!("exit status {code}"))
+    };
+    match crate::stage::probe::wait_ready(&probe, &[], timeout, Duration::from_millis(10), dead) {
+        Ok(_) => Ok(()),
+        Err(crate::stage::probe::NotReady::Exited(how)) => {
+            let out = ctx.cmd(s, Some(logs))?.run_unchecked()?;
+            let text = format!("{}{}", out.stdout, out.stderr);
+            Err(Error::Engine {
+                step: s.name.clone(),
+                command: format!("container {}", logs.last().cloned().unwrap_or_default()),
+                status: format!("{how} before {url} answered"),
+                log: out.stdout_path,
+                log_tail: crate::os::cmd::tail_of_text(&text, 15),
+            })
+        }
+        Err(_) => Err(Error::RestoredNotReady {
+            probe: url.clone(),
+            timeout,
+            log: ctx.log_dir.to_path_buf(),
+            log_tail: String::new(),
+        }),
+    }
+}
+
+/// Runs the step's command; fails when its output contains `absent` (a restore's fallback
+/// marker), quoting the marker line and the reasons under it.
+fn run_expect_absent(ctx: &Ctx, s: &Step, absent: &str) -> Result<()> {
+    let out = ctx.cmd(s, None)?.run().map_err(|e| engine_error(s, e))?;
+    if !out.stdout.contains(absent) && !out.stderr.contains(absent) {
+        return Ok(());
+    }
+    let text = format!("{}{}", out.stdout, out.stderr);
+    // The marker line and the reason lines the restore entrypoint prints under it.
+    let line = text
+        .lines()
+        .skip_while(|l| !l.contains(absent))
+        .take_while(|l| l.contains(absent) || l.starts_with("cracin:   "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    Err(Error::Engine {
+        step: s.name.clone(),
+        command: s.command.join(" "),
+        status: format!("output contains {absent:?}"),
+        log: out.stderr_path.clone(),
+        log_tail: line.to_string(),
+    })
 }
 
 #[cfg(test)]
