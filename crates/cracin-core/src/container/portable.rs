@@ -28,27 +28,10 @@ pub fn check_build(
                 "--cpu-baseline cannot be applied to an existing image with the {} runtime: cracin generates none of its files",
                 rt.name()
             ),
-            match rt {
-                Runtime::Crac => "add -XX:CPUFeatures=generic to the JVM options in your image, or build with --jar",
-                _ => "add -XX:+PortableSharedCache to the JVM options in your image, or build with --jar",
-            },
+            rt.cpu_baseline_image_hint(),
         ));
     }
-    notes.push(match rt {
-        Runtime::Criu => format!(
-            "--cpu-baseline {}: the JVM and glibc are capped at that level inside the checkpoint container; cracin.json records the features a restore host needs",
-            b.name()
-        ),
-        Runtime::Crac => format!(
-            "--cpu-baseline {}: -XX:CPUFeatures={} (CRaC knows no levels; generic is the portable set)",
-            b.name(),
-            b.crac_cpu_features()
-        ),
-        Runtime::Openj9 => format!(
-            "--cpu-baseline {}: OpenJ9 compiles portable code before a checkpoint by itself; -XX:+PortableSharedCache for its AOT code",
-            b.name()
-        ),
-    });
+    notes.push(rt.cpu_baseline_note(b));
     Ok(())
 }
 

@@ -52,11 +52,7 @@ pub fn restore_flags(rt: Runtime, engine: EngineKind, profile: &Path) -> Vec<Str
 
 /// The capabilities a restore container needs, as Kubernetes names them (all others dropped).
 pub fn restore_capabilities(rt: Runtime) -> Vec<&'static str> {
-    match rt {
-        Runtime::Criu | Runtime::Crac => vec!["CHECKPOINT_RESTORE"],
-        // The seed's OpenJ9 restore set.
-        Runtime::Openj9 => vec!["CHECKPOINT_RESTORE", "SYS_PTRACE"],
-    }
+    rt.restore_capabilities().to_vec()
 }
 
 /// Whether the runtime's restore container takes cracin's generated profile (the others keep

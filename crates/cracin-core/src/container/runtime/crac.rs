@@ -65,6 +65,28 @@ pub const CHECKPOINT_WHY: &str =
 /// The option `cracin doctor` asks a JDK to accept, and what a JDK that accepts it is.
 pub const JDK_PROBE: (&str, &str) = ("-XX:CRaCCheckpointTo=/tmp/cracin-doctor-probe", "CRaC");
 
+/// The capabilities a restore container needs, as Kubernetes names them.
+pub const RESTORE_CAPABILITIES: &[&str] = &["CHECKPOINT_RESTORE"];
+
+/// A Kubernetes restore container's `allowPrivilegeEscalation`, and why.
+pub const KUBE_ESCALATION: (&str, &str) = ("true", "the CRaC JDK's criu gains its privileges on exec (setuid or file capabilities), which\n          # no_new_privs forbids");
+
+/// The `seccompProfile` lines of a Kubernetes pod: the runtime's default profile.
+pub const KUBE_SECCOMP: &str = "          type: RuntimeDefault\n";
+
+/// The plan's note on `--cpu-baseline` (docs/cpu.md).
+pub fn cpu_baseline_note(b: crate::jvm::cpu::CpuBaseline) -> String {
+    format!(
+        "--cpu-baseline {}: -XX:CPUFeatures={} (CRaC knows no levels; generic is the portable set)",
+        b.name(),
+        b.crac_cpu_features()
+    )
+}
+
+/// `--cpu-baseline` with an existing image: what the user does instead.
+pub const CPU_BASELINE_IMAGE_HINT: &str =
+    "add -XX:CPUFeatures=generic to the JVM options in your image, or build with --jar";
+
 /// `run` flags of every restore container: CHECKPOINT_RESTORE (the seed needed it on Docker
 /// Desktop; it is what lets CRIU pick PIDs with clone3). Warp needs none
 /// (`Runtime::restore_flags_for`).

@@ -48,6 +48,31 @@ pub fn restore_flags(engine: EngineKind) -> Vec<String> {
     }
 }
 
+/// The capabilities a restore container needs, as Kubernetes names them.
+pub const RESTORE_CAPABILITIES: &[&str] = &["CHECKPOINT_RESTORE"];
+
+/// A Kubernetes restore container's `allowPrivilegeEscalation`, and why.
+pub const KUBE_ESCALATION: (&str, &str) = ("false", "cracin, the container's first process, holds CHECKPOINT_RESTORE as a file capability and\n          # hands it to criu through the ambient set: that works under no_new_privs");
+
+/// The `seccompProfile` lines of a Kubernetes pod: cracin's generated profile.
+pub fn kube_seccomp(profile: &str) -> String {
+    format!("          # The container default plus clone3 for criu restore; install seccomp/{profile}\n          # into the kubelet's seccomp folder (default /var/lib/kubelet/seccomp) on every node.\n          type: Localhost\n          localhostProfile: {profile}\n")
+}
+
+/// The restore command without `--fallback` and the application command after it.
+pub fn without_fallback(restore_cmd: &[String]) -> Vec<String> {
+    let i = restore_cmd.iter().position(|a| a == "--fallback");
+    restore_cmd[..i.unwrap_or(restore_cmd.len())].to_vec()
+}
+
+/// The plan's note on `--cpu-baseline` (docs/cpu.md).
+pub fn cpu_baseline_note(b: crate::jvm::cpu::CpuBaseline) -> String {
+    format!(
+        "--cpu-baseline {}: the JVM and glibc are capped at that level inside the checkpoint container; cracin.json records the features a restore host needs",
+        b.name()
+    )
+}
+
 /// The restore image's CMD: cracin is PID 1 of the restore container: it restores with `criu
 /// restore -d`, becomes the JVM's parent (orphans go to PID 1), forwards SIGTERM/SIGINT and exits
 /// with the JVM's status; `--inherit-stdio` maps the dumped stdout/stderr files onto the

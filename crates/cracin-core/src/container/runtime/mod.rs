@@ -268,6 +268,62 @@ impl Runtime {
         }
     }
 
+    /// The capabilities a restore container needs, as Kubernetes names them (all others dropped).
+    pub fn restore_capabilities(self) -> &'static [&'static str] {
+        match self {
+            Runtime::Criu => criu::RESTORE_CAPABILITIES,
+            Runtime::Crac => crac::RESTORE_CAPABILITIES,
+            Runtime::Openj9 => openj9::RESTORE_CAPABILITIES,
+        }
+    }
+
+    /// The `seccompProfile` lines of a Kubernetes pod (`profile`: cracin's generated profile's
+    /// file name).
+    pub fn kube_seccomp(self, profile: &str) -> String {
+        match self {
+            Runtime::Criu => criu::kube_seccomp(profile),
+            Runtime::Crac => crac::KUBE_SECCOMP.to_string(),
+            Runtime::Openj9 => openj9::KUBE_SECCOMP.to_string(),
+        }
+    }
+
+    /// A restore container's `allowPrivilegeEscalation`, and why.
+    pub fn kube_privilege_escalation(self) -> (&'static str, &'static str) {
+        match self {
+            Runtime::Criu => criu::KUBE_ESCALATION,
+            Runtime::Crac => crac::KUBE_ESCALATION,
+            Runtime::Openj9 => openj9::KUBE_ESCALATION,
+        }
+    }
+
+    /// An image's restore command without its cold-start fallback; `None` where the fallback
+    /// cannot be taken out of the command.
+    pub fn without_fallback(self, restore_cmd: &[String]) -> Option<Vec<String>> {
+        match self {
+            Runtime::Criu => Some(criu::without_fallback(restore_cmd)),
+            Runtime::Crac | Runtime::Openj9 => None,
+        }
+    }
+
+    /// The plan's note on what `--cpu-baseline` (not `host`) does with this runtime.
+    pub fn cpu_baseline_note(self, b: crate::jvm::cpu::CpuBaseline) -> String {
+        match self {
+            Runtime::Criu => criu::cpu_baseline_note(b),
+            Runtime::Crac => crac::cpu_baseline_note(b),
+            Runtime::Openj9 => openj9::cpu_baseline_note(b),
+        }
+    }
+
+    /// What to do instead of `--cpu-baseline` with an existing image, whose files cracin does
+    /// not generate (never asked for plain CRIU: cracin caps the JVM of any image itself).
+    pub fn cpu_baseline_image_hint(self) -> &'static str {
+        match self {
+            Runtime::Criu => "",
+            Runtime::Crac => crac::CPU_BASELINE_IMAGE_HINT,
+            Runtime::Openj9 => openj9::CPU_BASELINE_IMAGE_HINT,
+        }
+    }
+
     /// The JVM option `cracin doctor` asks the JDK to accept, and what a JDK that accepts it
     /// is; `None` where any OpenJDK will do (plain CRIU).
     pub fn jdk_probe(self) -> Option<(&'static str, &'static str)> {

@@ -105,6 +105,29 @@ pub fn restore_cmd(fallback: bool) -> Vec<String> {
     .to_vec()
 }
 
+/// The capabilities a restore container needs, as Kubernetes names them: the seed's OpenJ9
+/// restore set.
+pub const RESTORE_CAPABILITIES: &[&str] = &["CHECKPOINT_RESTORE", "SYS_PTRACE"];
+
+/// A Kubernetes restore container's `allowPrivilegeEscalation`, and why.
+pub const KUBE_ESCALATION: (&str, &str) = ("true", "Semeru's criu gains CHECKPOINT_RESTORE from its file capabilities on exec by java,\n          # which no_new_privs forbids");
+
+/// The `seccompProfile` lines of a Kubernetes pod: the seed's OpenJ9 restore runs unconfined.
+pub const KUBE_SECCOMP: &str =
+    "          # The seed's OpenJ9 restore runs unconfined.\n          type: Unconfined\n";
+
+/// The plan's note on `--cpu-baseline` (docs/cpu.md).
+pub fn cpu_baseline_note(b: crate::jvm::cpu::CpuBaseline) -> String {
+    format!(
+        "--cpu-baseline {}: OpenJ9 compiles portable code before a checkpoint by itself; -XX:+PortableSharedCache for its AOT code",
+        b.name()
+    )
+}
+
+/// `--cpu-baseline` with an existing image: what the user does instead.
+pub const CPU_BASELINE_IMAGE_HINT: &str =
+    "add -XX:+PortableSharedCache to the JVM options in your image, or build with --jar";
+
 /// `run` flags of every restore container. The seed, "Run container with checkpoint data":
 /// CHECKPOINT_RESTORE + SYS_PTRACE + seccomp=unconfined; plus SETPCAP, which the restore needs to
 /// drop capabilities and which Open Liberty's InstantOn adds explicitly
