@@ -8,7 +8,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Engine, Plan, Step, StepKind};
+use super::engine::Engine;
+use super::plan::{Plan, Step, StepKind};
 use crate::error::{Error, Result};
 
 /// What `cracin base` builds.

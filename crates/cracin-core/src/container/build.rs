@@ -9,10 +9,11 @@ use std::time::Duration;
 use super::plan::{Plan, Step, StepKind, FALLBACK_MARKER};
 use super::runtime::versions::JdkVersion;
 use super::{
-    files, kube, portable, push, runtime, seccomp, security, BuildOptions, Engine, EngineKind,
-    FilesSpec, GeneratedFile, Output, RunUser, Runtime, Source,
+    files, kube, push, runtime, seccomp, security, BuildOptions, Engine, EngineKind, FilesSpec,
+    GeneratedFile, Output, RunUser, Runtime, Source,
 };
 use crate::error::{Error, Result};
+use crate::jvm::cpu::CpuBaseline;
 
 impl BuildOptions {
     /// The application port inside the container: from the readiness URL, else 8080.
@@ -182,7 +183,7 @@ pub fn build_plan(o: &BuildOptions) -> Result<Plan> {
     let b = Build::new(o);
     let mut p = empty_plan(&b);
     add_notes(&b, &mut p);
-    portable::check_build(o.cpu_baseline, o.runtime, &o.source, &mut p.notes)?;
+    check_cpu_baseline(o.cpu_baseline, o.runtime, &o.source, &mut p.notes)?;
     let built = add_image_build(&b, &mut p);
     if !b.warp {
         add_checkpoint(&b, &mut p, built);
@@ -211,6 +212,30 @@ fn check_options(o: &BuildOptions) -> Result<()> {
             "an unverified image is not tagged: use --verify 1 or more",
         ));
     }
+    Ok(())
+}
+
+/// A build's baseline: refused where cracin generates nothing to apply it (an existing image
+/// with the crac or openj9 runtime), else a plan note saying what it does.
+fn check_cpu_baseline(
+    b: CpuBaseline,
+    rt: Runtime,
+    source: &Source,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    if b == CpuBaseline::Host {
+        return Ok(());
+    }
+    if matches!(source, Source::Image(_)) && rt != Runtime::Criu {
+        return Err(Error::usage(
+            format!(
+                "--cpu-baseline cannot be applied to an existing image with the {} runtime: cracin generates none of its files",
+                rt.name()
+            ),
+            rt.cpu_baseline_image_hint(),
+        ));
+    }
+    notes.push(rt.cpu_baseline_note(b));
     Ok(())
 }
 

@@ -1,48 +1,12 @@
-//! The files cracin generates for a container build, the parts every runtime shares: what a
-//! generated file is, what the files depend on (`FilesSpec`), cracin's header, the seed's file
-//! descriptor policies, and the list of files (the Containerfile first). Each runtime's own
-//! Containerfile recipe and scripts are in `runtime::{criu,crac,openj9}`. `cracin init` writes
-//! them for the user to own; `cracin build --jar` writes them into a private build context. They
-//! are plain text built from the options, so snapshot tests can pin every line against the seed.
+//! The files cracin generates for a container build: the Containerfile (cracin's header, then the
+//! runtime's recipe from `runtime::{criu,crac,openj9}`) and the runtime's scripts and policies.
+//! `cracin init` writes them for the user to own; `cracin build --jar` writes them into a private
+//! build context. They are plain text built from the options (`FilesSpec`), so snapshot tests can
+//! pin every line against the seed.
 
-use super::runtime::{Base, Recipe, Runtime};
-
-/// One generated file, relative to the build context.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GeneratedFile {
-    pub name: String,
-    pub content: String,
-    /// Unix mode (0o755 for scripts).
-    pub mode: u32,
-}
-
-/// What the generated files depend on.
-#[derive(Debug, Clone)]
-pub struct FilesSpec {
-    pub runtime: Runtime,
-    pub base: Base,
-    /// The application command inside the container (default `java -jar /app/app.jar`).
-    pub app_cmd: Vec<String>,
-    /// Readiness probe inside the container (e.g. http://127.0.0.1:8080/health).
-    pub ready: Option<String>,
-    /// Warm-up URLs inside the container.
-    pub warmup: Vec<String>,
-    /// The port the application listens on (EXPOSE).
-    pub port: u16,
-    /// Start cold when the checkpoint cannot be restored.
-    pub fallback: bool,
-    /// Build FROM this image instead of a base (the user's `--image`), adding only what cracin needs.
-    pub image: Option<String>,
-    /// criu runtime: the checkpoint container's CMD instead of `cracin checkpoint --in-container`
-    /// (an image whose own scripts do the in-container work; the end-to-end tests use this).
-    pub checkpoint_cmd: Option<Vec<String>>,
-    /// The CPU features the checkpoint may need (`--cpu-baseline`, see `portable`).
-    pub cpu_baseline: crate::jvm::cpu::CpuBaseline,
-    /// The CRaC engine and the OpenJ9 checkpoint API.
-    pub recipe: Recipe,
-    /// The non-root user the criu runtime's image runs as (`super::user`).
-    pub user: super::user::RunUser,
-}
+use super::plan::GeneratedFile;
+use super::runtime::file;
+pub use super::runtime::{FilesSpec, FD_POLICIES};
 
 /// Every file for this spec, Containerfile first, then the runtime's own (`runtime`).
 pub fn generate(s: &FilesSpec) -> Vec<GeneratedFile> {
@@ -50,26 +14,6 @@ pub fn generate(s: &FilesSpec) -> Vec<GeneratedFile> {
     v.extend(s.runtime.files(s));
     v
 }
-
-pub(crate) fn file(name: &str, content: String, mode: u32) -> GeneratedFile {
-    GeneratedFile {
-        name: name.into(),
-        content,
-        mode,
-    }
-}
-
-/// The seed's file descriptor policies (OSGi keeps bundle jars open; CRaC refuses open files).
-pub const FD_POLICIES: &str = "type: FILE
-path: **/*.jar
-action: reopen
-warn: false
----
-type: FILE
-path: **/bundleFile
-action: reopen
-warn: false
-";
 
 fn header(s: &FilesSpec) -> String {
     format!(

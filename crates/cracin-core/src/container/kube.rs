@@ -11,8 +11,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use super::engine::Engine;
+use super::plan::GeneratedFile;
+use super::runtime::Runtime;
 use super::runtime::CHECKPOINT_DIR;
-use super::{files::GeneratedFile, seccomp, security, BuildOptions, Engine, RunUser, Runtime};
+use super::user::RunUser;
+use super::{seccomp, security, BuildOptions};
 use crate::error::{Error, Result};
 use crate::os::cmd::Cmd;
 

@@ -33,8 +33,8 @@ pub use engine::{
     Engine, EngineKind, DOCKER_CLIENT, DOCKER_CONFIG_DIR, DOCKER_SOCKET, PODMAN_CONF,
 };
 pub use execute::execute;
-pub use files::{FilesSpec, GeneratedFile};
-pub use plan::{write_files, Plan, Step, StepKind, FALLBACK_MARKER};
+pub use files::FilesSpec;
+pub use plan::{write_files, GeneratedFile, Plan, Step, StepKind, FALLBACK_MARKER};
 pub use runtime::{Base, CracEngine, Openj9Api, Recipe, Runtime};
 pub use user::RunUser;
 

@@ -7,7 +7,6 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::files::GeneratedFile;
 use crate::error::{Error, Result};
 use crate::os::cmd::shell_quote;
 
@@ -191,6 +190,15 @@ impl Plan {
         }
         s
     }
+}
+
+/// One generated file, relative to the build context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedFile {
+    pub name: String,
+    pub content: String,
+    /// Unix mode (0o755 for scripts).
+    pub mode: u32,
 }
 
 /// Writes generated files into `dir` (created if needed) with their modes.

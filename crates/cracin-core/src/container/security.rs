@@ -13,7 +13,8 @@
 
 use std::path::Path;
 
-use super::{EngineKind, Runtime};
+use super::engine::EngineKind;
+use super::runtime::Runtime;
 
 /// `run` flags of the checkpoint container.
 pub fn checkpoint_flags(rt: Runtime, yama_ptrace_scope: u8) -> Vec<String> {

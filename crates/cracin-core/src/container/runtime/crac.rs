@@ -8,9 +8,10 @@
 
 use super::scripts::{self, StartScript, START_JCMD_SH};
 use super::versions::{self, CracOption, JdkVersion};
+use super::{file, FilesSpec, FD_POLICIES};
 use super::{json_array, Base, CHECKPOINT_DIR, MIN_PID};
-use crate::container::files::{file, FilesSpec, GeneratedFile, FD_POLICIES};
-use crate::container::EngineKind;
+use crate::container::engine::EngineKind;
+use crate::container::plan::{GeneratedFile, FALLBACK_MARKER};
 use crate::error::{Error, Result};
 
 /// The Zulu CRaC JRE tarballs the seed uses (Zulu 21.0.3, April 2024: `Base::jdk_version`). Newer
@@ -214,7 +215,7 @@ pub fn extra_checkpoint_flags(kind: EngineKind) -> Vec<String> {
 pub fn restored_check() -> String {
     format!(
         "for p in /proc/[0-9]*; do [ \"${{p#/proc/}}\" -ge {MIN_PID} ] && exit 0; done; echo \"{} (no process at PID >= {MIN_PID}: the JVM started cold)\" >&2; exit 1",
-        crate::container::FALLBACK_MARKER
+        FALLBACK_MARKER
     )
 }
 
@@ -303,7 +304,7 @@ RUN \\\n    tar --extract --file $JAVA_HOME/openjdk.tar.gz --directory \"$JAVA_H
             .collect::<Vec<_>>()
             .join(" "),
         crate::container::portable::crac_java_opts(s.cpu_baseline),
-        crate::container::portable::glibc_env(s.cpu_baseline, &s.base),
+        crate::container::portable::glibc_env(s.cpu_baseline, s.base.is_alpine()),
         s.port
     ));
     let jcmd = triggers(s);

@@ -4,8 +4,9 @@
 //! commands and the flags of its containers; every value was measured on podman and Docker
 //! (docs/containers.md, docs/privileges.md).
 
-use super::{json_array, Base, APP_JAR, CHECKPOINT_DIR, CRACIN_IN_IMAGE, MIN_PID};
-use crate::container::{EngineKind, FilesSpec, GeneratedFile};
+use super::{json_array, Base, FilesSpec, APP_JAR, CHECKPOINT_DIR, CRACIN_IN_IMAGE, MIN_PID};
+use crate::container::engine::EngineKind;
+use crate::container::plan::GeneratedFile;
 
 /// CRIU 4.2.1 from Debian's source tarball (the same pin as scripts/setup.sh).
 pub const CRIU_VERSION: &str = "4.2.1";

@@ -20,8 +20,8 @@ pub use criu::checkpoint_cmd as criu_checkpoint_cmd;
 pub use openj9::Openj9Api;
 use versions::{JdkVersion, Vendor};
 
-use super::files::{FilesSpec, GeneratedFile};
-use super::EngineKind;
+use super::engine::EngineKind;
+use super::plan::GeneratedFile;
 use crate::error::{Error, Result};
 
 /// The choices inside a runtime: the CRaC engine and the OpenJ9 checkpoint API.
@@ -41,6 +41,55 @@ pub const CRACIN_IN_IMAGE: &str = "/usr/local/bin/cracin";
 /// fresh container (where only PID 1 and CRIU's few helpers exist): the same floor the
 /// in-container cracin launches the JVM above.
 pub const MIN_PID: u32 = crate::jvm::launch::CONTAINER_MIN_PID;
+
+/// What the generated files depend on.
+#[derive(Debug, Clone)]
+pub struct FilesSpec {
+    pub runtime: Runtime,
+    pub base: Base,
+    /// The application command inside the container (default `java -jar /app/app.jar`).
+    pub app_cmd: Vec<String>,
+    /// Readiness probe inside the container (e.g. http://127.0.0.1:8080/health).
+    pub ready: Option<String>,
+    /// Warm-up URLs inside the container.
+    pub warmup: Vec<String>,
+    /// The port the application listens on (EXPOSE).
+    pub port: u16,
+    /// Start cold when the checkpoint cannot be restored.
+    pub fallback: bool,
+    /// Build FROM this image instead of a base (the user's `--image`), adding only what cracin needs.
+    pub image: Option<String>,
+    /// criu runtime: the checkpoint container's CMD instead of `cracin checkpoint --in-container`
+    /// (an image whose own scripts do the in-container work; the end-to-end tests use this).
+    pub checkpoint_cmd: Option<Vec<String>>,
+    /// The CPU features the checkpoint may need (`--cpu-baseline`, see `portable`).
+    pub cpu_baseline: crate::jvm::cpu::CpuBaseline,
+    /// The CRaC engine and the OpenJ9 checkpoint API.
+    pub recipe: Recipe,
+    /// The non-root user the criu runtime's image runs as (`container::user`).
+    pub user: crate::container::user::RunUser,
+}
+
+/// A generated file.
+pub(crate) fn file(name: &str, content: String, mode: u32) -> GeneratedFile {
+    GeneratedFile {
+        name: name.into(),
+        content,
+        mode,
+    }
+}
+
+/// The seed's file descriptor policies (OSGi keeps bundle jars open; CRaC refuses open files).
+pub const FD_POLICIES: &str = "type: FILE
+path: **/*.jar
+action: reopen
+warn: false
+---
+type: FILE
+path: **/bundleFile
+action: reopen
+warn: false
+";
 
 /// How the JVM is checkpointed and restored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

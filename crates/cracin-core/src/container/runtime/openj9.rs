@@ -5,7 +5,8 @@
 
 use super::scripts::{self, StartScript};
 use super::CHECKPOINT_DIR;
-use crate::container::files::{file, FilesSpec, GeneratedFile, FD_POLICIES};
+use super::{file, FilesSpec, FD_POLICIES};
+use crate::container::plan::{GeneratedFile, FALLBACK_MARKER};
 use crate::error::{Error, Result};
 
 /// How the application checkpoints itself (OpenJ9 cannot be checkpointed from outside).
@@ -195,7 +196,7 @@ EXPOSE {port}\n\n",
             .collect::<Vec<_>>()
             .join(" "),
         j9opts = crate::container::portable::openj9_java_opts(s.cpu_baseline),
-        glibc = crate::container::portable::glibc_env(s.cpu_baseline, &s.base),
+        glibc = crate::container::portable::glibc_env(s.cpu_baseline, s.base.is_alpine()),
         port = s.port
     ));
     if s.image.is_none() {
@@ -232,8 +233,8 @@ fn restore_sh(s: &FilesSpec) -> String {
         "  while [ -e /proc/$pid ] && ! grep -q '^[^)]*) Z' /proc/$pid/stat 2>/dev/null; do sleep 0.2 & wait $!; done".into(),
         "  exit 0".into(),
         "fi".into(),
-        // The marker verification looks for (`crate::container::FALLBACK_MARKER`).
-        format!("echo \"{} (see {CHECKPOINT_DIR}/restore.log); starting cold\" >&2", crate::container::FALLBACK_MARKER),
+        // The marker verification looks for (`FALLBACK_MARKER`).
+        format!("echo \"{} (see {CHECKPOINT_DIR}/restore.log); starting cold\" >&2", FALLBACK_MARKER),
         format!("exec {}", scripts::java_line(&s.app_cmd, false)),
     ];
     lines.join("\n") + "\n"
