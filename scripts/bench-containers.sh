@@ -17,8 +17,10 @@
 #                               [--out FILE (default docs/bench-containers.md)]
 #
 # Root; podman needs scripts/setup-containers.sh, docker also `scripts/dockerd.sh start`; the
-# base image must exist in that engine (`cracin base --jdk 21 --engine ENGINE`). Every container
-# and image the script makes is removed at exit.
+# base image must exist in that engine (`cracin base --jdk 21 --engine ENGINE`). The engine, its
+# options and the restore flags are cracin's (read from `cracin build --dry-run`), so the restore
+# containers run exactly as `cracin build` says to run them. Every container and image the script
+# makes is removed at exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:/usr/local/sbin:/usr/sbin:/sbin:$PATH"
@@ -36,23 +38,32 @@ while [ $# -gt 0 ]; do
 done
 
 case $ENGINE in
-  podman)
-    export CONTAINERS_CONF=/opt/cracin/containers.conf
-    E=(podman)
-    RESTORE_FLAGS=(--cap-add=CHECKPOINT_RESTORE)
-    ;;
-  docker)
-    eval "$(scripts/dockerd.sh env)"
-    E=(/opt/cracin/docker/usr/bin/docker)
-    RESTORE_FLAGS=(--cap-add=CHECKPOINT_RESTORE --security-opt seccomp=/usr/share/containers/seccomp.json)
-    ;;
+  podman|docker) ;;
   *) echo "engine must be podman or docker" >&2; exit 2 ;;
 esac
 BASE=localhost/cracin-base:jdk$JDK
-"${E[@]}" image inspect "$BASE" >/dev/null 2>&1 || { echo "no $BASE in $ENGINE: cracin base --jdk $JDK --engine $ENGINE" >&2; exit 1; }
 
 cargo build --release --quiet
 CRACIN=$PWD/target/release/cracin
+
+# The engine command, its `run` options and the restore containers' flags come from cracin's own
+# plan for a restore image of BASE (`cracin build --dry-run`): the ones `cracin build` uses and
+# prints in its `run it with:` line, for the engine cracin picks (`cracin doctor --engine ENGINE`).
+plan=$("$CRACIN" build --dry-run --engine "$ENGINE" --image "$BASE" --tag cracin-bench-probe \
+  --verify 1 -- java -version) || { echo "no $BASE in $ENGINE? cracin base --jdk $JDK --engine $ENGINE" >&2; exit 1; }
+# The engine's environment (`export K=V ...`, shell-quoted by cracin).
+eval "$(printf '%s\n' "$plan" | sed -n '/^export /p')"
+# The first verification container: ENGINE [GLOBAL...] run [RUN_ARGS...] -d --name NAME
+# [RESTORE_FLAGS...] -p ADDR IMAGE
+eval "verify=($(printf '%s\n' "$plan" | awk '/^# [0-9]+\. verify-1-run:/ {getline; print; exit}'))"
+E=() RUN_ARGS=() RESTORE_FLAGS=()
+i=0
+while [ "${verify[$i]}" != run ]; do E+=("${verify[$i]}"); i=$((i + 1)); done
+i=$((i + 1))
+while [ "${verify[$i]}" != -d ]; do RUN_ARGS+=("${verify[$i]}"); i=$((i + 1)); done
+i=$((i + 3))
+while [ "${verify[$i]}" != -p ]; do RESTORE_FLAGS+=("${verify[$i]}"); i=$((i + 1)); done
+
 SUFFIX=$ENGINE-$$
 tmp=$(mktemp -d)
 containers=() images=()
@@ -76,7 +87,7 @@ start_ms() { # IMAGE PATH [FLAGS...]
   p=$(port)
   containers+=("$name")
   t0=$(now_ms)
-  "${E[@]}" run -d --name "$name" -p "127.0.0.1:$p:8080" "$@" "$img" >/dev/null
+  "${E[@]}" run "${RUN_ARGS[@]}" -d --name "$name" -p "127.0.0.1:$p:8080" "$@" "$img" >/dev/null
   until curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$p$path" 2>/dev/null; do
     if [ $(( $(now_ms) - t0 )) -gt 120000 ]; then echo "no answer from $img" >&2; "${E[@]}" logs "$name" >&2; exit 1; fi
     sleep 0.005
@@ -95,7 +106,7 @@ floor_ms() {
   local name=cracin-bench-idle-$SUFFIX-$RANDOM t0 t1
   containers+=("$name")
   t0=$(now_ms)
-  "${E[@]}" run -d --name "$name" -p "127.0.0.1:$(port):8080" "$BASE" sleep 60 >/dev/null
+  "${E[@]}" run "${RUN_ARGS[@]}" -d --name "$name" -p "127.0.0.1:$(port):8080" "$BASE" sleep 60 >/dev/null
   t1=$(now_ms)
   "${E[@]}" rm -f -t 0 "$name" >/dev/null 2>&1 || "${E[@]}" rm -f "$name" >/dev/null
   echo $((t1 - t0))
@@ -110,7 +121,7 @@ bench() {
   printf 'FROM %s\nCOPY app.jar /app/app.jar\nWORKDIR /app\nEXPOSE 8080\nCMD %s\n' "$BASE" "$cmd" >"$ctx/Containerfile"
   images+=("$app" "$tag")
   echo "== $name: application image" >&2
-  "${E[@]}" build -q -f "$ctx/Containerfile" -t "$app" "$ctx" >/dev/null
+  "${E[@]}" build "${RUN_ARGS[@]}" -q -f "$ctx/Containerfile" -t "$app" "$ctx" >/dev/null
   echo "== $name: cracin build --image $app" >&2
   local t0 build_ms; t0=$(now_ms)
   (cd "$ctx" && "$CRACIN" build --engine "$ENGINE" --image "$app" --tag "$tag" --verify 1 \
@@ -125,7 +136,7 @@ bench() {
     floor_ms >>"$tmp/f"
   done
   local ck
-  ck=$("${E[@]}" run --rm --entrypoint du "$tag" -sb /app/checkpoint | awk '{print $1}')
+  ck=$("${E[@]}" run "${RUN_ARGS[@]}" --rm --entrypoint du "$tag" -sb /app/checkpoint | awk '{print $1}')
   printf '| %s | %s | %s | %s | %s |\n' "$name" "$(median <"$tmp/r")" "$(median <"$tmp/c")" \
     "$(median <"$tmp/f")" "$(median <"$tmp/restored")" >>"$tmp/rows-start"
   printf '| %s | %s | %s | %s | %s | %.1f s |\n' "$name" \

@@ -1,14 +1,15 @@
 //! `cracin base`: a base image with a JDK and CRIU >= 4.2 made from Debian packages, without any
 //! registry: debootstrap a minbase rootfs with the suite's headless OpenJRE and CRIU's runtime
 //! libraries, clean it, cache it as a tarball, append the CRIU binary, and import the tarball
-//! into the engine. The same steps as scripts/base-image.sh, as a `Plan` so `--dry-run` shows
-//! them. Distribution CRIU packages are not used: bookworm's 3.17 and trixie's 4.1 fail on
+//! into the engine, as a `Plan` so `--dry-run` shows them (scripts/base-image.sh runs `cracin
+//! base`). Distribution CRIU packages are not used: bookworm's 3.17 and trixie's 4.1 fail on
 //! Linux >= 6.16 (docs/containers.md).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Engine, Plan, Step, StepKind};
+use super::engine::Engine;
+use super::plan::{Plan, Step, StepKind};
 use crate::error::{Error, Result};
 
 /// What `cracin base` builds.
@@ -212,6 +213,40 @@ pub fn base_plan(o: &BaseOptions, cached: bool) -> Result<Plan> {
         timeout: Duration::from_secs(120),
     });
     Ok(p)
+}
+
+/// Whether the engine already holds `o.tag()` with the same CRIU as `o.criu` (the first line of
+/// `criu --version`), so `cracin base --if-missing` has nothing to do. Any failure (no image, no
+/// engine, no CRIU) counts as missing.
+pub fn is_current(o: &BaseOptions) -> bool {
+    let first_line = |c: crate::os::cmd::Cmd| {
+        let out = c.timeout(Duration::from_secs(120)).run_unchecked().ok()?;
+        let line = out.stdout.lines().next()?.trim().to_string();
+        (out.status.success() && !line.is_empty()).then_some(line)
+    };
+    let tag = o.tag();
+    // `run` of a missing image would try to pull it.
+    let present = o
+        .engine
+        .command(&["image", "inspect", &tag])
+        .timeout(Duration::from_secs(60))
+        .run_unchecked()
+        .is_ok_and(|out| out.status.success());
+    if !present {
+        return false;
+    }
+    let Some(host) = first_line(crate::os::cmd::Cmd::new(&o.criu).arg("--version")) else {
+        return false;
+    };
+    let inside = first_line(o.engine.command(&[
+        "run",
+        "--rm",
+        "--network=none",
+        &tag,
+        "/usr/local/sbin/criu",
+        "--version",
+    ]));
+    inside.as_deref() == Some(host.as_str())
 }
 
 #[cfg(test)]

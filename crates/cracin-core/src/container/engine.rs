@@ -11,9 +11,111 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{Engine, EngineKind, DOCKER_CLIENT, DOCKER_CONFIG_DIR, DOCKER_SOCKET, PODMAN_CONF};
 use crate::error::{Error, Result};
 use crate::os::cmd::Cmd;
+
+/// podman or docker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    Podman,
+    Docker,
+}
+
+/// A container engine: the client binary, the environment it needs, and what cracin adds to its
+/// commands so it works on this host (`choose`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Engine {
+    pub kind: EngineKind,
+    pub binary: String,
+    pub env: Vec<(String, String)>,
+    /// Options before the subcommand of every command (e.g. podman's `--runtime runc`).
+    pub global_args: Vec<String>,
+    /// Options right after `run`, `create` and `build` (e.g. `--ulimit nofile=20000:20000`).
+    pub run_args: Vec<String>,
+}
+
+/// cracin's podman settings (written by scripts/setup-containers.sh).
+pub const PODMAN_CONF: &str = "/opt/cracin/containers.conf";
+/// cracin's private Docker 26 (scripts/setup-containers.sh, scripts/dockerd.sh).
+pub const DOCKER_CLIENT: &str = "/opt/cracin/docker/usr/bin/docker";
+pub const DOCKER_SOCKET: &str = "unix:///run/cracin/docker.sock";
+pub const DOCKER_CONFIG_DIR: &str = "/opt/cracin/docker-config";
+
+impl Engine {
+    /// The `podman` or `docker` on PATH with its own configuration, nothing added.
+    pub fn system(kind: EngineKind) -> Engine {
+        Engine {
+            kind,
+            binary: match kind {
+                EngineKind::Podman => "podman".into(),
+                EngineKind::Docker => "docker".into(),
+            },
+            env: vec![],
+            global_args: vec![],
+            run_args: vec![],
+        }
+    }
+
+    /// podman with cracin's private containers.conf (runc, ulimits this machine allows).
+    pub fn podman() -> Engine {
+        Engine {
+            env: vec![("CONTAINERS_CONF".into(), PODMAN_CONF.into())],
+            ..Engine::system(EngineKind::Podman)
+        }
+    }
+
+    /// cracin's Docker 26 client talking to its private daemon. The docker 28 CLI also talks to
+    /// it (API negotiated down to 1.45), but the 26 client is the one measured.
+    pub fn docker() -> Engine {
+        Engine {
+            binary: DOCKER_CLIENT.into(),
+            env: vec![
+                ("DOCKER_HOST".into(), DOCKER_SOCKET.into()),
+                ("DOCKER_CONFIG".into(), DOCKER_CONFIG_DIR.into()),
+            ],
+            ..Engine::system(EngineKind::Docker)
+        }
+    }
+
+    /// `podman` or `docker` as `choose` picks it on this machine: the one on PATH with
+    /// its own configuration unless the environment asks for another (CONTAINERS_CONF,
+    /// CRACIN_DOCKER_HOST) or the system's docker cannot checkpoint.
+    pub fn parse(s: &str) -> Result<Engine> {
+        choose_here(s, None).map(|c| c.engine)
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self.kind {
+            EngineKind::Podman => "podman",
+            EngineKind::Docker => "docker",
+        }
+    }
+
+    /// A command line for this engine, with the options this host needs (`engine`).
+    pub fn cmd(&self, args: &[&str]) -> Vec<String> {
+        let mut v = vec![self.binary.clone()];
+        v.extend(self.global_args.iter().cloned());
+        if let Some((sub, rest)) = args.split_first() {
+            v.push(sub.to_string());
+            if matches!(*sub, "run" | "create" | "build") {
+                v.extend(self.run_args.iter().cloned());
+            }
+            v.extend(rest.iter().map(|a| a.to_string()));
+        }
+        v
+    }
+
+    /// The one way to run an engine command: `cmd`'s command line with the engine's
+    /// environment, ready for a timeout and logs.
+    pub fn command(&self, args: &[&str]) -> Cmd {
+        let argv = self.cmd(args);
+        let mut c = Cmd::new(&argv[0]).args(&argv[1..]);
+        for (k, v) in &self.env {
+            c = c.env(k, v);
+        }
+        c
+    }
+}
 
 /// podman's default `nofile` limit for containers (containers-common): a root without
 /// CAP_SYS_RESOURCE whose hard limit is lower cannot start any container with it

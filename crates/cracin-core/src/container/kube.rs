@@ -11,8 +11,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use super::engine::Engine;
+use super::plan::GeneratedFile;
+use super::runtime::Runtime;
 use super::runtime::CHECKPOINT_DIR;
-use super::{files::GeneratedFile, seccomp, security, BuildOptions, Engine, RunUser, Runtime};
+use super::user::RunUser;
+use super::{seccomp, security, BuildOptions};
 use crate::error::{Error, Result};
 use crate::os::cmd::Cmd;
 
@@ -119,16 +123,9 @@ impl ImageFacts {
     }
 }
 
-/// An engine command with what this host needs (`Engine::cmd`: global and `run` options).
+/// An engine command (`Engine::command`) with kube's timeout.
 fn engine_cmd(engine: &Engine, args: &[&str]) -> Cmd {
-    let argv = engine.cmd(args);
-    let mut c = Cmd::new(&argv[0])
-        .args(&argv[1..])
-        .timeout(Duration::from_secs(120));
-    for (k, v) in &engine.env {
-        c = c.env(k, v);
-    }
-    c
+    engine.command(args).timeout(Duration::from_secs(120))
 }
 
 /// Reads an image's facts through the engine (the image must be in its store); `runtime` is
@@ -251,12 +248,9 @@ impl KubeOptions {
         }
         let fallback = f.labels.get(LABEL_FALLBACK).map(String::as_str) == Some("true");
         let command = if no_fallback && fallback {
-            match runtime {
-                Runtime::Criu => {
-                    let i = f.cmd.iter().position(|a| a == "--fallback");
-                    Some(f.cmd[..i.unwrap_or(f.cmd.len())].to_vec())
-                }
-                _ => {
+            match runtime.without_fallback(&f.cmd) {
+                Some(cmd) => Some(cmd),
+                None => {
                     return Err(Error::usage(
                         format!(
                             "--no-fallback is not supported for {} images",
@@ -399,15 +393,7 @@ fn deployment(o: &KubeOptions) -> String {
         None => s.push_str("        # The seed's image runs as root (its criu is setuid root).\n        runAsNonRoot: false\n"),
     }
     s.push_str("        seccompProfile:\n");
-    match o.runtime {
-        Runtime::Criu => {
-            let _ = writeln!(s, "          # The container default plus clone3 for criu restore; install seccomp/{profile}\n          # into the kubelet's seccomp folder (default /var/lib/kubelet/seccomp) on every node.\n          type: Localhost\n          localhostProfile: {profile}");
-        }
-        Runtime::Crac => s.push_str("          type: RuntimeDefault\n"),
-        Runtime::Openj9 => s.push_str(
-            "          # The seed's OpenJ9 restore runs unconfined.\n          type: Unconfined\n",
-        ),
-    }
+    s.push_str(&o.runtime.kube_seccomp(&profile));
     let _ = write!(
         s,
         "      containers:\n      - name: {n}\n        image: {image}\n        imagePullPolicy: IfNotPresent\n",
@@ -428,11 +414,7 @@ fn deployment(o: &KubeOptions) -> String {
     if let Some(h) = o.host_port {
         let _ = writeln!(s, "          hostPort: {h}");
     }
-    let (escalation, why) = match o.runtime {
-        Runtime::Criu => ("false", "cracin, the container's first process, holds CHECKPOINT_RESTORE as a file capability and\n          # hands it to criu through the ambient set: that works under no_new_privs"),
-        Runtime::Crac => ("true", "the CRaC JDK's criu gains its privileges on exec (setuid or file capabilities), which\n          # no_new_privs forbids"),
-        Runtime::Openj9 => ("true", "Semeru's criu gains CHECKPOINT_RESTORE from its file capabilities on exec by java,\n          # which no_new_privs forbids"),
-    };
+    let (escalation, why) = o.runtime.kube_privilege_escalation();
     let caps = security::restore_capabilities(o.runtime).join(", ");
     let _ = write!(
         s,

@@ -6,51 +6,7 @@
 //! code portable too. glibc's string functions are capped with GLIBC_TUNABLES on glibc bases.
 //! The CRaC and OpenJ9 lines were never run here (no such JDK): they are snapshot-tested only.
 
-use super::runtime::{Base, Runtime};
-use super::Source;
-use crate::error::{Error, Result};
 use crate::jvm::cpu::CpuBaseline;
-
-/// A build's baseline: refused where cracin generates nothing to apply it (an existing image
-/// with the crac or openj9 runtime), else a plan note saying what it does.
-pub fn check_build(
-    b: CpuBaseline,
-    rt: Runtime,
-    source: &Source,
-    notes: &mut Vec<String>,
-) -> Result<()> {
-    if b == CpuBaseline::Host {
-        return Ok(());
-    }
-    if matches!(source, Source::Image(_)) && rt != Runtime::Criu {
-        return Err(Error::usage(
-            format!(
-                "--cpu-baseline cannot be applied to an existing image with the {} runtime: cracin generates none of its files",
-                rt.name()
-            ),
-            match rt {
-                Runtime::Crac => "add -XX:CPUFeatures=generic to the JVM options in your image, or build with --jar",
-                _ => "add -XX:+PortableSharedCache to the JVM options in your image, or build with --jar",
-            },
-        ));
-    }
-    notes.push(match rt {
-        Runtime::Criu => format!(
-            "--cpu-baseline {}: the JVM and glibc are capped at that level inside the checkpoint container; cracin.json records the features a restore host needs",
-            b.name()
-        ),
-        Runtime::Crac => format!(
-            "--cpu-baseline {}: -XX:CPUFeatures={} (CRaC knows no levels; generic is the portable set)",
-            b.name(),
-            b.crac_cpu_features()
-        ),
-        Runtime::Openj9 => format!(
-            "--cpu-baseline {}: OpenJ9 compiles portable code before a checkpoint by itself; -XX:+PortableSharedCache for its AOT code",
-            b.name()
-        ),
-    });
-    Ok(())
-}
 
 /// The criu runtime's in-container checkpoint command with `--cpu-baseline LEVEL` before `--`.
 pub fn criu_checkpoint_cmd(mut cmd: Vec<String>, b: CpuBaseline) -> Vec<String> {
@@ -81,9 +37,9 @@ pub fn openj9_java_opts(b: CpuBaseline) -> String {
 /// `ENV GLIBC_TUNABLES=… LD_BIND_NOW=1` (with the reason) for CRaC and OpenJ9 images on a glibc
 /// base (see `crate::jvm::cpu::launch_env`); the criu runtime sets both itself when it launches the
 /// JVM. Empty for `host` and for musl (Alpine).
-pub fn glibc_env(b: CpuBaseline, base: &Base) -> String {
+pub fn glibc_env(b: CpuBaseline, musl: bool) -> String {
     match b.glibc_tunables() {
-        Some(t) if !base.is_alpine() => format!(
+        Some(t) if !musl => format!(
             "# --cpu-baseline {}: glibc's string functions stay within the level as well, and every\n# symbol is bound at start (ld.so's lazy binding saves registers sized for this CPU)\nENV GLIBC_TUNABLES={t} LD_BIND_NOW=1\n\n",
             b.name()
         ),
@@ -94,6 +50,7 @@ pub fn glibc_env(b: CpuBaseline, base: &Base) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::container::runtime::Base;
 
     #[test]
     fn the_baseline_goes_before_the_application_command() {
@@ -109,9 +66,9 @@ mod tests {
 
     #[test]
     fn glibc_caps_only_on_glibc() {
-        assert!(glibc_env(CpuBaseline::V2, &Base::ZuluAlpineJre).is_empty());
-        assert!(glibc_env(CpuBaseline::Host, &Base::ZuluUbuntuJdk).is_empty());
-        assert!(glibc_env(CpuBaseline::V2, &Base::ZuluUbuntuJdk)
+        assert!(glibc_env(CpuBaseline::V2, Base::ZuluAlpineJre.is_alpine()).is_empty());
+        assert!(glibc_env(CpuBaseline::Host, Base::ZuluUbuntuJdk.is_alpine()).is_empty());
+        assert!(glibc_env(CpuBaseline::V2, Base::ZuluUbuntuJdk.is_alpine())
             .contains("ENV GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX,"));
     }
 }

@@ -7,7 +7,8 @@
 
 use std::time::Duration;
 
-use super::{Engine, EngineKind, Plan, Step, StepKind};
+use super::engine::{Engine, EngineKind};
+use super::plan::{Plan, Step, StepKind};
 use crate::error::{Error, Result};
 
 /// Where an image goes.

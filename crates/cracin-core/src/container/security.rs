@@ -13,7 +13,8 @@
 
 use std::path::Path;
 
-use super::{EngineKind, Runtime};
+use super::engine::EngineKind;
+use super::runtime::Runtime;
 
 /// `run` flags of the checkpoint container.
 pub fn checkpoint_flags(rt: Runtime, yama_ptrace_scope: u8) -> Vec<String> {
@@ -52,11 +53,7 @@ pub fn restore_flags(rt: Runtime, engine: EngineKind, profile: &Path) -> Vec<Str
 
 /// The capabilities a restore container needs, as Kubernetes names them (all others dropped).
 pub fn restore_capabilities(rt: Runtime) -> Vec<&'static str> {
-    match rt {
-        Runtime::Criu | Runtime::Crac => vec!["CHECKPOINT_RESTORE"],
-        // The seed's OpenJ9 restore set.
-        Runtime::Openj9 => vec!["CHECKPOINT_RESTORE", "SYS_PTRACE"],
-    }
+    rt.restore_capabilities().to_vec()
 }
 
 /// Whether the runtime's restore container takes cracin's generated profile (the others keep

@@ -92,24 +92,21 @@ impl RunUser {
 
 /// The non-root USER of an image in the engine's store (`None`: root or unset).
 pub fn image_user(engine: &super::Engine, image: &str) -> Result<Option<RunUser>> {
-    let argv = engine.cmd(&["image", "inspect", "--format", "{{.Config.User}}", image]);
-    let mut c = crate::os::cmd::Cmd::new(&argv[0])
-        .args(&argv[1..])
-        .timeout(std::time::Duration::from_secs(60));
-    for (k, v) in &engine.env {
-        c = c.env(k, v);
-    }
-    let out = c.run().map_err(|e| match e {
-        Error::Command { log_tail, .. } => Error::usage(
-            format!(
-                "cannot read the user of image {image} in {}: {}",
-                engine.name(),
-                log_tail.lines().last().unwrap_or("").trim()
+    let out = engine
+        .command(&["image", "inspect", "--format", "{{.Config.User}}", image])
+        .timeout(std::time::Duration::from_secs(60))
+        .run()
+        .map_err(|e| match e {
+            Error::Command { log_tail, .. } => Error::usage(
+                format!(
+                    "cannot read the user of image {image} in {}: {}",
+                    engine.name(),
+                    log_tail.lines().last().unwrap_or("").trim()
+                ),
+                "build or load the image into this engine first",
             ),
-            "build or load the image into this engine first",
-        ),
-        other => other,
-    })?;
+            other => other,
+        })?;
     Ok(RunUser::from_image(&out.stdout))
 }
 

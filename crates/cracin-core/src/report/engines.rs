@@ -126,15 +126,9 @@ impl Drop for Cleanup<'_> {
 }
 
 fn engine_cmd(e: &Engine, args: &[&str], log_dir: &Path, stem: &str) -> Cmd {
-    let argv = e.cmd(args);
-    let mut c = Cmd::new(&argv[0])
-        .args(&argv[1..])
+    e.command(args)
         .timeout(Duration::from_secs(300))
-        .logs(log_dir, stem);
-    for (k, v) in &e.env {
-        c = c.env(k, v);
-    }
-    c
+        .logs(log_dir, stem)
 }
 
 fn image_size(e: &Engine, image: &str, log_dir: &Path) -> Option<u64> {

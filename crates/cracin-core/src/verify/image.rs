@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use super::{local::check_inputs, sample, InstanceInfo, Report};
 use crate::container::{Engine, Runtime, FALLBACK_MARKER};
 use crate::error::{Error, Result};
-use crate::os::cmd::Cmd;
 use crate::os::net::url_port;
 use crate::Progress;
 
@@ -58,30 +57,29 @@ fn app_port(o: &ImageOptions) -> Result<u16> {
     {
         return Ok(p);
     }
-    let out = engine_cmd(
-        &o.engine,
-        &[
+    let out = o
+        .engine
+        .command(&[
             "image",
             "inspect",
             "--format",
             "{{json .Config.ExposedPorts}}",
             &o.image,
-        ],
-    )
-    .timeout(Duration::from_secs(60))
-    .run()
-    .map_err(|e| match e {
-        Error::Command { log_tail, .. } => Error::usage(
-            format!(
-                "cannot inspect image {} in {}: {}",
-                o.image,
-                o.engine.name(),
-                log_tail.lines().last().unwrap_or("").trim()
+        ])
+        .timeout(Duration::from_secs(60))
+        .run()
+        .map_err(|e| match e {
+            Error::Command { log_tail, .. } => Error::usage(
+                format!(
+                    "cannot inspect image {} in {}: {}",
+                    o.image,
+                    o.engine.name(),
+                    log_tail.lines().last().unwrap_or("").trim()
+                ),
+                "build it with `cracin build` in this engine first (or pass the right --engine)",
             ),
-            "build it with `cracin build` in this engine first (or pass the right --engine)",
-        ),
-        other => other,
-    })?;
+            other => other,
+        })?;
     exposed_port(&out.stdout).ok_or_else(|| {
         Error::usage(
             format!("image {} does not expose exactly one port", o.image),
@@ -125,17 +123,6 @@ fn to_host(url: &str, app_port: u16, host_port: u16) -> Result<String> {
     Ok(format!("{scheme}://127.0.0.1:{host_port}{path}"))
 }
 
-/// An engine command with what this host needs (`Engine::cmd`: global options, `run` options
-/// such as ulimits) and the engine's environment.
-fn engine_cmd(e: &Engine, args: &[&str]) -> Cmd {
-    let argv = e.cmd(args);
-    let mut c = Cmd::new(&argv[0]).args(&argv[1..]);
-    for (k, v) in &e.env {
-        c = c.env(k, v);
-    }
-    c
-}
-
 /// Two different loopback ports free right now (both held while choosing).
 fn two_free_ports() -> Result<(u16, u16)> {
     let bind =
@@ -166,7 +153,8 @@ impl Drop for Containers<'_> {
 
 /// `rm -f`: stops the container (SIGKILL) and removes it; errors ignored (it may be gone).
 pub(super) fn remove_container(engine: &Engine, name: &str) {
-    let _ = engine_cmd(engine, &["rm", "-f", name])
+    let _ = engine
+        .command(&["rm", "-f", name])
         .timeout(Duration::from_secs(60))
         .run_unchecked();
 }
@@ -231,7 +219,8 @@ fn run_two(
         super::register_container(&o.engine, &name);
         let t0 = Instant::now();
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        engine_cmd(&o.engine, &a)
+        o.engine
+            .command(&a)
             .timeout(Duration::from_secs(120))
             .logs(&log_dir, format!("run-{}", i + 1))
             .run()
@@ -319,7 +308,8 @@ fn as_engine(step: &str, e: Error) -> Error {
 }
 
 fn logs_of(o: &ImageOptions, name: &str, log_dir: &std::path::Path) -> String {
-    engine_cmd(&o.engine, &["logs", name])
+    o.engine
+        .command(&["logs", name])
         .timeout(Duration::from_secs(30))
         .logs(log_dir, format!("logs-{name}"))
         .run_unchecked()
@@ -349,7 +339,9 @@ fn wait_ready(
         }
         if last_check.elapsed() > Duration::from_millis(500) {
             last_check = Instant::now();
-            let st = engine_cmd(&o.engine, &["inspect", "-f", "{{.State.Running}}", name])
+            let st = o
+                .engine
+                .command(&["inspect", "-f", "{{.State.Running}}", name])
                 .timeout(Duration::from_secs(30))
                 .run_unchecked()?;
             if st.status.success() && st.stdout.trim() == "false" {
@@ -382,17 +374,21 @@ fn wait_ready(
 /// exit code tells which ended it (143 = SIGTERM reached the JVM, 137 = killed).
 fn stop(o: &ImageOptions, name: &str, log_dir: &std::path::Path) -> Result<String> {
     let secs = o.stop_timeout.as_secs().max(1).to_string();
-    engine_cmd(&o.engine, &["stop", "-t", &secs, name])
+    o.engine
+        .command(&["stop", "-t", &secs, name])
         .timeout(o.stop_timeout + Duration::from_secs(60))
         .logs(log_dir, format!("stop-{name}"))
         .run()
         .map_err(|e| as_engine("verify-stop", e))?;
-    let code = engine_cmd(&o.engine, &["inspect", "-f", "{{.State.ExitCode}}", name])
+    let code = o
+        .engine
+        .command(&["inspect", "-f", "{{.State.ExitCode}}", name])
         .timeout(Duration::from_secs(30))
         .run_unchecked()
         .map(|out| out.stdout.trim().to_string())
         .unwrap_or_default();
-    engine_cmd(&o.engine, &["rm", name])
+    o.engine
+        .command(&["rm", name])
         .timeout(Duration::from_secs(60))
         .logs(log_dir, format!("rm-{name}"))
         .run()

@@ -1,6 +1,6 @@
 //! `cracin base`: a base image with a headless OpenJDK and CRIU >= 4.2, made offline from Debian
 //! packages (debootstrap) and imported into podman or docker. Runs the core's plan
-//! (`container::base`), the same steps as scripts/base-image.sh, so no script has to be shipped.
+//! (`container::base`); scripts/base-image.sh and scripts/setup.sh call it.
 use std::path::PathBuf;
 
 use cracin_core::container;
@@ -47,6 +47,11 @@ pub struct Args {
     #[arg(long)]
     pub rebuild: bool,
 
+    /// Do nothing when the engine already holds the image with the same CRIU (what
+    /// scripts/setup.sh wants when it runs again); --rebuild wins.
+    #[arg(long)]
+    pub if_missing: bool,
+
     /// Print the commands and stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -69,6 +74,15 @@ pub fn run(a: Args) -> Result<i32> {
     o.tag = a.tag.clone();
     o.criu = a.criu.clone();
     o.rebuild = a.rebuild;
+    if a.if_missing && !a.rebuild && !a.dry_run && container::base::is_current(&o) {
+        eprintln!(
+            "cracin base: {} on {} already holds this CRIU (--rebuild to make it again)",
+            o.tag(),
+            o.engine.name()
+        );
+        println!("{}", o.tag());
+        return Ok(0);
+    }
     let cached = o.rootfs_cache()?.is_file();
     let plan = base_plan(&o, cached)?;
     if a.dry_run {

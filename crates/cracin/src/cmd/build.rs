@@ -209,7 +209,7 @@ pub fn run(a: Args) -> Result<i32> {
         (None, Source::Image(img)) => container::user::image_user(&engine, img)?,
         (None, Source::Jar { .. }) => None,
     };
-    let id = unique_id();
+    let id = cracin_core::os::id::unique_id();
     let private_context = a.context.is_none();
     // The default context is a fresh mkdtemp directory (0700, random name): it receives copies
     // of the jar and of cracin, which must not go through anyone's symlink.
@@ -242,7 +242,8 @@ pub fn run(a: Args) -> Result<i32> {
             .unwrap_or_else(|| PathBuf::from("cracin")),
         id,
         verify_port: cracin_core::os::net::free_port().unwrap_or(18080),
-        yama_ptrace_scope: yama_ptrace_scope(),
+        // 0 when the Yama LSM is absent.
+        yama_ptrace_scope: cracin_core::os::sysinfo::ptrace_scope().unwrap_or(0) as u8,
         ready_timeout: Duration::from_secs(120),
         entrypoints: None,
         cpu_baseline: cracin_core::jvm::cpu::CpuBaseline::parse(&a.cpu_baseline)?,
@@ -301,21 +302,4 @@ pub fn run(a: Args) -> Result<i32> {
         port = opts.app_port()
     );
     Ok(0)
-}
-
-/// A short unique suffix for container and image names.
-fn unique_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{:x}{:05x}", std::process::id(), nanos & 0xfffff)
-}
-
-/// Yama's ptrace_scope (0 when the Yama LSM is absent, as on this machine).
-pub fn yama_ptrace_scope() -> u8 {
-    std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0)
 }

@@ -132,7 +132,7 @@ fn check(a: &Args) -> Result<i32> {
                 port: a.port,
                 ready_timeout: secs(a.ready_timeout),
                 stop_timeout: secs(a.stop_timeout),
-                id: unique_id(),
+                id: cracin_core::os::id::unique_id(),
             };
             verify::image::verify(&o, &progress)?
         }
@@ -265,13 +265,4 @@ fn stop_instances_on_signal() -> Result<()> {
         std::process::exit(128 + sig);
     });
     Ok(())
-}
-
-/// A short unique suffix for container names.
-fn unique_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{:x}{:05x}", std::process::id(), nanos & 0xfffff)
 }

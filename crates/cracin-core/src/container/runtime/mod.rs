@@ -1,23 +1,27 @@
-//! The three checkpoint runtimes a container image can use and what each needs from the engine:
-//! which capabilities and security options the checkpoint container and the restore container
-//! get, which command the checkpoint container runs, and which `--change` values turn the
-//! stopped checkpoint container into the restore image. The values for plain CRIU were measured
-//! on this machine (docs/containers.md); the CRaC and OpenJ9 values are the seed's and the
-//! vendors' and were never run here (no such JDK can be had without a registry). The CRaC and
-//! OpenJ9 recipes live in `crac` and `openj9`, their shell scripts in `scripts` (run for real with
-//! stand-ins by tests/container_scripts.rs), and which option exists in which JDK build in
-//! `versions`.
+//! The three checkpoint runtimes a container image can use, one file each: plain CRIU (`criu`),
+//! OpenJDK CRaC (`crac`) and OpenJ9 (`openj9`). Each file holds its runtime's whole recipe: the
+//! Containerfile and scripts, the flags of the checkpoint and restore containers, the checkpoint
+//! and restore commands and the plan's notes. This module holds what they share (the paths inside
+//! every image, the bases, `Recipe`) and `Runtime`, whose methods are the only place that
+//! chooses between the three, so adding a runtime means one file and one arm per method. The
+//! plain-CRIU values were measured (docs/containers.md); the CRaC and OpenJ9 values are the
+//! seed's and the vendors' and were never run by cracin's tests (no such JDK can be had without
+//! a registry). Their shell scripts are in `scripts` (run for real with stand-ins by
+//! tests/container_scripts.rs), and which option exists in which JDK build in `versions`.
 
 pub mod crac;
+pub mod criu;
 pub mod openj9;
 pub mod scripts;
 pub mod versions;
 
 pub use crac::CracEngine;
+pub use criu::checkpoint_cmd as criu_checkpoint_cmd;
 pub use openj9::Openj9Api;
 use versions::{JdkVersion, Vendor};
 
-use super::EngineKind;
+use super::engine::EngineKind;
+use super::plan::GeneratedFile;
 use crate::error::{Error, Result};
 
 /// The choices inside a runtime: the CRaC engine and the OpenJ9 checkpoint API.
@@ -37,10 +41,55 @@ pub const CRACIN_IN_IMAGE: &str = "/usr/local/bin/cracin";
 /// fresh container (where only PID 1 and CRIU's few helpers exist): the same floor the
 /// in-container cracin launches the JVM above.
 pub const MIN_PID: u32 = crate::jvm::launch::CONTAINER_MIN_PID;
-/// Docker 26's default seccomp profile answers clone3 with ENOSYS, so CRIU falls back to writing
-/// ns_last_pid, which is read-only in a container. Podman's default profile (containers-common)
-/// allows clone3 and works for Docker too (measured: docs/containers.md).
-pub const DOCKER_RESTORE_SECCOMP: &str = "/usr/share/containers/seccomp.json";
+
+/// What the generated files depend on.
+#[derive(Debug, Clone)]
+pub struct FilesSpec {
+    pub runtime: Runtime,
+    pub base: Base,
+    /// The application command inside the container (default `java -jar /app/app.jar`).
+    pub app_cmd: Vec<String>,
+    /// Readiness probe inside the container (e.g. http://127.0.0.1:8080/health).
+    pub ready: Option<String>,
+    /// Warm-up URLs inside the container.
+    pub warmup: Vec<String>,
+    /// The port the application listens on (EXPOSE).
+    pub port: u16,
+    /// Start cold when the checkpoint cannot be restored.
+    pub fallback: bool,
+    /// Build FROM this image instead of a base (the user's `--image`), adding only what cracin needs.
+    pub image: Option<String>,
+    /// criu runtime: the checkpoint container's CMD instead of `cracin checkpoint --in-container`
+    /// (an image whose own scripts do the in-container work; the end-to-end tests use this).
+    pub checkpoint_cmd: Option<Vec<String>>,
+    /// The CPU features the checkpoint may need (`--cpu-baseline`, see `portable`).
+    pub cpu_baseline: crate::jvm::cpu::CpuBaseline,
+    /// The CRaC engine and the OpenJ9 checkpoint API.
+    pub recipe: Recipe,
+    /// The non-root user the criu runtime's image runs as (`container::user`).
+    pub user: crate::container::user::RunUser,
+}
+
+/// A generated file.
+pub(crate) fn file(name: &str, content: String, mode: u32) -> GeneratedFile {
+    GeneratedFile {
+        name: name.into(),
+        content,
+        mode,
+    }
+}
+
+/// The seed's file descriptor policies (OSGi keeps bundle jars open; CRaC refuses open files).
+pub const FD_POLICIES: &str = "type: FILE
+path: **/*.jar
+action: reopen
+warn: false
+---
+type: FILE
+path: **/bundleFile
+action: reopen
+warn: false
+";
 
 /// How the JVM is checkpointed and restored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,57 +134,35 @@ impl Runtime {
         }
     }
 
-    /// `run` flags of the container that takes the checkpoint. Plans take them through
-    /// `security::checkpoint_flags`, which replaces the plain-CRIU set below (images that ran
-    /// as root) with the non-root least-privilege one (docs/privileges.md).
-    ///
-    /// Plain CRIU: `criu dump --unprivileged` needs CHECKPOINT_RESTORE and no seccomp filter at
-    /// all (`suspending seccomp failed` under any profile); SYS_PTRACE only where Yama's
-    /// ptrace_scope >= 1, because criu is java's sibling, not its ancestor. CRaC: the seed's
-    /// CHECKPOINT_RESTORE + SYS_PTRACE. OpenJ9: the seed's set, which drops everything else.
+    /// `run` flags of the container that takes the checkpoint, as each recipe gives them (images
+    /// that run as root). Plans take them through `security::checkpoint_flags`, which replaces
+    /// the plain-CRIU set with the non-root least-privilege one (docs/privileges.md).
     pub fn checkpoint_flags(self, yama_ptrace_scope: u8) -> Vec<String> {
         let v: Vec<&str> = match self {
-            Runtime::Criu => {
-                let mut v = vec!["--cap-add=CHECKPOINT_RESTORE"];
-                if yama_ptrace_scope >= 1 {
-                    v.push("--cap-add=SYS_PTRACE");
-                }
-                v.extend(["--security-opt", "seccomp=unconfined"]);
-                v
-            }
-            Runtime::Crac => vec!["--cap-add=CHECKPOINT_RESTORE", "--cap-add=SYS_PTRACE"],
-            Runtime::Openj9 => vec![
-                "--cap-drop=ALL",
-                "--cap-add=CHECKPOINT_RESTORE",
-                "--cap-add=SYS_PTRACE",
-                "--cap-add=SETPCAP",
-                "--security-opt",
-                "seccomp=unconfined",
-            ],
+            Runtime::Criu => criu::checkpoint_flags(yama_ptrace_scope),
+            Runtime::Crac => crac::CHECKPOINT_FLAGS.to_vec(),
+            Runtime::Openj9 => openj9::CHECKPOINT_FLAGS.to_vec(),
         };
         v.into_iter().map(String::from).collect()
     }
 
+    /// `run` flags the checkpoint container needs on this engine besides its privileges.
+    pub fn extra_checkpoint_flags(self, engine: EngineKind) -> Vec<String> {
+        match self {
+            Runtime::Crac => crac::extra_checkpoint_flags(engine),
+            Runtime::Criu | Runtime::Openj9 => vec![],
+        }
+    }
+
     /// `run` flags every container of the restore image needs (verification and production).
     /// Plans take them through `security::restore_flags`, which replaces the plain-CRIU set
-    /// below (images that ran as root) with `--cap-drop=ALL` and cracin's seccomp profile.
-    ///
-    /// Plain CRIU: `criu restore --unprivileged` with CHECKPOINT_RESTORE only; on Docker also a
-    /// seccomp profile that allows clone3 (see `DOCKER_RESTORE_SECCOMP`). CRaC: CHECKPOINT_RESTORE
-    /// (the seed needed it on Docker Desktop; it is what lets CRIU pick PIDs with clone3).
-    /// OpenJ9: the seed's CHECKPOINT_RESTORE + SYS_PTRACE + seccomp=unconfined, plus SETPCAP.
+    /// (images that ran as root) with `--cap-drop=ALL` and cracin's seccomp profile.
     pub fn restore_flags(self, engine: EngineKind) -> Vec<String> {
-        let v: Vec<String> = match (self, engine) {
-            (Runtime::Criu, EngineKind::Podman) => vec!["--cap-add=CHECKPOINT_RESTORE".into()],
-            (Runtime::Criu, EngineKind::Docker) => vec![
-                "--cap-add=CHECKPOINT_RESTORE".into(),
-                "--security-opt".into(),
-                format!("seccomp={DOCKER_RESTORE_SECCOMP}"),
-            ],
-            (Runtime::Crac, _) => vec!["--cap-add=CHECKPOINT_RESTORE".into()],
-            (Runtime::Openj9, _) => openj9::restore_flags(),
-        };
-        v
+        match self {
+            Runtime::Criu => criu::restore_flags(engine),
+            Runtime::Crac => crac::restore_flags(),
+            Runtime::Openj9 => openj9::restore_flags(),
+        }
     }
 
     /// `restore_flags` for a recipe: Warp restores need no capability at all ("Engine which
@@ -148,14 +175,9 @@ impl Runtime {
         self.restore_flags(engine)
     }
 
-    /// The restore image's CMD (as an exec-form JSON array's elements).
-    ///
-    /// Plain CRIU: cracin is PID 1 of the restore container: it restores with `criu restore -d`,
-    /// becomes the JVM's parent (orphans go to PID 1), forwards SIGTERM/SIGINT and exits with the
-    /// JVM's status; `--inherit-stdio` maps the dumped stdout/stderr files onto the container's
-    /// own (`criu --inherit-fd`), so `logs` shows the restored application; with a fallback it
-    /// starts the application cold when the checkpoint cannot be restored.
-    /// CRaC: `crac::restore_cmd` (the fallback flag only for JDK builds that have it).
+    /// The restore image's CMD (as an exec-form JSON array's elements): `criu::restore_cmd`,
+    /// `crac::restore_cmd` (the fallback flag only for JDK builds that have it),
+    /// `openj9::restore_cmd`.
     pub fn restore_cmd(
         self,
         app_cmd: &[String],
@@ -163,52 +185,11 @@ impl Runtime {
         jdk: JdkVersion,
         recipe: Recipe,
     ) -> Vec<String> {
-        if self == Runtime::Crac {
-            return crac::restore_cmd(jdk, recipe.crac_engine, app_cmd, fallback).0;
+        match self {
+            Runtime::Criu => criu::restore_cmd(app_cmd, fallback),
+            Runtime::Crac => crac::restore_cmd(jdk, recipe.crac_engine, app_cmd, fallback).0,
+            Runtime::Openj9 => openj9::restore_cmd(fallback),
         }
-        let mut v: Vec<String> = match self {
-            Runtime::Criu => [
-                CRACIN_IN_IMAGE,
-                "restore",
-                CHECKPOINT_DIR,
-                "--in-container",
-                "--foreground",
-                "--inherit-stdio",
-            ]
-            .map(String::from)
-            .to_vec(),
-            Runtime::Crac => unreachable!("handled above"),
-            Runtime::Openj9 => {
-                if fallback {
-                    // criu cannot fall back by itself: a script restores detached and starts the
-                    // application cold when that fails.
-                    return vec!["/app/restore.sh".into()];
-                }
-                [
-                    "criu",
-                    "restore",
-                    "--unprivileged",
-                    "-D",
-                    CHECKPOINT_DIR,
-                    "--shell-job",
-                    "-v4",
-                    "--log-file=restore.log",
-                ]
-                .map(String::from)
-                .to_vec()
-            }
-        };
-        if fallback {
-            match self {
-                Runtime::Criu => {
-                    v.push("--fallback".into());
-                    v.push("--".into());
-                    v.extend(app_cmd.iter().cloned());
-                }
-                Runtime::Crac | Runtime::Openj9 => {}
-            }
-        }
-        v
     }
 
     /// The `--change` values of `commit`: the restore CMD, no ENTRYPOINT (a base's entrypoint
@@ -232,36 +213,175 @@ impl Runtime {
             "WORKDIR /app".into(),
         ]
     }
-}
 
-/// The checkpoint command of the plain-CRIU runtime (the checkpoint container's CMD): cracin is
-/// PID 1, starts the application with PIDs >= `MIN_PID` and no capabilities, waits for readiness,
-/// warms up and dumps with `criu dump --unprivileged`.
-pub fn criu_checkpoint_cmd(
-    ready: Option<&str>,
-    warmup: &[String],
-    app_cmd: &[String],
-) -> Vec<String> {
-    let mut v: Vec<String> = [
-        CRACIN_IN_IMAGE,
-        "checkpoint",
-        "--in-container",
-        "--out",
-        CHECKPOINT_DIR,
-    ]
-    .map(String::from)
-    .to_vec();
-    if let Some(r) = ready {
-        v.push("--ready".into());
-        v.push(r.into());
+    /// Refuses a `--base` the runtime cannot use (or whose JDK lacks the chosen CRaC engine).
+    pub fn check_base(self, base: &Base, recipe: Recipe) -> Result<()> {
+        base.check_runtime(self)?;
+        match self {
+            Runtime::Crac => crac::check_engine(base, recipe.crac_engine),
+            Runtime::Criu | Runtime::Openj9 => Ok(()),
+        }
     }
-    for w in warmup {
-        v.push("--warmup".into());
-        v.push(w.clone());
+
+    /// Whether the checkpoint is taken while the image is built (Azul's Warp): then there is no
+    /// checkpoint container and no commit.
+    pub fn checkpoints_in_build(self, recipe: Recipe) -> bool {
+        self == Runtime::Crac && recipe.crac_engine == CracEngine::Warp
     }
-    v.push("--".into());
-    v.extend(app_cmd.iter().cloned());
-    v
+
+    /// Whether the cracin binary goes into the image (it checkpoints and restores from inside).
+    pub fn cracin_in_image(self) -> bool {
+        self == Runtime::Criu
+    }
+
+    /// What the checkpoint step of a plan does.
+    pub fn checkpoint_why(self) -> &'static str {
+        match self {
+            Runtime::Criu => criu::CHECKPOINT_WHY,
+            Runtime::Crac => crac::CHECKPOINT_WHY,
+            Runtime::Openj9 => openj9::CHECKPOINT_WHY,
+        }
+    }
+
+    /// The plan's notes on the recipe: what was never run, and what the chosen base and JDK
+    /// build can and cannot do. `base` is the `--base` of a `--jar` build.
+    pub fn plan_notes(
+        self,
+        base: Option<&Base>,
+        jdk: JdkVersion,
+        recipe: Recipe,
+        app_cmd: &[String],
+        fallback: bool,
+    ) -> Vec<String> {
+        let never_run = format!(
+            "the {} runtime is generated from the seed's recipe and was never run by cracin's tests (no such JDK here); its scripts ran under sh and busybox sh with stand-in java/jcmd",
+            self.name()
+        );
+        match self {
+            Runtime::Criu => criu::plan_notes(base),
+            Runtime::Crac => std::iter::once(never_run)
+                .chain(crac::plan_notes(
+                    base,
+                    jdk,
+                    recipe.crac_engine,
+                    app_cmd,
+                    fallback,
+                ))
+                .collect(),
+            Runtime::Openj9 => vec![never_run],
+        }
+    }
+
+    /// What the application itself must do, for the plan's notes (OpenJ9 cannot be checkpointed
+    /// from outside).
+    pub fn application_note(self, recipe: Recipe) -> Option<String> {
+        match self {
+            Runtime::Openj9 => Some(recipe.openj9_api.note()),
+            Runtime::Criu | Runtime::Crac => None,
+        }
+    }
+
+    /// A shell command each verification container runs (`exec … sh -c`) that fails when the
+    /// container started cold instead of restoring, where the logs cannot tell (CRaC's fallback
+    /// prints nothing). Only for the generated start.sh (`from_jar`), which puts the JVM at
+    /// PID >= `MIN_PID`; Warp restores under new PIDs.
+    pub fn restored_check(self, recipe: Recipe, from_jar: bool) -> Option<String> {
+        (self == Runtime::Crac && recipe.crac_engine != CracEngine::Warp && from_jar)
+            .then(crac::restored_check)
+    }
+
+    /// Whether a restore that fell back to a cold start says so in the container's output
+    /// (`FALLBACK_MARKER`: cracin's in-container restore and OpenJ9's restore.sh do).
+    pub fn fallback_in_logs(self) -> bool {
+        match self {
+            Runtime::Criu | Runtime::Openj9 => true,
+            Runtime::Crac => false,
+        }
+    }
+
+    /// The Containerfile of the checkpoint image after cracin's header.
+    pub fn containerfile(self, s: &FilesSpec, f: &mut String) {
+        match self {
+            Runtime::Criu => criu::containerfile(s, f),
+            Runtime::Crac => crac::containerfile(s, f),
+            Runtime::Openj9 => openj9::containerfile(s, f),
+        }
+    }
+
+    /// The files of the build context besides the Containerfile.
+    pub fn files(self, s: &FilesSpec) -> Vec<GeneratedFile> {
+        match self {
+            Runtime::Criu => criu::files(s),
+            Runtime::Crac => crac::files(s),
+            Runtime::Openj9 => openj9::files(s),
+        }
+    }
+
+    /// The capabilities a restore container needs, as Kubernetes names them (all others dropped).
+    pub fn restore_capabilities(self) -> &'static [&'static str] {
+        match self {
+            Runtime::Criu => criu::RESTORE_CAPABILITIES,
+            Runtime::Crac => crac::RESTORE_CAPABILITIES,
+            Runtime::Openj9 => openj9::RESTORE_CAPABILITIES,
+        }
+    }
+
+    /// The `seccompProfile` lines of a Kubernetes pod (`profile`: cracin's generated profile's
+    /// file name).
+    pub fn kube_seccomp(self, profile: &str) -> String {
+        match self {
+            Runtime::Criu => criu::kube_seccomp(profile),
+            Runtime::Crac => crac::KUBE_SECCOMP.to_string(),
+            Runtime::Openj9 => openj9::KUBE_SECCOMP.to_string(),
+        }
+    }
+
+    /// A restore container's `allowPrivilegeEscalation`, and why.
+    pub fn kube_privilege_escalation(self) -> (&'static str, &'static str) {
+        match self {
+            Runtime::Criu => criu::KUBE_ESCALATION,
+            Runtime::Crac => crac::KUBE_ESCALATION,
+            Runtime::Openj9 => openj9::KUBE_ESCALATION,
+        }
+    }
+
+    /// An image's restore command without its cold-start fallback; `None` where the fallback
+    /// cannot be taken out of the command.
+    pub fn without_fallback(self, restore_cmd: &[String]) -> Option<Vec<String>> {
+        match self {
+            Runtime::Criu => Some(criu::without_fallback(restore_cmd)),
+            Runtime::Crac | Runtime::Openj9 => None,
+        }
+    }
+
+    /// The plan's note on what `--cpu-baseline` (not `host`) does with this runtime.
+    pub fn cpu_baseline_note(self, b: crate::jvm::cpu::CpuBaseline) -> String {
+        match self {
+            Runtime::Criu => criu::cpu_baseline_note(b),
+            Runtime::Crac => crac::cpu_baseline_note(b),
+            Runtime::Openj9 => openj9::cpu_baseline_note(b),
+        }
+    }
+
+    /// What to do instead of `--cpu-baseline` with an existing image, whose files cracin does
+    /// not generate (never asked for plain CRIU: cracin caps the JVM of any image itself).
+    pub fn cpu_baseline_image_hint(self) -> &'static str {
+        match self {
+            Runtime::Criu => "",
+            Runtime::Crac => crac::CPU_BASELINE_IMAGE_HINT,
+            Runtime::Openj9 => openj9::CPU_BASELINE_IMAGE_HINT,
+        }
+    }
+
+    /// The JVM option `cracin doctor` asks the JDK to accept, and what a JDK that accepts it
+    /// is; `None` where any OpenJDK will do (plain CRIU).
+    pub fn jdk_probe(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Runtime::Criu => None,
+            Runtime::Crac => Some(crac::JDK_PROBE),
+            Runtime::Openj9 => Some(openj9::JDK_PROBE),
+        }
+    }
 }
 
 /// A JSON array of strings, as Containerfile exec forms and `--change 'CMD […]'` want it.
