@@ -10,9 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::{
-    criu_options, preflight, random_id, CheckpointOptions, Checkpointed, Trigger, CONTROL_ROOT,
-};
+use super::{criu_options, preflight, CheckpointOptions, Checkpointed, Trigger, CONTROL_ROOT};
 use crate::ckpt::dir::{self, AppOutput, CriuInfo, HostInfo, Manifest, Shrink, Staging, Timings};
 use crate::ckpt::files::{self, Recorded};
 use crate::ckpt::secrets::Needle;
@@ -773,7 +771,7 @@ fn coordination(
     }
     match Provider::install(Path::new(coordinate::DEFAULT_PROVIDER_DIR)) {
         Ok(provider) => {
-            let ctl = Path::new(CONTROL_ROOT).join(random_id());
+            let ctl = Path::new(CONTROL_ROOT).join(crate::os::id::random_hex());
             let control = Control::new(&ctl)?;
             java_options.extend(provider.jvm_options(&ctl));
             Ok(Some((provider, control)))
@@ -792,7 +790,7 @@ fn individual_setup(coordination: &Option<(Provider, Control)>) -> Result<(PathB
     let agent = individual::install_agent(Path::new(coordinate::DEFAULT_PROVIDER_DIR))?;
     let ctl = match coordination {
         Some((_, control)) => control.dir().to_path_buf(),
-        None => Control::new(&Path::new(CONTROL_ROOT).join(random_id()))?
+        None => Control::new(&Path::new(CONTROL_ROOT).join(crate::os::id::random_hex()))?
             .dir()
             .to_path_buf(),
     };

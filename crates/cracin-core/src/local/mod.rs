@@ -148,14 +148,6 @@ pub fn checkpoint(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Chec
 /// (a system property), so it must be stable and exist again at restore.
 pub const CONTROL_ROOT: &str = "/var/lib/cracin/control";
 
-fn random_id() -> String {
-    let mut b = [0u8; 8];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut f, &mut b);
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// Options of `cracin restore`.
 #[derive(Debug, Clone)]
 pub struct RestoreOptions {

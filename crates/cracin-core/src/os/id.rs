@@ -1,7 +1,9 @@
 //! Short ids that make the names of what cracin creates on the host unique among concurrent
 //! runs (container and image names of `cracin build`, verification containers): the process id
-//! and the clock's sub-second nanoseconds, in hex. Not secret and not random: where a name must
-//! be unguessable, cracin uses mkdtemp (`tempdir`) instead.
+//! and the clock's sub-second nanoseconds, in hex (`unique_id`, not secret), or 64 random bits
+//! (`random_hex`, for names two cracins on one host must never share, such as a coordinated
+//! checkpoint's control directory). Where a path must be unguessable and created safely, cracin
+//! uses mkdtemp (`tempdir`) instead.
 
 /// A short unique suffix for container and image names, e.g. `1f2a0c3d5e`.
 pub fn unique_id() -> String {
@@ -10,6 +12,16 @@ pub fn unique_id() -> String {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     format!("{:x}{:05x}", std::process::id(), nanos & 0xfffff)
+}
+
+/// 16 lowercase hex digits from /dev/urandom (all zero if it cannot be read, which only a broken
+/// host does).
+pub fn random_hex() -> String {
+    let mut b = [0u8; 8];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut b);
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -24,5 +36,13 @@ mod tests {
         assert!(id
             .chars()
             .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    }
+
+    #[test]
+    fn random_ids_are_16_hex_digits_and_differ() {
+        let (a, b) = (random_hex(), random_hex());
+        assert_eq!(a.len(), 16);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
     }
 }
