@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use cracin_core::container::Engine;
 
-const BASE_IMAGE: &str = "localhost/cracin-base:jdk21";
 const APP_CMD: [&str; 5] = [
     "java",
     "-Dcounter.bind=0.0.0.0",
@@ -30,87 +29,6 @@ const APP_CMD: [&str; 5] = [
     "/app/app.jar",
     "8080",
 ];
-
-fn engine_cmd(e: &Engine) -> Command {
-    let mut c = Command::new(&e.binary);
-    for (k, v) in &e.env {
-        c.env(k, v);
-    }
-    c
-}
-
-/// Runs an engine command quietly, with what this host needs added (`Engine::cmd`);
-/// (success, stdout, stderr).
-fn eng(e: &Engine, args: &[&str]) -> (bool, String, String) {
-    let argv = e.cmd(args);
-    let out = engine_cmd(e)
-        .args(&argv[1..])
-        .output()
-        .expect("engine runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Why this engine's tests cannot run here, if they cannot.
-fn missing(e: &Engine) -> Option<String> {
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("Uid:")
-                .map(|v| v.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false);
-    if !uid {
-        return Some("not root".into());
-    }
-    if which("javac").is_none() {
-        return Some("no javac".into());
-    }
-    if !Path::new(&e.binary).is_file() && which(&e.binary).is_none() {
-        return Some(format!(
-            "no {} client (scripts/setup-containers.sh)",
-            e.binary
-        ));
-    }
-    match engine_cmd(e).args(["version"]).output() {
-        Ok(o) if o.status.success() => {}
-        _ => {
-            return Some(format!(
-                "{} does not answer{}",
-                e.name(),
-                if e.name() == "docker" {
-                    " (scripts/dockerd.sh start)"
-                } else {
-                    ""
-                }
-            ))
-        }
-    }
-    if !eng(e, &["image", "inspect", BASE_IMAGE]).0 {
-        return Some(format!(
-            "no {BASE_IMAGE} in {} (cracin base --jdk 21 --engine {})",
-            e.name(),
-            e.name()
-        ));
-    }
-    None
-}
-
-fn skip_engine(test: &str, e: &Engine) -> bool {
-    if let Some(why) = missing(e) {
-        if std::env::var_os("CRACIN_REQUIRE_E2E").is_some() {
-            panic!("{test}: prerequisite missing but CRACIN_REQUIRE_E2E is set: {why}");
-        }
-        eprintln!("SKIPPED: {test}: {why}");
-        println!("SKIPPED: {test}: {why}");
-        return true;
-    }
-    false
-}
 
 /// Removes every container and image the test registered, whatever happens.
 struct Cleanup<'a> {
@@ -440,10 +358,7 @@ fn check_restored(e: &Engine, name: &str, port: u16, started: i64, first: Option
     json_num(&body, "pid")
 }
 
-fn counter_flow(test: &str, e: Engine) {
-    if skip_engine(test, &e) {
-        return;
-    }
+fn counter_flow(e: Engine) {
     let g = Cleanup::new(&e);
     let ctx = context(&g);
     let tag = g.image(&format!("localhost/{}:instant", unique("counter", &e)));
@@ -671,10 +586,7 @@ fn kube_play(g: &Cleanup, e: &Engine, tag: &str, started: i64) {
 
 /// `--image`: an existing image (FROM the base, jar in /srv, CMD `java -jar app.jar` relative to
 /// its WORKDIR) is checkpointed running its own command.
-fn image_flow(test: &str, e: Engine) {
-    if skip_engine(test, &e) {
-        return;
-    }
+fn image_flow(e: Engine) {
     let g = Cleanup::new(&e);
     let ctx = context(&g);
     std::fs::write(
@@ -742,22 +654,30 @@ fn image_flow(test: &str, e: Engine) {
 
 #[test]
 fn podman_build_restores_counter() {
-    counter_flow("podman_build_restores_counter", Engine::podman());
+    let e = Engine::podman();
+    require!(engine_ready(&e));
+    counter_flow(e);
 }
 
 #[test]
 fn docker_build_restores_counter() {
-    counter_flow("docker_build_restores_counter", Engine::docker());
+    let e = Engine::docker();
+    require!(engine_ready(&e));
+    counter_flow(e);
 }
 
 #[test]
 fn podman_build_from_image() {
-    image_flow("podman_build_from_image", Engine::podman());
+    let e = Engine::podman();
+    require!(engine_ready(&e));
+    image_flow(e);
 }
 
 #[test]
 fn docker_build_from_image() {
-    image_flow("docker_build_from_image", Engine::docker());
+    let e = Engine::docker();
+    require!(engine_ready(&e));
+    image_flow(e);
 }
 
 /// The engine as a user's machine has it: the system's podman with its own configuration, no
@@ -768,7 +688,6 @@ fn docker_build_from_image() {
 fn podman_build_with_the_systems_podman_and_no_cracin_configuration() {
     use cracin_core::container::engine::{choose, HostFacts};
     use cracin_core::container::EngineKind;
-    let test = "podman_build_with_the_systems_podman_and_no_cracin_configuration";
     let e = choose(
         "podman",
         None,
@@ -778,9 +697,7 @@ fn podman_build_with_the_systems_podman_and_no_cracin_configuration() {
     .unwrap()
     .engine;
     assert!(e.env.is_empty());
-    if skip_engine(test, &e) {
-        return;
-    }
+    require!(engine_ready(&e));
     let g = Cleanup::new(&e);
     let ctx = context(&g);
     let tag = g.image(&format!("localhost/{}:instant", unique("system", &e)));
@@ -851,9 +768,7 @@ fn build_contexts() -> Vec<std::path::PathBuf> {
 #[test]
 fn podman_build_interrupted_leaves_nothing() {
     let e = Engine::podman();
-    if skip_engine("podman_build_interrupted_leaves_nothing", &e) {
-        return;
-    }
+    require!(engine_ready(&e));
     let g = Cleanup::new(&e);
     let ctx = context(&g);
     for (sig, name) in [
@@ -954,10 +869,7 @@ fn podman_build_interrupted_leaves_nothing() {
 /// Every restore container is its own individual: the random-kinds app (docs/individual.md)
 /// built into a restore image; two containers started with `-e` see their own environment and
 /// JDK-seeded generators that differ, while the explicitly seeded ones repeat.
-fn individual_flow(test: &str, e: Engine) {
-    if skip_engine(test, &e) {
-        return;
-    }
+fn individual_flow(e: Engine) {
     let g = Cleanup::new(&e);
     let ctx = g.dir("individual-ctx");
     let classes = g.dir("individual-classes");
@@ -1028,5 +940,7 @@ fn individual_flow(test: &str, e: Engine) {
 
 #[test]
 fn podman_restores_are_individuals() {
-    individual_flow("podman_restores_are_individuals", Engine::podman());
+    let e = Engine::podman();
+    require!(engine_ready(&e));
+    individual_flow(e);
 }

@@ -73,9 +73,7 @@ fn state(port: u16) -> serde_json::Value {
 
 #[test]
 fn resources_run_around_real_dumps_and_restores() {
-    if skip("resources_run_around_real_dumps_and_restores") {
-        return;
-    }
+    require!(can_checkpoint());
     let work = tempdir("coord");
     let ck = work.join("ck");
     let port = free_port();
@@ -161,9 +159,7 @@ fn resources_run_around_real_dumps_and_restores() {
 
 #[test]
 fn a_refusing_resource_aborts_the_checkpoint_and_the_app_carries_on() {
-    if skip("a_refusing_resource_aborts_the_checkpoint_and_the_app_carries_on") {
-        return;
-    }
+    require!(can_checkpoint());
     let work = tempdir("coord-refuse");
     let ck = work.join("ck");
     let port = free_port();
@@ -183,9 +179,7 @@ fn a_refusing_resource_aborts_the_checkpoint_and_the_app_carries_on() {
 
 #[test]
 fn the_application_triggers_its_own_checkpoint() {
-    if skip("the_application_triggers_its_own_checkpoint") {
-        return;
-    }
+    require!(can_checkpoint());
     let work = tempdir("coord-app");
     let ck = work.join("ck");
     let port = free_port();

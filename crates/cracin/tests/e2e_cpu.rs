@@ -78,14 +78,9 @@ fn flag(flags: &str, name: &str) -> String {
 
 #[test]
 fn a_v2_checkpoint_is_capped_and_restores_on_a_cpu_without_avx2() {
-    if skip("a_v2_checkpoint_is_capped_and_restores_on_a_cpu_without_avx2") {
-        return;
-    }
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap();
-    if !cpuinfo.split_whitespace().any(|f| f == "avx2") {
-        println!("SKIPPED: this CPU has no AVX2: nothing to cap");
-        return;
-    }
+    require!(can_checkpoint());
+    // Without AVX2 there is nothing to cap.
+    require!(cpu_has("avx2"));
     let work = tempdir("e2e-cpu");
     let fake = work.join("cpuinfo-no-avx2");
     std::fs::write(&fake, cpuinfo_without_avx2()).unwrap();

@@ -41,9 +41,7 @@ fn checkpoint(ck: &Path, port: u16, cmd: &[&str]) -> std::process::Output {
 
 #[test]
 fn a_jar_changed_after_the_checkpoint() {
-    if skip("a_jar_changed_after_the_checkpoint") {
-        return;
-    }
+    require!(can_checkpoint());
     let work = tempdir("diag-size");
     let jar = counter_jar_copy(&work);
     let port = free_port();
@@ -86,9 +84,7 @@ fn a_jar_changed_after_the_checkpoint() {
 
 #[test]
 fn a_full_disk_during_the_dump() {
-    if skip("a_full_disk_during_the_dump") {
-        return;
-    }
+    require!(can_checkpoint());
     let work = tempdir("diag-space");
     let small = work.join("small");
     std::fs::create_dir_all(&small).unwrap();
@@ -128,9 +124,7 @@ fn a_full_disk_during_the_dump() {
 
 #[test]
 fn a_heap_larger_than_the_machine() {
-    if skip("a_heap_larger_than_the_machine") {
-        return;
-    }
+    require!(can_checkpoint());
     let port = free_port();
     let work = tempdir("diag-heap");
     let out = run(cracin()
@@ -160,18 +154,15 @@ fn a_heap_larger_than_the_machine() {
 
 #[test]
 fn classes_built_for_a_newer_java() {
-    if skip("classes_built_for_a_newer_java") {
-        return;
-    }
-    let javac25 = Path::new("/usr/lib/jvm/temurin-25-jdk-amd64/bin/javac");
-    let java17 = Path::new("/usr/lib/jvm/java-17-openjdk-amd64/bin/java");
-    if !javac25.exists() || !java17.exists() {
-        if std::env::var_os("CRACIN_REQUIRE_E2E").is_some() {
-            panic!("a JDK 25 javac and a JDK 17 java are needed");
-        }
-        println!("SKIPPED: classes_built_for_a_newer_java: needs a JDK 25 javac and a JDK 17 java");
-        return;
-    }
+    require!(can_checkpoint());
+    let javac25 = require!(installed(
+        "/usr/lib/jvm/temurin-25-jdk-amd64/bin/javac",
+        "temurin-25-jdk"
+    ));
+    let java17 = require!(installed(
+        "/usr/lib/jvm/java-17-openjdk-amd64/bin/java",
+        "openjdk-17-jdk-headless"
+    ));
     let work = tempdir("diag-classver");
     let st = Command::new(javac25)
         .args(["-d", work.to_str().unwrap()])
@@ -204,9 +195,7 @@ fn classes_built_for_a_newer_java() {
 
 #[test]
 fn images_emptied_by_an_auto_dedup_restore() {
-    if skip("images_emptied_by_an_auto_dedup_restore") {
-        return;
-    }
+    require!(can_checkpoint());
     let work = tempdir("diag-dedup");
     let port = free_port();
     let ck = work.join("ck");

@@ -13,19 +13,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// A Debian package's file the test needs; None (skipped) when it is not installed.
-fn installed(test: &str, path: &str, package: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(path);
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var_os("CRACIN_REQUIRE_E2E").is_some() {
-        panic!("{test}: {path} is missing: install the Debian package {package} (scripts/setup.sh does)");
-    }
-    println!("SKIPPED: {test}: {path} missing (apt-get install {package})");
-    None
-}
-
 /// A restored application, killed if the test ends early (a failed assertion).
 struct Running(u32);
 impl Drop for Running {
@@ -135,16 +122,12 @@ fn hello_war(dir: &Path, servlet_api: &Path) -> PathBuf {
 /// state each time, and nothing is left in /tmp.
 #[test]
 fn jetty_unpacks_its_web_application_and_restores_after_every_stop() {
-    const T: &str = "jetty_unpacks_its_web_application_and_restores_after_every_stop";
-    if skip(T) {
-        return;
-    }
-    let Some(start) = installed(T, "/usr/share/jetty9/start.jar", "jetty9") else {
-        return;
-    };
-    let Some(api) = installed(T, "/usr/share/jetty9/lib/servlet-api-3.1.jar", "jetty9") else {
-        return;
-    };
+    require!(can_checkpoint());
+    let start = require!(installed("/usr/share/jetty9/start.jar", "jetty9"));
+    let api = require!(installed(
+        "/usr/share/jetty9/lib/servlet-api-3.1.jar",
+        "jetty9"
+    ));
     let work = tempdir("e2e-jetty");
     let base = work.join("base");
     std::fs::create_dir_all(base.join("webapps")).unwrap();
@@ -360,13 +343,8 @@ fn data_dir(name: &str) -> tempfile::TempDir {
 
 #[test]
 fn h2_data_written_after_a_restore_refuses_the_next_restore_and_stays() {
-    const T: &str = "h2_data_written_after_a_restore_refuses_the_next_restore_and_stays";
-    if skip(T) {
-        return;
-    }
-    let Some(jar) = installed(T, H2_JAR, "libh2-java") else {
-        return;
-    };
+    require!(can_checkpoint());
+    let jar = require!(installed(H2_JAR, "libh2-java"));
     let work = data_dir("h2-data");
     let (db, ck, tcp) = (work.path().join("db"), work.path().join("ck"), free_port());
     h2_checkpoint(&jar, &db, &ck, tcp, &[]);
@@ -405,13 +383,8 @@ fn h2_data_written_after_a_restore_refuses_the_next_restore_and_stays() {
 
 #[test]
 fn h2_with_snapshot_starts_every_restore_from_the_checkpoint_data() {
-    const T: &str = "h2_with_snapshot_starts_every_restore_from_the_checkpoint_data";
-    if skip(T) {
-        return;
-    }
-    let Some(jar) = installed(T, H2_JAR, "libh2-java") else {
-        return;
-    };
+    require!(can_checkpoint());
+    let jar = require!(installed(H2_JAR, "libh2-java"));
     let work = data_dir("h2-snapshot");
     let (db, ck, tcp) = (work.path().join("db"), work.path().join("ck"), free_port());
     std::fs::create_dir_all(&db).unwrap();

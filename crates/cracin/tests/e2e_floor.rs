@@ -44,9 +44,7 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[test]
 fn kdat_cache_made_once_per_boot_and_timings_add_up() {
-    if skip("kdat_cache_made_once_per_boot_and_timings_add_up") {
-        return;
-    }
+    require!(can_checkpoint());
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let work = tempdir("e2e-floor");
     let cache = work.join("cache");
@@ -163,19 +161,15 @@ fn jdk25() -> Option<std::path::PathBuf> {
 
 #[test]
 fn bench_shows_the_plain_criu_and_jdk25_aot_columns() {
-    if skip("bench_shows_the_plain_criu_and_jdk25_aot_columns") {
-        return;
-    }
+    require!(can_checkpoint());
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let port = free_port();
     let jdk = jdk25();
     if jdk.is_none() {
-        let why = "no JDK 25 (set CRACIN_JDK25): the AOT-cache columns are not tested";
-        if std::env::var_os("CRACIN_REQUIRE_E2E").is_some() {
-            panic!("{why}");
-        }
-        eprintln!("SKIPPED (in part): bench_shows_the_plain_criu_and_jdk25_aot_columns: {why}");
-        println!("SKIPPED (in part): bench_shows_the_plain_criu_and_jdk25_aot_columns: {why}");
+        skipped_in_part(
+            test_name!(),
+            "no JDK 25 (set CRACIN_JDK25): the AOT-cache columns are not tested",
+        );
     }
     let mut c = cracin();
     c.current_dir(counter_classes()).args([

@@ -128,17 +128,13 @@ fn assert_nothing_left_matching(port: u16) {
 
 #[test]
 fn jdk_seeded_generators_are_fresh_in_every_restore_explicit_ones_repeat() {
-    if skip("jdk_seeded_generators_are_fresh_in_every_restore_explicit_ones_repeat") {
-        return;
-    }
+    require!(can_checkpoint());
     three_restores("java", "individual-17");
 }
 
 #[test]
 fn with_no_renew_the_restores_repeat_the_checkpoints_numbers() {
-    if skip("with_no_renew_the_restores_repeat_the_checkpoints_numbers") {
-        return;
-    }
+    require!(can_checkpoint());
     let work = tempdir("individual-norenew");
     let ck = work.join("ck");
     let port = free_port();
@@ -162,9 +158,7 @@ fn with_no_renew_the_restores_repeat_the_checkpoints_numbers() {
 
 #[test]
 fn restore_time_settings_are_refused_when_malformed() {
-    if skip("restore_time_settings_are_refused_when_malformed") {
-        return;
-    }
+    require!(can_checkpoint());
     let work = tempdir("individual-bad");
     let out = run(cracin().args(["restore", work.to_str().unwrap(), "--env", "NO_EQUALS_SIGN"]));
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
@@ -199,18 +193,7 @@ fn jdk25() -> Option<PathBuf> {
 
 #[test]
 fn on_jdk_25_too() {
-    if skip("on_jdk_25_too") {
-        return;
-    }
-    let Some(java) = jdk25() else {
-        if std::env::var_os("CRACIN_REQUIRE_E2E").is_some() {
-            panic!(
-                "on_jdk_25_too: no JDK 25 under /usr/lib/jvm or /opt but CRACIN_REQUIRE_E2E is set"
-            );
-        }
-        println!("SKIPPED: on_jdk_25_too: no JDK 25 under /usr/lib/jvm or /opt");
-        eprintln!("SKIPPED: on_jdk_25_too: no JDK 25 under /usr/lib/jvm or /opt");
-        return;
-    };
+    require!(can_checkpoint());
+    let java = require!(jdk25().ok_or("no JDK 25 under /usr/lib/jvm or /opt"));
     three_restores(java.to_str().unwrap(), "individual-25");
 }

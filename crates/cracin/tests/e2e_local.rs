@@ -55,9 +55,7 @@ fn started_from_output(dir: &Path) -> i64 {
 
 #[test]
 fn checkpoint_once_restore_three_times_with_state() {
-    if skip("checkpoint_once_restore_three_times_with_state") {
-        return;
-    }
+    require!(can_checkpoint());
     let work = tempdir("e2e-main");
     let ck = work.join("ckpt");
     let port = free_port();
@@ -124,9 +122,7 @@ fn checkpoint_once_restore_three_times_with_state() {
 
 #[test]
 fn jar_and_start_script_commands() {
-    if skip("jar_and_start_script_commands") {
-        return;
-    }
+    require!(can_checkpoint());
     let work = tempdir("e2e-forms");
     // java -jar
     let port = free_port();
@@ -178,9 +174,7 @@ fn jar_and_start_script_commands() {
 
 #[test]
 fn foreground_restore_forwards_sigterm_and_returns_the_exit_status() {
-    if skip("foreground_restore_forwards_sigterm_and_returns_the_exit_status") {
-        return;
-    }
+    require!(can_checkpoint());
     let work = tempdir("e2e-fg");
     let port = free_port();
     let ck = work.join("ckpt");
@@ -218,9 +212,7 @@ fn foreground_restore_forwards_sigterm_and_returns_the_exit_status() {
 
 #[test]
 fn checkpoint_errors_are_clear_and_leave_nothing_running() {
-    if skip("checkpoint_errors_are_clear_and_leave_nothing_running") {
-        return;
-    }
+    require!(can_checkpoint());
     let work = tempdir("e2e-errors");
     let classes = counter_classes();
     let port = free_port();
@@ -390,9 +382,7 @@ fn checkpoint_errors_are_clear_and_leave_nothing_running() {
 
 #[test]
 fn restore_errors_are_clear() {
-    if skip("restore_errors_are_clear") {
-        return;
-    }
+    require!(can_checkpoint());
     let work = tempdir("e2e-restore-errors");
     let port = free_port();
     let ck = work.join("ckpt");
@@ -474,9 +464,7 @@ fn restore_errors_are_clear() {
 
 #[test]
 fn doctor_passes_on_this_machine() {
-    if skip("doctor_passes_on_this_machine") {
-        return;
-    }
+    require!(can_checkpoint());
     let out = run(cracin().args(["doctor"]));
     assert!(out.status.success(), "{}", stdout(&out));
     let s = stdout(&out);
@@ -514,9 +502,7 @@ fn doctor_passes_on_this_machine() {
 
 #[test]
 fn concurrent_restores_and_a_log_probe() {
-    if skip("concurrent_restores_and_a_log_probe") {
-        return;
-    }
+    require!(can_checkpoint());
     let work = tempdir("e2e-concurrent");
     let port = free_port();
     let ck = work.join("ckpt");

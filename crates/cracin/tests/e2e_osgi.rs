@@ -14,21 +14,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn jar(name: &str) -> Option<PathBuf> {
-    let p = repo_root()
-        .join("examples/osgi-jakartars/target")
-        .join(name);
-    if p.is_file() {
-        Some(p)
-    } else if std::env::var_os("CRACIN_REQUIRE_E2E").is_some() {
-        panic!("{} is missing: run scripts/build-examples.sh", p.display());
-    } else {
-        println!(
-            "SKIPPED: {} missing (run scripts/build-examples.sh)",
-            p.display()
-        );
-        None
-    }
+fn jar(name: &str) -> Need<PathBuf> {
+    let target = repo_root().join("examples/osgi-jakartars/target");
+    built(target.join(name), "scripts/build-examples.sh")
 }
 
 fn activated_at(log: &str) -> i64 {
@@ -73,10 +61,8 @@ fn saved_paths(ck: &std::path::Path) -> Vec<PathBuf> {
 /// with `--foreground` stopped with Ctrl-C (SIGINT), each with the checkpoint's state.
 #[test]
 fn app_jar_restored_five_times_with_a_graceful_stop_each_time() {
-    if skip("app_jar_restored_five_times_with_a_graceful_stop_each_time") {
-        return;
-    }
-    let Some(jar) = jar("app.jar") else { return };
+    require!(can_checkpoint());
+    let jar = require!(jar("app.jar"));
     let work = tempdir("osgi");
     let ck = work.join("ck");
     let port = free_port();
@@ -169,13 +155,8 @@ impl Drop for Running {
 
 #[test]
 fn app_crac_jar_serves_on_the_plain_jdk() {
-    let Some(jar) = jar("app-crac.jar") else {
-        return;
-    };
-    if which("java").is_none() {
-        println!("SKIPPED: app_crac_jar_serves_on_the_plain_jdk: no java");
-        return;
-    }
+    let jar = require!(jar("app-crac.jar"));
+    require!(on_path("java"));
     let work = tempdir("osgi-plain");
     let port = free_port();
     let out = std::fs::File::create(work.join("out")).unwrap();
@@ -227,12 +208,8 @@ fn app_crac_jar_serves_on_the_plain_jdk() {
 
 #[test]
 fn app_crac_jar_under_cracin_closes_and_reopens_its_connector() {
-    if skip("app_crac_jar_under_cracin_closes_and_reopens_its_connector") {
-        return;
-    }
-    let Some(jar) = jar("app-crac.jar") else {
-        return;
-    };
+    require!(can_checkpoint());
+    let jar = require!(jar("app-crac.jar"));
     let work = tempdir("osgi-crac");
     let ck = work.join("ck");
     let port = free_port();

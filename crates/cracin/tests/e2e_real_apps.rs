@@ -28,21 +28,20 @@ const TOMCAT: (&str, &str) = (
 );
 
 /// The jar of `coords`: from the cache `scripts/try-real-apps.sh` fills, else from the test's own
-/// cache, else fetched with `mvn dependency:copy`. None (the test is skipped) when Maven is not
-/// there or Maven Central cannot be reached.
-fn fetch(test: &str, (coords, file): (&str, &str)) -> Option<PathBuf> {
+/// cache, else fetched with `mvn dependency:copy`. Missing (the test is skipped) when Maven is
+/// not there or Maven Central cannot be reached (a failure under CRACIN_REQUIRE_E2E).
+fn fetch((coords, file): (&str, &str)) -> Need<PathBuf> {
     let shared = Path::new("/var/cache/cracin/apps").join(file);
     if shared.is_file() {
-        return Some(shared);
+        return Ok(shared);
     }
     let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("real-apps");
     let jar = cache.join(file);
     if jar.is_file() {
-        return Some(jar);
+        return Ok(jar);
     }
     if which("mvn").is_none() {
-        println!("SKIPPED: {test}: no mvn to fetch {coords}");
-        return None;
+        return Err(format!("no mvn to fetch {coords}").into());
     }
     // Into a private folder first, renamed into place: a half-written jar is never cached.
     let tmp = tempdir("fetch");
@@ -54,16 +53,13 @@ fn fetch(test: &str, (coords, file): (&str, &str)) -> Option<PathBuf> {
         .map(|s| s.success())
         .unwrap_or(false);
     if !ok || !tmp.join(file).is_file() {
-        if std::env::var_os("CRACIN_REQUIRE_E2E").is_some() {
-            panic!("{test}: could not fetch {coords} from Maven Central");
-        }
-        println!("SKIPPED: {test}: could not fetch {coords} from Maven Central");
-        return None;
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(format!("could not fetch {coords} from Maven Central").into());
     }
     std::fs::create_dir_all(&cache).unwrap();
     std::fs::rename(tmp.join(file), &jar).unwrap();
     let _ = std::fs::remove_dir_all(&tmp);
-    Some(jar)
+    Ok(jar)
 }
 
 /// A restored application, killed when the test ends however it ends (also on a failed assert).
@@ -134,13 +130,8 @@ fn assert_none_with(marker: &str) {
 
 #[test]
 fn wiremock_keeps_its_stubs_and_request_journal() {
-    const T: &str = "wiremock_keeps_its_stubs_and_request_journal";
-    if skip(T) {
-        return;
-    }
-    let Some(jar) = fetch(T, WIREMOCK) else {
-        return;
-    };
+    require!(can_checkpoint());
+    let jar = require!(fetch(WIREMOCK));
     let work = tempdir("e2e-wiremock");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
@@ -279,13 +270,8 @@ fn posix_locks_of(pid: u32) -> usize {
 
 #[test]
 fn h2_server_keeps_its_open_database_and_file_lock() {
-    const T: &str = "h2_server_keeps_its_open_database_and_file_lock";
-    if skip(T) {
-        return;
-    }
-    let Some(jar) = fetch(T, H2) else {
-        return;
-    };
+    require!(can_checkpoint());
+    let jar = require!(fetch(H2));
     let work = tempdir("e2e-h2");
     let db = work.join("db");
     std::fs::create_dir_all(&db).unwrap();
@@ -417,13 +403,8 @@ fn new_session_id(url: &str) -> String {
 
 #[test]
 fn tomcat_hands_out_different_session_ids_in_every_restore() {
-    const T: &str = "tomcat_hands_out_different_session_ids_in_every_restore";
-    if skip(T) {
-        return;
-    }
-    let Some(tgz) = fetch(T, TOMCAT) else {
-        return;
-    };
+    require!(can_checkpoint());
+    let tgz = require!(fetch(TOMCAT));
     let work = tempdir("e2e-tomcat");
     let st = Command::new("tar")
         .arg("-C")

@@ -16,16 +16,11 @@ use std::time::{Duration, Instant};
 use common::*;
 use cracin_core::container::{Engine, FALLBACK_MARKER};
 
-const BASE_IMAGE: &str = "localhost/cracin-base:jdk21";
 const REGISTRY: &str = "/usr/bin/docker-registry";
 
 /// podman with cracin's containers.conf, on the system store or on a private one.
 fn podman(store: Option<&Path>) -> Command {
-    let e = Engine::podman();
-    let mut c = Command::new(&e.binary);
-    for (k, v) in &e.env {
-        c.env(k, v);
-    }
+    let mut c = engine_cmd(&Engine::podman());
     if let Some(s) = store {
         // podman refuses a runroot longer than 50 characters: short names.
         c.arg("--root")
@@ -46,24 +41,6 @@ fn pm(store: Option<&Path>, args: &[&str]) -> (bool, String) {
             String::from_utf8_lossy(&out.stderr)
         ),
     )
-}
-
-fn missing() -> Option<String> {
-    if let Some(why) = missing_prerequisite() {
-        return Some(why);
-    }
-    if !Path::new(REGISTRY).is_file() {
-        return Some("no docker-registry (scripts/setup.sh installs Debian's package)".into());
-    }
-    if which("podman").is_none() {
-        return Some("no podman (scripts/setup-containers.sh)".into());
-    }
-    if !pm(None, &["image", "inspect", BASE_IMAGE]).0 {
-        return Some(format!(
-            "no {BASE_IMAGE} in podman (cracin base --jdk 21 --engine podman)"
-        ));
-    }
-    None
 }
 
 /// Everything the test made, removed on drop: the registry process, containers and images in
@@ -157,14 +134,11 @@ fn wait_for(url: &str, what: &str) {
 
 #[test]
 fn build_push_pull_into_an_empty_store_and_restore_there() {
-    let test = "build_push_pull_into_an_empty_store_and_restore_there";
-    if let Some(why) = missing() {
-        if std::env::var_os("CRACIN_REQUIRE_E2E").is_some() {
-            panic!("{test}: prerequisite missing but CRACIN_REQUIRE_E2E is set: {why}");
-        }
-        println!("SKIPPED: {test}: {why}");
-        return;
-    }
+    require!(
+        can_checkpoint(),
+        installed(REGISTRY, "docker-registry"),
+        engine_ready(&Engine::podman())
+    );
     let work = tempdir("e2e-registry");
     let reg_port = free_port();
     // The empty image store, under a short private path (see `podman`).
@@ -348,14 +322,14 @@ fn push_dry_run_shows_tls_and_bad_references_are_refused() {
 /// name; nothing is restored (the podman test does that).
 #[test]
 fn docker_push_to_a_loopback_registry_and_a_failed_push_cleans_up() {
-    let test = "docker_push_to_a_loopback_registry_and_a_failed_push_cleans_up";
     let e = Engine::docker();
+    require!(
+        can_checkpoint(),
+        installed(REGISTRY, "docker-registry"),
+        engine_ready(&e)
+    );
     let docker = |args: &[&str]| -> (bool, String) {
-        let mut c = Command::new(&e.binary);
-        for (k, v) in &e.env {
-            c.env(k, v);
-        }
-        match c.args(args).output() {
+        match engine_cmd(&e).args(args).output() {
             Ok(o) => (
                 o.status.success(),
                 format!(
@@ -367,26 +341,6 @@ fn docker_push_to_a_loopback_registry_and_a_failed_push_cleans_up() {
             Err(err) => (false, err.to_string()),
         }
     };
-    let why = missing_prerequisite()
-        .or_else(|| {
-            (!Path::new(REGISTRY).is_file()).then(|| "no docker-registry (scripts/setup.sh)".into())
-        })
-        .or_else(|| {
-            (!docker(&["version"]).0)
-                .then(|| "cracin's docker does not answer (scripts/dockerd.sh start)".into())
-        })
-        .or_else(|| {
-            (!docker(&["image", "inspect", BASE_IMAGE]).0).then(|| {
-                format!("no {BASE_IMAGE} in docker (cracin base --jdk 21 --engine docker)")
-            })
-        });
-    if let Some(why) = why {
-        if std::env::var_os("CRACIN_REQUIRE_E2E").is_some() {
-            panic!("{test}: prerequisite missing but CRACIN_REQUIRE_E2E is set: {why}");
-        }
-        println!("SKIPPED: {test}: {why}");
-        return;
-    }
     let work = tempdir("e2e-registry-docker");
     let reg_port = free_port();
     let id = format!("{}-{reg_port}", std::process::id());

@@ -9,9 +9,7 @@ use common::*;
 
 #[test]
 fn report_on_the_counter_app() {
-    if skip("report_on_the_counter_app") {
-        return;
-    }
+    require!(can_checkpoint());
     let work = tempdir("e2e-report");
     let out_dir = work.join("out");
     let port = free_port();

@@ -64,9 +64,7 @@ fn assert_private(dir: &Path) {
 
 #[test]
 fn private_checkpoint_checksums_and_restore_refusals() {
-    if skip("private_checkpoint_checksums_and_restore_refusals") {
-        return;
-    }
+    require!(can_checkpoint());
     let work = tempdir("sec-private");
     let ck = work.join("ckpt");
     let port = free_port();
@@ -200,9 +198,7 @@ fn private_checkpoint_checksums_and_restore_refusals() {
 
 #[test]
 fn secrets_in_memory_fail_the_checkpoint_and_keep_nothing() {
-    if skip("secrets_in_memory_fail_the_checkpoint_and_keep_nothing") {
-        return;
-    }
+    require!(can_checkpoint());
     let work = tempdir("sec-secrets");
     let ck = work.join("ckpt");
     let port = free_port();
@@ -289,9 +285,7 @@ fn secrets_in_memory_fail_the_checkpoint_and_keep_nothing() {
 
 #[test]
 fn force_replaces_only_a_cracin_checkpoint() {
-    if skip("force_replaces_only_a_cracin_checkpoint") {
-        return;
-    }
+    require!(can_checkpoint());
     let work = tempdir("sec-force");
     let target = work.join("important");
     std::fs::create_dir(&target).unwrap();

@@ -128,9 +128,7 @@ fn interrupt_and_check(mut child: Child, sig: i32, what: &str, port: u16, work: 
 
 #[test]
 fn signals_while_waiting_for_readiness_and_while_warming_up() {
-    if skip("signals_while_waiting_for_readiness_and_while_warming_up") {
-        return;
-    }
+    require!(can_checkpoint());
     let work = tempdir("sig-early");
     let ck = work.join("ckpt");
     for (sig, name) in SIGNALS {
@@ -180,9 +178,7 @@ fn criu_running(verb: &str, path: &Path) -> bool {
 
 #[test]
 fn signals_while_criu_dumps_and_while_restoring() {
-    if skip("signals_while_criu_dumps_and_while_restoring") {
-        return;
-    }
+    require!(can_checkpoint());
     let work = tempdir("sig-criu");
     let ck = work.join("ckpt");
     for (sig, name) in SIGNALS {

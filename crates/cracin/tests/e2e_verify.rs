@@ -115,9 +115,7 @@ fn check_instances_stopped_with_sigterm(report: &serde_json::Value) {
 
 #[test]
 fn verify_catches_tokens_that_repeat_across_restores() {
-    if skip("verify_catches_tokens_that_repeat_across_restores") {
-        return;
-    }
+    require!(can_checkpoint());
     let work = tempdir("e2e-verify-seeded");
     let ck = work.join("ckpt");
     let port = free_port();
@@ -223,9 +221,7 @@ fn verify_catches_tokens_that_repeat_across_restores() {
 /// `Math.random()`), created before the checkpoint and not renewed at restore.
 #[test]
 fn verify_catches_generators_the_jdk_seeded_before_the_checkpoint() {
-    if skip("verify_catches_generators_the_jdk_seeded_before_the_checkpoint") {
-        return;
-    }
+    require!(can_checkpoint());
     let work = tempdir("e2e-verify-frozen");
     let ck = work.join("ckpt");
     let port = free_port();
@@ -259,9 +255,7 @@ fn verify_catches_generators_the_jdk_seeded_before_the_checkpoint() {
 
 #[test]
 fn verify_passes_an_application_with_fresh_tokens() {
-    if skip("verify_passes_an_application_with_fresh_tokens") {
-        return;
-    }
+    require!(can_checkpoint());
     let work = tempdir("e2e-verify-fresh");
     let ck = work.join("ckpt");
     let port = free_port();

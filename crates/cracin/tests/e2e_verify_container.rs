@@ -16,37 +16,6 @@ use std::process::{Command, Stdio};
 use common::*;
 use cracin_core::container::Engine;
 
-const BASE_IMAGE: &str = "localhost/cracin-base:jdk21";
-
-fn eng(e: &Engine, args: &[&str]) -> (bool, String, String) {
-    let mut c = Command::new(&e.binary);
-    for (k, v) in &e.env {
-        c.env(k, v);
-    }
-    let out = c.args(args).output().expect("engine runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn missing(e: &Engine) -> Option<String> {
-    if let Some(why) = missing_prerequisite() {
-        return Some(why);
-    }
-    if which(&e.binary).is_none() {
-        return Some(format!("no {} client", e.binary));
-    }
-    if !eng(e, &["image", "inspect", BASE_IMAGE]).0 {
-        return Some(format!(
-            "no {BASE_IMAGE} in {} (cracin base --jdk 21)",
-            e.name()
-        ));
-    }
-    None
-}
-
 /// Removes the test's images and directories, whatever happens.
 struct Cleanup<'a> {
     engine: &'a Engine,
@@ -142,13 +111,7 @@ fn leftovers(e: &Engine, stderr: &str) -> Vec<String> {
 #[test]
 fn podman_verify_image_and_build_refuse_repeating_tokens() {
     let e = Engine::podman();
-    if let Some(why) = missing(&e) {
-        if std::env::var_os("CRACIN_REQUIRE_E2E").is_some() {
-            panic!("prerequisite missing but CRACIN_REQUIRE_E2E is set: {why}");
-        }
-        println!("SKIPPED: podman_verify_image_and_build_refuse_repeating_tokens: {why}");
-        return;
-    }
+    require!(can_checkpoint(), engine_ready(&e));
     let ctx = context();
     let tag = format!("localhost/cracin-e2e-verify-{}:instant", std::process::id());
     let _g = Cleanup {

@@ -91,10 +91,7 @@ fn bad_users_are_refused_and_plans_show_the_least_privilege() {
 
 #[test]
 fn kube_refuses_an_image_it_cannot_read() {
-    if which("podman").is_none() {
-        println!("SKIPPED: podman not found");
-        return;
-    }
+    require!(on_path("podman"));
     let dir = tempdir("kube-cli");
     let out = run(cracin()
         .env("CONTAINERS_CONF", "/opt/cracin/containers.conf")

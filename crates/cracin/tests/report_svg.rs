@@ -3,6 +3,8 @@
 //! three latency lines' colours present, several colours in all). Rendering logic only: the
 //! figures are fixed, nothing is measured.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -13,12 +15,6 @@ fn chromium() -> Option<PathBuf> {
         .iter()
         .map(PathBuf::from)
         .find(|p| p.exists())
-}
-
-fn tempdir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("cracin-test-report-svg-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 fn hex(c: &str) -> [u8; 3] {
@@ -53,19 +49,8 @@ fn near(a: [u8; 3], b: [u8; 3]) -> bool {
 
 #[test]
 fn the_chart_renders_in_a_browser() {
-    let Some(chrome) = chromium() else {
-        if std::env::var_os("CRACIN_REQUIRE_E2E").is_some() {
-            panic!("no chromium but CRACIN_REQUIRE_E2E is set");
-        }
-        println!(
-            "SKIPPED: the_chart_renders_in_a_browser: no chromium (scripts/setup.sh installs it)"
-        );
-        eprintln!(
-            "SKIPPED: the_chart_renders_in_a_browser: no chromium (scripts/setup.sh installs it)"
-        );
-        return;
-    };
-    let dir = tempdir();
+    let chrome = require!(chromium().ok_or("no chromium (scripts/setup.sh installs it)"));
+    let dir = common::tempdir("report-svg");
     let svg_path = dir.join("report.svg");
     std::fs::write(&svg_path, svg::render(&report::sample())).unwrap();
     let png_path = dir.join("report.png");

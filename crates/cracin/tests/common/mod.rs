@@ -1,4 +1,4 @@
-//! Shared helpers of the end-to-end tests: prerequisites (root, criu, javac), the test
+//! Shared helpers of the end-to-end tests: prerequisites (`require!`, need.rs), the test
 //! application compiled at test time, free ports, running the real `cracin` binary, and checks
 //! that nothing is left running.
 #![allow(dead_code)]
@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+mod need;
+#[allow(unused_imports)] // not every test binary checks a need
+pub use need::*;
 
 pub fn cracin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_cracin"))
@@ -17,53 +21,6 @@ pub fn repo_root() -> PathBuf {
         .join("../..")
         .canonicalize()
         .unwrap()
-}
-
-/// Why end-to-end tests cannot run here, if they cannot.
-pub fn missing_prerequisite() -> Option<String> {
-    if !nix_is_root() {
-        return Some("not root (CRIU needs root)".into());
-    }
-    let criu = std::env::var_os("CRACIN_CRIU")
-        .map(PathBuf::from)
-        .filter(|p| p.exists())
-        .or_else(|| which("criu"))
-        .or_else(|| Some(PathBuf::from("/usr/local/sbin/criu")).filter(|p| p.exists()));
-    if criu.is_none() {
-        return Some("no criu (run scripts/setup.sh)".into());
-    }
-    if which("javac").is_none() {
-        return Some("no javac".into());
-    }
-    None
-}
-
-/// Prints a visible SKIPPED line and returns true when the test cannot run here.
-pub fn skip(test: &str) -> bool {
-    if let Some(why) = missing_prerequisite() {
-        if std::env::var_os("CRACIN_REQUIRE_E2E").is_some() {
-            panic!("{test}: prerequisite missing but CRACIN_REQUIRE_E2E is set: {why}");
-        }
-        eprintln!("SKIPPED: {test}: {why}");
-        println!("SKIPPED: {test}: {why}");
-        return true;
-    }
-    false
-}
-
-fn nix_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|v| v.split_whitespace().nth(1))
-        == Some("0")
-}
-
-pub fn which(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
 }
 
 /// The counter test application, compiled once per test binary into a private directory.
