@@ -4,43 +4,18 @@
 //! snapshots under tests/snapshots/container/ that catch any other change. Run with
 //! `UPDATE_SNAPSHOTS=1` to rewrite the snapshots after an intended change, then review the diff.
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
 use cracin_core::container::base::{base_plan, BaseOptions};
 use cracin_core::container::engine::{choose, HostFacts};
 use cracin_core::container::{
-    build_plan, Base, BuildOptions, CracEngine, Engine, Openj9Api, Output, Plan, Recipe, Runtime,
-    Source,
+    build_plan, BuildOptions, CracEngine, Engine, Openj9Api, Output, Recipe, Runtime, Source,
 };
 
-fn opts(engine: Engine, runtime: Runtime, source: Source, fallback: bool) -> BuildOptions {
-    BuildOptions {
-        engine,
-        runtime,
-        source,
-        tag: "myapp:instant".into(),
-        ready: Some("http://127.0.0.1:8080/health".into()),
-        warmup: vec!["http://127.0.0.1:8080/api".into()],
-        verify: 2,
-        verify_urls: vec![],
-        fallback,
-        output: None,
-        command: vec![],
-        context_dir: PathBuf::from("/build/ctx"),
-        cracin_binary: PathBuf::from("/usr/local/bin/cracin"),
-        id: "t1".into(),
-        verify_port: 18080,
-        yama_ptrace_scope: 0,
-        ready_timeout: Duration::from_secs(60),
-        entrypoints: None,
-        cpu_baseline: Default::default(),
-        push: None,
-        recipe: Recipe::default(),
-        user: None,
-        seccomp_profile: PathBuf::from("/build/cracin-restore.json"),
-    }
-}
+use common::*;
 
 fn with_recipe(
     mut o: BuildOptions,
@@ -69,70 +44,6 @@ fn system_podman() -> Engine {
         private_docker: false,
     };
     choose("podman", None, &|_| None, &facts).unwrap().engine
-}
-
-fn jar(base: &str) -> Source {
-    Source::Jar {
-        jar: PathBuf::from("target/app.jar"),
-        base: Base::parse(base).unwrap(),
-    }
-}
-
-fn full(p: &Plan) -> String {
-    format!(
-        "{}\n# ---- generated files ----\n{}",
-        p.render(),
-        p.render_files()
-    )
-}
-
-/// Compares with tests/snapshots/container/NAME.txt, or writes it when UPDATE_SNAPSHOTS=1.
-fn snapshot(name: &str, actual: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/snapshots/container")
-        .join(format!("{name}.txt"));
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (run with UPDATE_SNAPSHOTS=1 to create it)",
-            path.display()
-        )
-    });
-    if expected != actual {
-        let first = expected
-            .lines()
-            .zip(actual.lines())
-            .position(|(a, b)| a != b)
-            .unwrap_or(expected.lines().count().min(actual.lines().count()));
-        panic!(
-            "{} differs from the plan at line {}:\n  expected: {:?}\n  actual:   {:?}\n(UPDATE_SNAPSHOTS=1 rewrites it after an intended change)",
-            path.display(),
-            first + 1,
-            expected.lines().nth(first),
-            actual.lines().nth(first)
-        );
-    }
-}
-
-fn file<'a>(p: &'a Plan, name: &str) -> &'a str {
-    &p.files
-        .iter()
-        .find(|f| f.name == name)
-        .unwrap_or_else(|| panic!("no {name}"))
-        .content
-}
-
-fn step_line(p: &Plan, name: &str) -> String {
-    let s = p
-        .steps
-        .iter()
-        .find(|s| s.name == name)
-        .unwrap_or_else(|| panic!("no step {name}"));
-    s.command.join(" ")
 }
 
 // ---- the seed's exact values ----
@@ -678,7 +589,7 @@ fn snapshots_of_every_runtime_base_and_engine() {
 mod e2e {
     use super::*;
     use cracin_core::container::{execute, Entrypoints};
-    use cracin_core::os::cmd::{read_lossy, tail_of_file, which, Cmd};
+    use cracin_core::os::cmd::{read_lossy, tail_of_file, Cmd};
 
     fn engine_cmd(e: &Engine, args: &[&str]) -> Cmd {
         let mut c = Cmd::new(&e.binary)
@@ -688,31 +599,6 @@ mod e2e {
             c = c.env(k, v);
         }
         c
-    }
-
-    fn prerequisites(e: &Engine) -> Option<String> {
-        if !cracin_core::os::sysinfo::is_root() {
-            return Some("not root".into());
-        }
-        for tool in ["javac", "jar", "gcc"] {
-            if which(tool).is_none() {
-                return Some(format!("{tool} not found"));
-            }
-        }
-        if which(&e.binary).is_none() {
-            return Some(format!(
-                "{} not found (scripts/setup-containers.sh)",
-                e.binary
-            ));
-        }
-        match engine_cmd(e, &["image", "inspect", "localhost/cracin-base:jdk21"]).run_unchecked() {
-            Ok(o) if o.status.success() => None,
-            _ => Some(format!(
-                "{} does not answer or lacks localhost/cracin-base:jdk21 (scripts/dockerd.sh start; scripts/base-image.sh --jdk 21 --engine {})",
-                e.name(),
-                e.name()
-            )),
-        }
     }
 
     /// The fixture's build context: Containerfile and scripts, Tiny.java as app.jar, a static pidbump.
@@ -749,10 +635,6 @@ mod e2e {
     }
 
     fn flow(e: Engine) {
-        if let Some(why) = prerequisites(&e) {
-            println!("SKIPPED: {why}");
-            return;
-        }
         let tmp = tempfile::tempdir().unwrap();
         let app_ctx = tmp.path().join("app");
         std::fs::create_dir_all(&app_ctx).unwrap();
@@ -774,35 +656,18 @@ mod e2e {
         .run()
         .unwrap();
         let o = BuildOptions {
-            engine: e.clone(),
-            runtime: Runtime::Criu,
-            source: Source::Image(app_img.clone()),
             tag: out_tag.clone(),
             ready: Some("http://127.0.0.1:8080/api".into()),
             warmup: vec![],
-            verify: 2,
-            verify_urls: vec![],
-            fallback: true,
-            output: None,
-            command: vec![],
             context_dir: tmp.path().join("ctx"),
             // The stand-in scripts do cracin's in-container work; any executable fills the slot.
             cracin_binary: PathBuf::from("/bin/true"),
             id: id.clone(),
-            verify_port: std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port(),
-            yama_ptrace_scope: 0,
-            ready_timeout: Duration::from_secs(60),
-            recipe: Recipe::default(),
+            verify_port: free_port(),
             entrypoints: Some(Entrypoints {
                 checkpoint: vec!["/app/checkpoint.sh".into()],
                 restore: vec!["/app/restore.sh".into()],
             }),
-            cpu_baseline: Default::default(),
-            push: None,
             // The fixture's scripts run criu themselves (no cracin to raise its capability) and
             // write a root-owned /app/checkpoint: they stay root, with CHECKPOINT_RESTORE only.
             user: Some(cracin_core::container::RunUser {
@@ -810,6 +675,12 @@ mod e2e {
                 group: Some("0".into()),
             }),
             seccomp_profile: tmp.path().join("seccomp.json"),
+            ..opts(
+                e.clone(),
+                Runtime::Criu,
+                Source::Image(app_img.clone()),
+                true,
+            )
         };
         let plan = build_plan(&o).unwrap();
         let logs = tmp.path().join("logs");
@@ -872,12 +743,16 @@ mod e2e {
 
     #[test]
     fn criu_flow_on_podman() {
-        flow(Engine::podman());
+        let e = Engine::podman();
+        require!(on_path("jar"), on_path("gcc"), engine_ready(&e));
+        flow(e);
     }
 
     #[test]
     fn criu_flow_on_docker() {
-        flow(Engine::docker());
+        let e = Engine::docker();
+        require!(on_path("jar"), on_path("gcc"), engine_ready(&e));
+        flow(e);
     }
 }
 

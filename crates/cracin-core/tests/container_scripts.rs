@@ -7,6 +7,8 @@
 //! Needs root (unshare), busybox (scripts/setup.sh installs it) and python3 (a stand-in HTTP
 //! server); prints SKIPPED otherwise.
 
+mod common;
+
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -15,46 +17,38 @@ use std::time::{Duration, Instant};
 use cracin_core::container::files::{generate, FilesSpec};
 use cracin_core::container::{Base, Openj9Api, Recipe, Runtime};
 
+use common::*;
+
 const SHELLS: [&str; 2] = ["/usr/bin/dash", "/usr/bin/busybox"];
 
-fn skip() -> Option<String> {
-    if !cracin_core::os::sysinfo::is_root() {
-        return Some("not root (unshare --pid)".into());
-    }
+/// What running the scripts needs: root (unshare), both shells, python3 and unshare.
+fn shells_and_namespaces() -> Need {
+    root().map_err(|_| Missing::from("not root (unshare --pid)"))?;
     for p in SHELLS
         .iter()
         .chain(["/usr/bin/python3", "/usr/bin/unshare"].iter())
     {
         if !Path::new(p).exists() {
-            return Some(format!("{p} missing (scripts/setup.sh installs busybox)"));
+            return Err(format!("{p} missing (scripts/setup.sh installs busybox)").into());
         }
     }
-    None
+    Ok(())
 }
 
-/// `java -jar /app/app.jar` files for a runtime and base, written into `dir`.
-fn write_files(dir: &Path, runtime: Runtime, base: Base, ready: Option<&str>, warmup: &[&str]) {
-    let spec = FilesSpec {
-        runtime,
-        base,
-        app_cmd: ["java", "-jar", "/app/app.jar"].map(String::from).to_vec(),
-        ready: ready.map(String::from),
-        warmup: warmup.iter().map(|s| s.to_string()).collect(),
-        port: 8080,
-        fallback: true,
-        image: None,
-        checkpoint_cmd: None,
-        cpu_baseline: Default::default(),
-        recipe: Recipe {
-            openj9_api: Openj9Api::Crac,
-            ..Recipe::default()
-        },
-        user: Default::default(),
-    };
-    for f in generate(&spec) {
-        let p = dir.join(&f.name);
-        std::fs::write(&p, &f.content).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(f.mode)).unwrap();
+/// What follows runs as PID 1 of a new PID namespace with its own /proc, like a container's
+/// entrypoint, and is killed with unshare.
+fn unshare() -> Command {
+    let mut c = Command::new("/usr/bin/unshare");
+    c.args(["--pid", "--fork", "--mount-proc", "--kill-child"]);
+    c
+}
+
+/// The arguments that run a script with `shell` (busybox is told which applet).
+fn shell_argv(shell: &str) -> Vec<&str> {
+    if shell.ends_with("busybox") {
+        vec![shell, "sh"]
+    } else {
+        vec![shell]
     }
 }
 
@@ -70,6 +64,7 @@ fn script(path: &Path, body: &str) {
 /// (a CRaC JVM exits once the checkpoint is written), or fails with STANDIN_JCMD_FAIL. `criu`:
 /// fails (restore.sh must fall back).
 struct Env {
+    shell: &'static str,
     _tmp: tempfile::TempDir,
     work: PathBuf,
     bin: PathBuf,
@@ -78,7 +73,7 @@ struct Env {
 }
 
 impl Env {
-    fn new(shell: &str, with_bash: bool) -> Env {
+    fn new(shell: &'static str, with_bash: bool) -> Env {
         let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
         let work = tmp.path().join("app");
         let bin = tmp.path().join("bin");
@@ -127,11 +122,39 @@ impl Env {
             ),
         );
         Env {
+            shell,
             _tmp: tmp,
             work,
             bin,
             ckpt,
             rec,
+        }
+    }
+
+    /// The generated `java -jar /app/app.jar` files of `runtime` on `base`, in the application
+    /// directory.
+    fn files(&self, runtime: Runtime, base: Base, ready: Option<&str>, warmup: &[&str]) {
+        let spec = FilesSpec {
+            runtime,
+            base,
+            app_cmd: ["java", "-jar", "/app/app.jar"].map(String::from).to_vec(),
+            ready: ready.map(String::from),
+            warmup: warmup.iter().map(|s| s.to_string()).collect(),
+            port: 8080,
+            fallback: true,
+            image: None,
+            checkpoint_cmd: None,
+            cpu_baseline: Default::default(),
+            recipe: Recipe {
+                openj9_api: Openj9Api::Crac,
+                ..Recipe::default()
+            },
+            user: Default::default(),
+        };
+        for f in generate(&spec) {
+            let p = self.work.join(&f.name);
+            std::fs::write(&p, &f.content).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(f.mode)).unwrap();
         }
     }
 
@@ -147,37 +170,32 @@ impl Env {
     }
 
     /// Runs `SHELL SCRIPT` as PID 1 of a new PID namespace (private /proc and /tmp), like a
-    /// container's CMD; returns its output. Kills it after `limit`.
-    fn run(&self, shell: &str, script: &str, env: &[(&str, String)], limit: Duration) -> Output {
-        let sh_args = if shell.ends_with("busybox") {
-            vec![shell, "sh"]
-        } else {
-            vec![shell]
-        };
-        let mut c = Command::new("/usr/bin/unshare");
-        c.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
-            .args([
-                "/bin/sh",
-                "-c",
-                // A private /tmp for the scripts' pid file. The test's own directory may lie
-                // under /tmp (a checkout there): it is bound to /mnt first and bound back into
-                // the new tmpfs, so the scripts still see it at the same path.
-                "/bin/mount --bind \"$TEST_ROOT\" /mnt && /bin/mount -t tmpfs cracin-test /tmp \
+    /// container's CMD; returns its output. Kills it after two minutes (a hang).
+    fn run(&self, script: &str, env: &[(&str, String)]) -> Output {
+        let (shell, limit) = (self.shell, Duration::from_secs(120));
+        let mut c = unshare();
+        c.args([
+            "/bin/sh",
+            "-c",
+            // A private /tmp for the scripts' pid file. The test's own directory may lie
+            // under /tmp (a checkout there): it is bound to /mnt first and bound back into
+            // the new tmpfs, so the scripts still see it at the same path.
+            "/bin/mount --bind \"$TEST_ROOT\" /mnt && /bin/mount -t tmpfs cracin-test /tmp \
                  && /bin/mkdir -p \"$TEST_ROOT\" && /bin/mount --bind /mnt \"$TEST_ROOT\" \
                  && exec \"$@\"",
-                "sh",
-            ])
-            .args(&sh_args)
-            .arg(script)
-            .current_dir(&self.work)
-            .env_clear()
-            .env("PATH", &self.bin)
-            .env("TEST_ROOT", self._tmp.path())
-            .env("CHECKPOINT_DIR", &self.ckpt)
-            .env("JAVA_OPTS_EXTRA", "-XX:CRaCCheckpointTo=/app/checkpoint")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            "sh",
+        ])
+        .args(shell_argv(shell))
+        .arg(script)
+        .current_dir(&self.work)
+        .env_clear()
+        .env("PATH", &self.bin)
+        .env("TEST_ROOT", self._tmp.path())
+        .env("CHECKPOINT_DIR", &self.ckpt)
+        .env("JAVA_OPTS_EXTRA", "-XX:CRaCCheckpointTo=/app/checkpoint")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         for (k, v) in env {
             c.env(k, v);
         }
@@ -202,14 +220,6 @@ impl Env {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn text(o: &Output) -> String {
     format!(
         "status {:?}\nstdout: {}\nstderr: {}",
@@ -231,26 +241,17 @@ fn nothing_left(port: Option<u16>) {
 
 #[test]
 fn crac_trigger_falls_back_to_a_delay_without_curl_wget_or_bash_and_jvm_is_above_pid_1000() {
-    if let Some(why) = skip() {
-        println!("SKIPPED: {why}");
-        return;
-    }
+    require!(shells_and_namespaces());
     for shell in SHELLS {
         let e = Env::new(shell, false);
         // Liberica on musl: a JDK (jcmd, so cracin triggers) where start.sh burns PIDs.
-        write_files(
-            &e.work,
+        e.files(
             Runtime::Crac,
             Base::LibericaJdkMusl,
             Some("http://127.0.0.1:8080/health"),
             &["http://127.0.0.1:8080/api"],
         );
-        let out = e.run(
-            shell,
-            "./start_jcmd.sh",
-            &[("CRACIN_FIXED_DELAY", "1".into())],
-            Duration::from_secs(120),
-        );
+        let out = e.run("./start_jcmd.sh", &[("CRACIN_FIXED_DELAY", "1".into())]);
         let t = text(&out);
         assert!(out.status.success(), "{shell}: {t}");
         let pid = e.java_pid();
@@ -271,16 +272,12 @@ fn crac_trigger_falls_back_to_a_delay_without_curl_wget_or_bash_and_jvm_is_above
 
 #[test]
 fn crac_trigger_probes_with_bash_dev_tcp_and_jvm_is_never_pid_1() {
-    if let Some(why) = skip() {
-        println!("SKIPPED: {why}");
-        return;
-    }
+    require!(shells_and_namespaces());
     for shell in SHELLS {
         let e = Env::new(shell, true);
         let port = free_port();
         // Zulu on Ubuntu: -XX:CRaCMinPid moves PIDs (in the JVM), no loop; java is still a child.
-        write_files(
-            &e.work,
+        e.files(
             Runtime::Crac,
             Base::ZuluUbuntuJdk,
             Some(&format!("http://127.0.0.1:{port}/")),
@@ -290,14 +287,12 @@ fn crac_trigger_probes_with_bash_dev_tcp_and_jvm_is_never_pid_1() {
             .unwrap()
             .contains("seq"));
         let out = e.run(
-            shell,
             "./start_jcmd.sh",
             &[
                 ("STANDIN_PORT", port.to_string()),
-                // a wrong fallback would wait this long and fail the time limit below
+                // a wrong fallback would wait this long and fail run's two-minute limit
                 ("CRACIN_FIXED_DELAY", "300".into()),
             ],
-            Duration::from_secs(120),
         );
         let t = text(&out);
         assert!(out.status.success(), "{shell}: {t}");
@@ -318,29 +313,23 @@ fn crac_trigger_probes_with_bash_dev_tcp_and_jvm_is_never_pid_1() {
 
 #[test]
 fn crac_trigger_stops_the_jvm_when_it_fails() {
-    if let Some(why) = skip() {
-        println!("SKIPPED: {why}");
-        return;
-    }
+    require!(shells_and_namespaces());
     for shell in SHELLS {
         // jcmd fails: the JVM is stopped, the container ends with a failure.
         let e = Env::new(shell, true);
         let port = free_port();
-        write_files(
-            &e.work,
+        e.files(
             Runtime::Crac,
             Base::LibericaJdk,
             Some(&format!("http://127.0.0.1:{port}/")),
             &[],
         );
         let out = e.run(
-            shell,
             "./start_jcmd.sh",
             &[
                 ("STANDIN_PORT", port.to_string()),
                 ("STANDIN_JCMD_FAIL", "1".into()),
             ],
-            Duration::from_secs(120),
         );
         let t = text(&out);
         assert!(!out.status.success(), "{shell}: {t}");
@@ -351,19 +340,13 @@ fn crac_trigger_stops_the_jvm_when_it_fails() {
         // Readiness never comes (nothing listens): the trigger gives up and stops the JVM.
         let e = Env::new(shell, true);
         let port = free_port();
-        write_files(
-            &e.work,
+        e.files(
             Runtime::Crac,
             Base::LibericaJdk,
             Some(&format!("http://127.0.0.1:{port}/")),
             &[],
         );
-        let out = e.run(
-            shell,
-            "./start_jcmd.sh",
-            &[("CRACIN_READY_ATTEMPTS", "20".into())],
-            Duration::from_secs(120),
-        );
+        let out = e.run("./start_jcmd.sh", &[("CRACIN_READY_ATTEMPTS", "20".into())]);
         let t = text(&out);
         assert!(!out.status.success(), "{shell}: {t}");
         assert!(t.contains("never answered; stopping the JVM"), "{t}");
@@ -371,21 +354,18 @@ fn crac_trigger_stops_the_jvm_when_it_fails() {
 
         // The JVM dies at once: start.sh reports its status, the trigger does not hang.
         let e = Env::new(shell, false);
-        write_files(
-            &e.work,
+        e.files(
             Runtime::Crac,
             Base::LibericaJdk,
             Some("http://127.0.0.1:8080/"),
             &[],
         );
         let out = e.run(
-            shell,
             "./start_jcmd.sh",
             &[
                 ("STANDIN_JAVA_EXIT", "3".into()),
                 ("CRACIN_FIXED_DELAY", "1".into()),
             ],
-            Duration::from_secs(120),
         );
         assert_eq!(out.status.code(), Some(3), "{shell}: {}", text(&out));
     }
@@ -393,21 +373,13 @@ fn crac_trigger_stops_the_jvm_when_it_fails() {
 
 #[test]
 fn openj9_start_runs_java_as_a_child_above_pid_1000_with_stdio_in_files() {
-    if let Some(why) = skip() {
-        println!("SKIPPED: {why}");
-        return;
-    }
+    require!(shells_and_namespaces());
     for shell in SHELLS {
         let e = Env::new(shell, false);
-        write_files(&e.work, Runtime::Openj9, Base::SemeruUbiJre, None, &[]);
+        e.files(Runtime::Openj9, Base::SemeruUbiJre, None, &[]);
         let start = std::fs::read_to_string(e.work.join("start.sh")).unwrap();
         assert!(!start.contains("exec java"), "{start}");
-        let out = e.run(
-            shell,
-            "./start.sh",
-            &[("STANDIN_SELF_CHECKPOINT", "1".into())],
-            Duration::from_secs(120),
-        );
+        let out = e.run("./start.sh", &[("STANDIN_SELF_CHECKPOINT", "1".into())]);
         let t = text(&out);
         assert!(out.status.success(), "{shell}: {t}");
         let pid = e.java_pid();
@@ -416,34 +388,20 @@ fn openj9_start_runs_java_as_a_child_above_pid_1000_with_stdio_in_files() {
         // No checkpoint (the application never called checkpointRestore): a failure, even
         // though java exited 0.
         let e = Env::new(shell, false);
-        write_files(&e.work, Runtime::Openj9, Base::SemeruUbiJre, None, &[]);
-        let out = e.run(
-            shell,
-            "./start.sh",
-            &[("STANDIN_JAVA_EXIT", "0".into())],
-            Duration::from_secs(120),
-        );
+        e.files(Runtime::Openj9, Base::SemeruUbiJre, None, &[]);
+        let out = e.run("./start.sh", &[("STANDIN_JAVA_EXIT", "0".into())]);
         assert_eq!(out.status.code(), Some(1), "{shell}: {}", text(&out));
     }
 }
 
 #[test]
 fn start_sh_passes_sigterm_to_the_jvm() {
-    if let Some(why) = skip() {
-        println!("SKIPPED: {why}");
-        return;
-    }
+    require!(shells_and_namespaces());
     for shell in SHELLS {
         let e = Env::new(shell, false);
-        write_files(&e.work, Runtime::Crac, Base::ZuluAlpineJre, None, &[]);
-        let sh_args = if shell.ends_with("busybox") {
-            vec![shell, "sh"]
-        } else {
-            vec![shell]
-        };
-        let mut child = Command::new("/usr/bin/unshare")
-            .args(["--pid", "--fork", "--mount-proc", "--kill-child"])
-            .args(&sh_args)
+        e.files(Runtime::Crac, Base::ZuluAlpineJre, None, &[]);
+        let mut child = unshare()
+            .args(shell_argv(shell))
             .arg("./start.sh")
             .current_dir(&e.work)
             .env_clear()
@@ -485,19 +443,11 @@ fn start_sh_passes_sigterm_to_the_jvm() {
 
 #[test]
 fn openj9_restore_sh_falls_back_to_a_cold_start_with_the_marker() {
-    if let Some(why) = skip() {
-        println!("SKIPPED: {why}");
-        return;
-    }
+    require!(shells_and_namespaces());
     for shell in SHELLS {
         let e = Env::new(shell, false);
-        write_files(&e.work, Runtime::Openj9, Base::SemeruUbiJre, None, &[]);
-        let out = e.run(
-            shell,
-            "./restore.sh",
-            &[("STANDIN_JAVA_EXIT", "0".into())],
-            Duration::from_secs(60),
-        );
+        e.files(Runtime::Openj9, Base::SemeruUbiJre, None, &[]);
+        let out = e.run("./restore.sh", &[("STANDIN_JAVA_EXIT", "0".into())]);
         let t = text(&out);
         assert!(out.status.success(), "{shell}: {t}");
         assert!(e
@@ -511,21 +461,12 @@ fn openj9_restore_sh_falls_back_to_a_cold_start_with_the_marker() {
 
 #[test]
 fn crac_restored_check_tells_a_restore_from_a_cold_start() {
-    if let Some(why) = skip() {
-        println!("SKIPPED: {why}");
-        return;
-    }
+    require!(shells_and_namespaces());
     let check = cracin_core::container::runtime::crac::restored_check();
     for shell in SHELLS {
-        let sh: Vec<&str> = if shell.ends_with("busybox") {
-            vec![shell, "sh"]
-        } else {
-            vec![shell]
-        };
         let ns = |script: &str| {
-            Command::new("/usr/bin/unshare")
-                .args(["--pid", "--fork", "--mount-proc", "--kill-child"])
-                .args(&sh)
+            unshare()
+                .args(shell_argv(shell))
                 .args(["-c", script])
                 .output()
                 .unwrap()

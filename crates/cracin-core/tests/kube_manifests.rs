@@ -5,28 +5,14 @@
 //! crates/cracin/tests/e2e_container.rs (`podman kube play`); CRaC and OpenJ9 never ran here.
 //! `UPDATE_SNAPSHOTS=1` rewrites tests/snapshots/kube/ after an intended change.
 
-use std::path::PathBuf;
+mod common;
 
 use cracin_core::container::kube::{generate, ImageFacts, KubeOptions};
 use cracin_core::container::{seccomp, RunUser, Runtime};
 
+/// Compares with tests/snapshots/kube/NAME.yaml, or writes it when UPDATE_SNAPSHOTS=1.
 fn snapshot(name: &str, actual: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/snapshots/kube")
-        .join(format!("{name}.yaml"));
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_SNAPSHOTS=1 creates it)", path.display()));
-    assert_eq!(
-        expected,
-        actual,
-        "{} differs (UPDATE_SNAPSHOTS=1 rewrites it)",
-        path.display()
-    );
+    common::compare_snapshot(&format!("kube/{name}.yaml"), actual);
 }
 
 fn facts(runtime: &str, user: &str, cmd: &str) -> ImageFacts {

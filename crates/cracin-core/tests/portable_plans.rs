@@ -4,14 +4,16 @@
 //! generates. Explicit assertions first, then whole-plan snapshots under
 //! tests/snapshots/container/ (`UPDATE_SNAPSHOTS=1` rewrites them after an intended change).
 
-use std::path::PathBuf;
-use std::time::Duration;
+mod common;
 
 use cracin_core::container::push::{push_plan, PushSpec};
-use cracin_core::container::{build_plan, Base, BuildOptions, Engine, Plan, Runtime, Source};
+use cracin_core::container::{build_plan, BuildOptions, Engine, Runtime, Source};
 use cracin_core::jvm::cpu::CpuBaseline;
 use cracin_core::Error;
 
+use common::{file, full, snapshot, step};
+
+/// The plan tests' options for a jar on `base`, with a CPU baseline and a push, verified once.
 fn opts(
     engine: Engine,
     runtime: Runtime,
@@ -20,89 +22,10 @@ fn opts(
     push: Option<&str>,
 ) -> BuildOptions {
     BuildOptions {
-        engine,
-        runtime,
-        source: Source::Jar {
-            jar: PathBuf::from("target/app.jar"),
-            base: Base::parse(base).unwrap(),
-        },
-        tag: "myapp:instant".into(),
-        ready: Some("http://127.0.0.1:8080/health".into()),
-        warmup: vec!["http://127.0.0.1:8080/api".into()],
         verify: 1,
-        verify_urls: vec![],
-        fallback: true,
-        output: None,
-        command: vec![],
-        context_dir: PathBuf::from("/build/ctx"),
-        cracin_binary: PathBuf::from("/usr/local/bin/cracin"),
-        id: "t1".into(),
-        verify_port: 18080,
-        yama_ptrace_scope: 0,
-        ready_timeout: Duration::from_secs(60),
-        entrypoints: None,
         cpu_baseline: cpu,
         push: push.map(|p| PushSpec::new(p, None).unwrap()),
-        recipe: Default::default(),
-        user: None,
-        seccomp_profile: PathBuf::from("/build/cracin-restore.json"),
-    }
-}
-
-fn full(p: &Plan) -> String {
-    format!(
-        "{}\n# ---- generated files ----\n{}",
-        p.render(),
-        p.render_files()
-    )
-}
-
-fn file<'a>(p: &'a Plan, name: &str) -> &'a str {
-    &p.files
-        .iter()
-        .find(|f| f.name == name)
-        .unwrap_or_else(|| panic!("no {name}"))
-        .content
-}
-
-fn step(p: &Plan, name: &str) -> Vec<String> {
-    p.steps
-        .iter()
-        .find(|s| s.name == name)
-        .unwrap_or_else(|| panic!("no step {name}"))
-        .command
-        .clone()
-}
-
-/// Compares with tests/snapshots/container/NAME.txt, or writes it when UPDATE_SNAPSHOTS=1.
-fn snapshot(name: &str, actual: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/snapshots/container")
-        .join(format!("{name}.txt"));
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (run with UPDATE_SNAPSHOTS=1 to create it)",
-            path.display()
-        )
-    });
-    if expected != actual {
-        let first = expected
-            .lines()
-            .zip(actual.lines())
-            .position(|(a, b)| a != b)
-            .unwrap_or(expected.lines().count().min(actual.lines().count()));
-        panic!(
-            "{} differs at line {}:\n  expected: {:?}\n  actual:   {:?}",
-            path.display(),
-            first + 1,
-            expected.lines().nth(first),
-            actual.lines().nth(first)
-        );
+        ..common::opts(engine, runtime, common::jar(base), true)
     }
 }
 

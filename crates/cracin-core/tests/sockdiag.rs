@@ -1,6 +1,8 @@
 //! sock_diag netlink against a real process: a listening socket of another process (IPv4 and
 //! IPv6) is found with its port and inode, and cracin's port checks name its holder.
 
+mod common;
+
 use std::io::BufRead;
 use std::process::{Command, Stdio};
 
@@ -8,13 +10,7 @@ use cracin_core::os::{procfs, sockdiag};
 
 #[test]
 fn finds_the_listening_sockets_of_another_process() {
-    if Command::new("python3").arg("-V").output().is_err() {
-        if std::env::var_os("CRACIN_REQUIRE_E2E").is_some() {
-            panic!("python3 missing but CRACIN_REQUIRE_E2E is set");
-        }
-        eprintln!("SKIPPED: finds_the_listening_sockets_of_another_process: no python3");
-        return;
-    }
+    require!(common::on_path("python3"));
     let script = r#"
 import socket, sys, time
 a = socket.socket(socket.AF_INET); a.bind(("127.0.0.1", 0)); a.listen()

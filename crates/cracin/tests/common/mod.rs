@@ -61,8 +61,7 @@ pub fn tempdir(prefix: &str) -> PathBuf {
 
 /// A TCP port that was free a moment ago (bound to port 0, then released).
 pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    cracin_core::os::net::free_port().unwrap()
 }
 
 /// GET a URL, returning (status, body); None when nothing answered.
