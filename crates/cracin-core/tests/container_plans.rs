@@ -743,16 +743,20 @@ mod e2e {
 
     #[test]
     fn criu_flow_on_podman() {
-        let e = Engine::podman();
-        require!(on_path("jar"), on_path("gcc"), engine_ready(&e));
-        flow(e);
+        flow(require!(
+            on_path("jar"),
+            on_path("gcc"),
+            engine_ready(Engine::podman())
+        ));
     }
 
     #[test]
     fn criu_flow_on_docker() {
-        let e = Engine::docker();
-        require!(on_path("jar"), on_path("gcc"), engine_ready(&e));
-        flow(e);
+        flow(require!(
+            on_path("jar"),
+            on_path("gcc"),
+            engine_ready(Engine::docker())
+        ));
     }
 }
 

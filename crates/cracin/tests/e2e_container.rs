@@ -654,30 +654,22 @@ fn image_flow(e: Engine) {
 
 #[test]
 fn podman_build_restores_counter() {
-    let e = Engine::podman();
-    require!(engine_ready(&e));
-    counter_flow(e);
+    counter_flow(require!(engine_ready(Engine::podman())));
 }
 
 #[test]
 fn docker_build_restores_counter() {
-    let e = Engine::docker();
-    require!(engine_ready(&e));
-    counter_flow(e);
+    counter_flow(require!(engine_ready(Engine::docker())));
 }
 
 #[test]
 fn podman_build_from_image() {
-    let e = Engine::podman();
-    require!(engine_ready(&e));
-    image_flow(e);
+    image_flow(require!(engine_ready(Engine::podman())));
 }
 
 #[test]
 fn docker_build_from_image() {
-    let e = Engine::docker();
-    require!(engine_ready(&e));
-    image_flow(e);
+    image_flow(require!(engine_ready(Engine::docker())));
 }
 
 /// The engine as a user's machine has it: the system's podman with its own configuration, no
@@ -697,7 +689,7 @@ fn podman_build_with_the_systems_podman_and_no_cracin_configuration() {
     .unwrap()
     .engine;
     assert!(e.env.is_empty());
-    require!(engine_ready(&e));
+    let e = require!(engine_ready(e));
     let g = Cleanup::new(&e);
     let ctx = context(&g);
     let tag = g.image(&format!("localhost/{}:instant", unique("system", &e)));
@@ -767,8 +759,7 @@ fn build_contexts() -> Vec<std::path::PathBuf> {
 /// container, no temporary image, no build context is left (cracin's guardian removes them).
 #[test]
 fn podman_build_interrupted_leaves_nothing() {
-    let e = Engine::podman();
-    require!(engine_ready(&e));
+    let e = require!(engine_ready(Engine::podman()));
     let g = Cleanup::new(&e);
     let ctx = context(&g);
     for (sig, name) in [
@@ -940,7 +931,5 @@ fn individual_flow(e: Engine) {
 
 #[test]
 fn podman_restores_are_individuals() {
-    let e = Engine::podman();
-    require!(engine_ready(&e));
-    individual_flow(e);
+    individual_flow(require!(engine_ready(Engine::podman())));
 }

@@ -13,49 +13,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// A restored application, killed if the test ends early (a failed assertion).
-struct Running(u32);
-impl Drop for Running {
-    fn drop(&mut self) {
-        if Path::new(&format!("/proc/{}", self.0)).exists() {
-            kill_and_wait(self.0, libc::SIGKILL);
-        }
-    }
-}
-
-impl Running {
-    /// A service manager's stop: SIGTERM, then wait until the process is gone.
-    fn stop(self) {
-        kill_and_wait(self.0, libc::SIGTERM);
-    }
-}
-
-fn restore(ck: &Path, extra: &[&str]) -> std::process::Output {
-    run(cracin()
-        .args([
-            "restore",
-            ck.to_str().unwrap(),
-            "--json",
-            "--ready-timeout",
-            "60",
-        ])
-        .args(extra))
-}
-
-fn restored(ck: &Path, extra: &[&str]) -> Running {
-    let out = restore(ck, extra);
-    assert!(out.status.success(), "restore failed: {}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
-    assert!(
-        v["log_dir"]
-            .as_str()
-            .unwrap()
-            .starts_with(ck.to_str().unwrap()),
-        "the restore's logs are in the checkpoint, not in /tmp: {v}"
-    );
-    Running(restored_pid(&out))
-}
-
 fn manifest(ck: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(ck.join("cracin.json")).unwrap()).unwrap()
 }
@@ -67,24 +24,6 @@ fn entries<'a>(m: &'a serde_json::Value, action: &str) -> Vec<&'a serde_json::Va
         .iter()
         .filter(|e| e["action"] == action)
         .collect()
-}
-
-/// Fails the test if a process whose command line contains `marker` still runs.
-fn assert_none_with(marker: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = processes_with(marker);
-        if left.is_empty() {
-            return;
-        }
-        if Instant::now() > deadline {
-            for p in &left {
-                unsafe { libc::kill(*p as i32, libc::SIGKILL) };
-            }
-            panic!("processes left running ({marker}): {left:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// A web application whose servlet lives in a jar under WEB-INF/lib, built with the JDK's tools.
@@ -178,7 +117,7 @@ fn jetty_unpacks_its_web_application_and_restores_after_every_stop() {
             (restored(&ck, &[]), None)
         } else {
             let (child, pid) = restore_foreground(&ck, &["--ready-timeout", "60"]);
-            (Running(pid), Some(child))
+            (Restored(pid), Some(child))
         };
         let (st, body) = get(&url).expect("the restored Jetty answers");
         assert_eq!(st, 200, "round {round}: {body}");
@@ -234,9 +173,9 @@ fn jetty_unpacks_its_web_application_and_restores_after_every_stop() {
     );
     restored(&ck, &[]).stop();
     assert!(tmp_entries_with(&unpacked).is_empty());
-    let out = restore(&ck, &[]);
+    let out = restore_json(&ck, &[]);
     if out.status.success() {
-        drop(Running(restored_pid(&out)));
+        drop(Restored(restored_pid(&out)));
         panic!("restored although the unpacked web application is gone");
     }
     assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
@@ -358,9 +297,9 @@ fn h2_data_written_after_a_restore_refuses_the_next_restore_and_stays() {
     );
     h2_round(&jar, &ck, tcp, 1);
 
-    let out = restore(&ck, &["--ready", &format!("tcp://127.0.0.1:{tcp}")]);
+    let out = restore_json(&ck, &["--ready", &format!("tcp://127.0.0.1:{tcp}")]);
     if out.status.success() {
-        drop(Running(restored_pid(&out)));
+        drop(Restored(restored_pid(&out)));
         panic!("a restore over data written since the checkpoint succeeded");
     }
     let e = stderr(&out);

@@ -62,43 +62,6 @@ fn fetch((coords, file): (&str, &str)) -> Need<PathBuf> {
     Ok(jar)
 }
 
-/// A restored application, killed when the test ends however it ends (also on a failed assert).
-struct Restored(u32);
-
-impl Drop for Restored {
-    fn drop(&mut self) {
-        let proc = format!("/proc/{}", self.0);
-        if Path::new(&proc).exists() {
-            unsafe { libc::kill(self.0 as i32, libc::SIGKILL) };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Path::new(&proc).exists() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
-    }
-}
-
-impl Restored {
-    /// A user's stop: SIGTERM, then wait until the process is gone.
-    fn stop(self) {
-        kill_and_wait(self.0, libc::SIGTERM);
-    }
-}
-
-fn restore(ck: &Path, extra: &[&str]) -> Restored {
-    let out = run(cracin()
-        .args([
-            "restore",
-            ck.to_str().unwrap(),
-            "--json",
-            "--ready-timeout",
-            "60",
-        ])
-        .args(extra));
-    assert!(out.status.success(), "restore failed: {}", stderr(&out));
-    Restored(restored_pid(&out))
-}
-
 fn post(url: &str, body: &str) -> Option<(u16, String)> {
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(5))
@@ -107,24 +70,6 @@ fn post(url: &str, body: &str) -> Option<(u16, String)> {
         Ok(r) => Some((r.status(), r.into_string().unwrap_or_default())),
         Err(ureq::Error::Status(st, r)) => Some((st, r.into_string().unwrap_or_default())),
         Err(_) => None,
-    }
-}
-
-/// Fails the test if any process whose command line contains `marker` still runs.
-fn assert_none_with(marker: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let left = processes_with(marker);
-        if left.is_empty() {
-            return;
-        }
-        if Instant::now() > deadline {
-            for p in &left {
-                unsafe { libc::kill(*p as i32, libc::SIGKILL) };
-            }
-            panic!("processes left running ({marker}): {left:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -201,7 +146,7 @@ fn wiremock_keeps_its_stubs_and_request_journal() {
     );
 
     for round in 1..=2 {
-        let app = restore(&ck, &[]);
+        let app = restored(&ck, &[]);
         assert_eq!(
             get(&format!("{base}/hello")),
             Some((200, "hello from stub".into())),
@@ -348,7 +293,7 @@ fn h2_server_keeps_its_open_database_and_file_lock() {
     // TCP probe.
     let ready = format!("tcp://127.0.0.1:{tcp}");
     for round in 1..=3 {
-        let app = restore(&ck, &["--ready", &ready]);
+        let app = restored(&ck, &["--ready", &ready]);
         assert_eq!(
             posix_locks_of(app.0),
             1,
@@ -459,7 +404,7 @@ fn tomcat_hands_out_different_session_ids_in_every_restore() {
     checkpoint(&same, &["--no-renew"]);
     let mut firsts = Vec::new();
     for _ in 0..2 {
-        let r = restore(&same, &[]);
+        let r = restored(&same, &[]);
         firsts.push(new_session_id(&url));
         r.stop();
     }
@@ -469,7 +414,7 @@ fn tomcat_hands_out_different_session_ids_in_every_restore() {
     checkpoint(&ck, &[]);
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let r = restore(&ck, &[]);
+        let r = restored(&ck, &[]);
         ids.push(new_session_id(&url));
         ids.push(new_session_id(&url));
         r.stop();

@@ -137,7 +137,7 @@ fn build_push_pull_into_an_empty_store_and_restore_there() {
     require!(
         can_checkpoint(),
         installed(REGISTRY, "docker-registry"),
-        engine_ready(&Engine::podman())
+        engine_ready(Engine::podman())
     );
     let work = tempdir("e2e-registry");
     let reg_port = free_port();
@@ -322,11 +322,10 @@ fn push_dry_run_shows_tls_and_bad_references_are_refused() {
 /// name; nothing is restored (the podman test does that).
 #[test]
 fn docker_push_to_a_loopback_registry_and_a_failed_push_cleans_up() {
-    let e = Engine::docker();
-    require!(
+    let e = require!(
         can_checkpoint(),
         installed(REGISTRY, "docker-registry"),
-        engine_ready(&e)
+        engine_ready(Engine::docker())
     );
     let docker = |args: &[&str]| -> (bool, String) {
         match engine_cmd(&e).args(args).output() {

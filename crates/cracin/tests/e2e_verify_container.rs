@@ -110,8 +110,7 @@ fn leftovers(e: &Engine, stderr: &str) -> Vec<String> {
 
 #[test]
 fn podman_verify_image_and_build_refuse_repeating_tokens() {
-    let e = Engine::podman();
-    require!(can_checkpoint(), engine_ready(&e));
+    let e = require!(can_checkpoint(), engine_ready(Engine::podman()));
     let ctx = context();
     let tag = format!("localhost/cracin-e2e-verify-{}:instant", std::process::id());
     let _g = Cleanup {

@@ -153,10 +153,15 @@ pub fn processes_with(marker: &str) -> Vec<u32> {
 
 /// Asserts that no process of the test (identified by its unique port) is left running.
 pub fn assert_nothing_left(port: u16) {
-    let marker = format!("Counter {port}");
-    let deadline = Instant::now() + Duration::from_secs(5);
+    assert_none_with(&format!("Counter {port}"));
+}
+
+/// Fails the test if a process whose command line contains `marker` still runs after a grace
+/// period (killing what is left).
+pub fn assert_none_with(marker: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let left = processes_with(&marker);
+        let left = processes_with(marker);
         if left.is_empty() {
             return;
         }
@@ -164,10 +169,63 @@ pub fn assert_nothing_left(port: u16) {
             for p in &left {
                 unsafe { libc::kill(*p as i32, libc::SIGKILL) };
             }
-            panic!("processes left running: {left:?}");
+            panic!("processes left running ({marker}): {left:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A restored application, killed when the test ends however it ends (also on a failed assert).
+pub struct Restored(pub u32);
+
+impl Drop for Restored {
+    fn drop(&mut self) {
+        // No panic here: a drop during a failed test's unwinding must not abort the harness.
+        let proc = format!("/proc/{}", self.0);
+        if Path::new(&proc).exists() {
+            unsafe { libc::kill(self.0 as i32, libc::SIGKILL) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Path::new(&proc).exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+impl Restored {
+    /// A user's or service manager's stop: SIGTERM, then wait until the process is gone.
+    pub fn stop(self) {
+        kill_and_wait(self.0, libc::SIGTERM);
+    }
+}
+
+/// `cracin restore CK --json --ready-timeout 60 EXTRA...`.
+pub fn restore_json(ck: &Path, extra: &[&str]) -> Output {
+    run(cracin()
+        .args([
+            "restore",
+            ck.to_str().unwrap(),
+            "--json",
+            "--ready-timeout",
+            "60",
+        ])
+        .args(extra))
+}
+
+/// A restore that must succeed, with its logs in the checkpoint (not in /tmp): the restored
+/// application.
+pub fn restored(ck: &Path, extra: &[&str]) -> Restored {
+    let out = restore_json(ck, extra);
+    assert!(out.status.success(), "restore failed: {}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert!(
+        v["log_dir"]
+            .as_str()
+            .unwrap()
+            .starts_with(ck.to_str().unwrap()),
+        "the restore's logs are in the checkpoint, not in /tmp: {v}"
+    );
+    Restored(restored_pid(&out))
 }
 
 /// `cracin restore DIR --foreground --json` as a child, as a user runs it in a terminal or a

@@ -175,9 +175,14 @@ pub fn built(path: PathBuf, script: &str) -> Need<PathBuf> {
     }
 }
 
-/// A container engine that can run the container tests: root, javac, its client, an answer
-/// from it, and the base image in its store.
-pub fn engine_ready(e: &Engine) -> Need {
+/// A container engine that can run the container tests (root, javac, its client, an answer
+/// from it, and the base image in its store): the engine.
+pub fn engine_ready(e: Engine) -> Need<Engine> {
+    engine_answers(&e)?;
+    Ok(e)
+}
+
+fn engine_answers(e: &Engine) -> Need {
     root().map_err(|_| Missing::from("not root"))?;
     on_path("javac")?;
     if !Path::new(&e.binary).is_file() && which(&e.binary).is_none() {
