@@ -13,7 +13,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use common::*;
 
@@ -113,28 +113,42 @@ fn check_instances_stopped_with_sigterm(report: &serde_json::Value) {
     }
 }
 
+/// The Tokens fixture in `mode`, checkpointed on a free port in a private directory, with
+/// nothing left running: (work directory, checkpoint, port).
+fn checkpointed_tokens(name: &str, mode: &str) -> (PathBuf, PathBuf, u16) {
+    let work = tempdir(name);
+    let ck = work.join("ckpt");
+    let port = free_port();
+    checkpoint_tokens(&work, &ck, port, mode);
+    assert_no_tokens_left(port);
+    (work, ck, port)
+}
+
+/// `cracin verify CK --url URL... --json --rounds 3`.
+fn verify_json(ck: &Path, urls: &[&str]) -> Output {
+    let mut c = cracin();
+    c.args(["verify", ck.to_str().unwrap()]);
+    for u in urls {
+        c.args(["--url", u]);
+    }
+    run(c.args(["--json", "--rounds", "3"]))
+}
+
+/// The JSON report `cracin verify --json` printed.
+fn json_report(out: &Output) -> serde_json::Value {
+    serde_json::from_str(&stdout(out)).expect("JSON report")
+}
+
 #[test]
 fn verify_catches_tokens_that_repeat_across_restores() {
     require!(can_checkpoint());
-    let work = tempdir("e2e-verify-seeded");
-    let ck = work.join("ckpt");
-    let port = free_port();
-    checkpoint_tokens(&work, &ck, port, "seeded");
-    assert_no_tokens_left(port);
+    let (work, ck, port) = checkpointed_tokens("e2e-verify-seeded", "seeded");
 
     // Three rounds: a token the heuristics happen to miss once (a nonce that looks plain) still
     // leaves two values per instance to judge.
-    let out = run(cracin().args([
-        "verify",
-        ck.to_str().unwrap(),
-        "--url",
-        "/login",
-        "--json",
-        "--rounds",
-        "3",
-    ]));
+    let out = verify_json(&ck, &["/login"]);
     assert_eq!(out.status.code(), Some(8), "a repeat must exit with 8");
-    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON report");
+    let report = json_report(&out);
     assert_eq!(report["passed"], false);
     let v = verdicts(&report);
     for f in ["Set-Cookie SESSION", "$.csrf", "$.request", "$.nonce"] {
@@ -222,22 +236,10 @@ fn verify_catches_tokens_that_repeat_across_restores() {
 #[test]
 fn verify_catches_generators_the_jdk_seeded_before_the_checkpoint() {
     require!(can_checkpoint());
-    let work = tempdir("e2e-verify-frozen");
-    let ck = work.join("ckpt");
-    let port = free_port();
-    checkpoint_tokens(&work, &ck, port, "frozen");
-    assert_no_tokens_left(port);
-    let out = run(cracin().args([
-        "verify",
-        ck.to_str().unwrap(),
-        "--url",
-        "/login",
-        "--json",
-        "--rounds",
-        "3",
-    ]));
+    let (work, ck, port) = checkpointed_tokens("e2e-verify-frozen", "frozen");
+    let out = verify_json(&ck, &["/login"]);
     assert_eq!(out.status.code(), Some(8), "a repeat must exit with 8");
-    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON report");
+    let report = json_report(&out);
     let v = verdicts(&report);
     for f in [
         "Set-Cookie SESSION",
@@ -256,24 +258,10 @@ fn verify_catches_generators_the_jdk_seeded_before_the_checkpoint() {
 #[test]
 fn verify_passes_an_application_with_fresh_tokens() {
     require!(can_checkpoint());
-    let work = tempdir("e2e-verify-fresh");
-    let ck = work.join("ckpt");
-    let port = free_port();
-    checkpoint_tokens(&work, &ck, port, "fresh");
-    assert_no_tokens_left(port);
-    let out = run(cracin().args([
-        "verify",
-        ck.to_str().unwrap(),
-        "--url",
-        "/login",
-        "--url",
-        "/health",
-        "--json",
-        "--rounds",
-        "3",
-    ]));
+    let (work, ck, port) = checkpointed_tokens("e2e-verify-fresh", "fresh");
+    let out = verify_json(&ck, &["/login", "/health"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON report");
+    let report = json_report(&out);
     assert_eq!(report["passed"], true);
     assert!(report["compared"].as_u64().unwrap() >= 4, "{report}");
     let v = verdicts(&report);
