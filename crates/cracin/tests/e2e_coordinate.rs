@@ -92,8 +92,7 @@ fn resources_run_around_real_dumps_and_restores() {
         &[],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(ck.join("cracin.json")).unwrap()).unwrap();
+    let m = manifest(&ck);
     assert_eq!(
         m["coordination"]["trigger"], "ready",
         "{}",

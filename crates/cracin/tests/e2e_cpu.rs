@@ -7,31 +7,9 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-
-fn checkpoint(dir: &Path, port: u16, baseline: &str) -> std::process::Output {
-    let p = port.to_string();
-    run(cracin().current_dir(counter_classes()).args([
-        "checkpoint",
-        "--out",
-        dir.to_str().unwrap(),
-        "--ready",
-        &format!("http://127.0.0.1:{port}/health"),
-        "--ready-timeout",
-        "60",
-        "--cpu-baseline",
-        baseline,
-        "--",
-        "java",
-        "-cp",
-        ".",
-        "Counter",
-        &p,
-    ]))
-}
 
 /// This host's /proc/cpuinfo without AVX and everything above x86-64-v2 that HotSpot would use.
 fn cpuinfo_without_avx2() -> String {
@@ -88,11 +66,10 @@ fn a_v2_checkpoint_is_capped_and_restores_on_a_cpu_without_avx2() {
 
     // 1. The capped checkpoint records what it needs: the v2 set, no AVX2.
     let v2 = work.join("v2");
-    let out = checkpoint(&v2, port, "x86-64-v2");
+    let out = checkpoint_counter(&v2, port, &["--cpu-baseline", "x86-64-v2"]);
     assert!(out.status.success(), "checkpoint failed: {}", stderr(&out));
     assert_nothing_left(port);
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(v2.join("cracin.json")).unwrap()).unwrap();
+    let m = manifest(&v2);
     assert_eq!(m["cpu"]["baseline"], "x86-64-v2");
     let required: Vec<&str> = m["cpu"]["required"]
         .as_array()
@@ -151,7 +128,7 @@ fn a_v2_checkpoint_is_capped_and_restores_on_a_cpu_without_avx2() {
 
     // 3. A `host` checkpoint of the same application is refused there, naming AVX2.
     let host = work.join("host");
-    let out = checkpoint(&host, port, "host");
+    let out = checkpoint_counter(&host, port, &["--cpu-baseline", "host"]);
     assert!(out.status.success(), "checkpoint failed: {}", stderr(&out));
     assert_nothing_left(port);
     let out = run(cracin()

@@ -30,15 +30,6 @@ fn counter_jar_copy(dir: &Path) -> std::path::PathBuf {
     jar
 }
 
-fn checkpoint(ck: &Path, port: u16, cmd: &[&str]) -> std::process::Output {
-    run(cracin()
-        .current_dir(counter_classes())
-        .args(["checkpoint", "--out", ck.to_str().unwrap(), "--ready"])
-        .arg(format!("http://127.0.0.1:{port}/health"))
-        .args(["--ready-timeout", "30", "--"])
-        .args(cmd))
-}
-
 #[test]
 fn a_jar_changed_after_the_checkpoint() {
     require!(can_checkpoint());
@@ -46,11 +37,13 @@ fn a_jar_changed_after_the_checkpoint() {
     let jar = counter_jar_copy(&work);
     let port = free_port();
     let ck = work.join("ck");
-    let out = checkpoint(
+    let p = port.to_string();
+    let out = run(&mut checkpoint_cmd(
         &ck,
         port,
-        &["java", "-jar", jar.to_str().unwrap(), &port.to_string()],
-    );
+        &[],
+        &["java", "-jar", jar.to_str().unwrap(), &p],
+    ));
     assert!(out.status.success(), "{}", stderr(&out));
     // A redeploy while the checkpoint is kept: the jar the JVM had open grows.
     std::fs::OpenOptions::new().append(true).open(&jar).unwrap();
@@ -103,11 +96,7 @@ fn a_full_disk_during_the_dump() {
     }
     let mounted = Unmount(small.clone());
     let port = free_port();
-    let out = checkpoint(
-        &small.join("ck"),
-        port,
-        &["java", "-cp", ".", "Counter", &port.to_string()],
-    );
+    let out = checkpoint_counter(&small.join("ck"), port, &[]);
     // CRIU's own log is on the full file system and may be cut before its error line: cracin
     // asks the file system (statvfs) right after the failure and says what it saw in the log.
     let log = std::fs::read_to_string(small.join("ck.failed/dump.log")).unwrap_or_default();
@@ -199,16 +188,11 @@ fn images_emptied_by_an_auto_dedup_restore() {
     let work = tempdir("diag-dedup");
     let port = free_port();
     let ck = work.join("ck");
-    let out = checkpoint(
-        &ck,
-        port,
-        &["java", "-cp", ".", "Counter", &port.to_string()],
-    );
+    let out = checkpoint_counter(&ck, port, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     // Someone restores the images by hand with --auto-dedup, which punches the restored pages
     // out of pages-*.img (the file keeps its size).
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(ck.join("cracin.json")).unwrap()).unwrap();
+    let m = manifest(&ck);
     let stdout_path = m["app_output"]["stdout"]
         .as_str()
         .unwrap()

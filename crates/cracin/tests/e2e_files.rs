@@ -13,10 +13,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn manifest(ck: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(ck.join("cracin.json")).unwrap()).unwrap()
-}
-
 fn entries<'a>(m: &'a serde_json::Value, action: &str) -> Vec<&'a serde_json::Value> {
     m["files"]["entries"]
         .as_array()

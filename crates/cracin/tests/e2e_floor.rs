@@ -51,24 +51,11 @@ fn kdat_cache_made_once_per_boot_and_timings_add_up() {
     let ck = work.join("ckpt");
     let port = free_port();
     let kdat_there_before = Path::new("/run/criu.kdat").exists();
-    let out = run(cracin()
-        .current_dir(counter_classes())
-        .env("CRACIN_CACHE_DIR", &cache)
-        .args([
-            "checkpoint",
-            "--out",
-            ck.to_str().unwrap(),
-            "--ready",
-            &format!("http://127.0.0.1:{port}/health"),
-            "--ready-timeout",
-            "60",
-            "--",
-            "java",
-            "-cp",
-            ".",
-            "Counter",
-            &port.to_string(),
-        ]));
+    let p = port.to_string();
+    let out = run(
+        checkpoint_cmd(&ck, port, &[], &["java", "-cp", ".", "Counter", &p])
+            .env("CRACIN_CACHE_DIR", &cache),
+    );
     assert!(out.status.success(), "checkpoint failed: {}", stderr(&out));
     // The collector the JVM would choose, said with its reason.
     assert!(

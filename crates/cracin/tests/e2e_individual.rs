@@ -79,10 +79,6 @@ fn restore_once(ck: &Path, port: u16, extra: &[&str]) -> serde_json::Value {
     serde_json::from_str(&body).unwrap()
 }
 
-fn manifest(ck: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(ck.join("cracin.json")).unwrap()).unwrap()
-}
-
 fn distinct(values: &[serde_json::Value], key: &str) -> usize {
     let mut v: Vec<String> = values.iter().map(|a| a[key].to_string()).collect();
     v.sort();

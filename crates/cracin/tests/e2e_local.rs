@@ -12,36 +12,19 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Checkpoints the counter app on `port`, warmed up with `warmup` requests to `/`.
-fn checkpoint_counter(
-    dir: &Path,
-    port: u16,
-    warmup: usize,
-    command: &[&str],
-) -> std::process::Output {
-    let classes = counter_classes();
-    let mut c = cracin();
-    c.current_dir(classes).args([
-        "checkpoint",
-        "--out",
-        dir.to_str().unwrap(),
-        "--ready",
-        &format!("http://127.0.0.1:{port}/health"),
-        "--ready-timeout",
-        "30",
-    ]);
-    if warmup > 0 {
-        c.args([
-            "--warmup",
-            &format!("http://127.0.0.1:{port}/"),
-            "--warmup-requests",
-            &warmup.to_string(),
-            "--warmup-concurrency",
-            "2",
-        ]);
-    }
-    c.arg("--").args(command);
-    run(&mut c)
+/// Checkpoints `command` (the counter app) on `port`, warmed up with `warmup` requests to `/`.
+fn checkpoint_warm(dir: &Path, port: u16, warmup: usize, command: &[&str]) -> std::process::Output {
+    let (url, n) = (format!("http://127.0.0.1:{port}/"), warmup.to_string());
+    let warm = [
+        "--warmup",
+        &url,
+        "--warmup-requests",
+        &n,
+        "--warmup-concurrency",
+        "2",
+    ];
+    let options: &[&str] = if warmup > 0 { &warm } else { &[] };
+    run(&mut checkpoint_cmd(dir, port, options, command))
 }
 
 fn started_from_output(dir: &Path) -> i64 {
@@ -60,7 +43,7 @@ fn checkpoint_once_restore_three_times_with_state() {
     let ck = work.join("ckpt");
     let port = free_port();
     let p = port.to_string();
-    let out = checkpoint_counter(&ck, port, 300, &["java", "-cp", ".", "Counter", &p]);
+    let out = checkpoint_warm(&ck, port, 300, &["java", "-cp", ".", "Counter", &p]);
     assert!(out.status.success(), "checkpoint failed: {}", stderr(&out));
     assert!(
         stdout(&out).contains("checkpoint written to"),
@@ -73,8 +56,7 @@ fn checkpoint_once_restore_three_times_with_state() {
     );
     assert_nothing_left(port);
 
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(ck.join("cracin.json")).unwrap()).unwrap();
+    let m = manifest(&ck);
     assert_eq!(m["command"][0], "java");
     assert_eq!(m["warmup_stats"]["requests"], 300);
     assert_eq!(m["listen_ports"][0], port);
@@ -128,7 +110,7 @@ fn jar_and_start_script_commands() {
     let port = free_port();
     let ck = work.join("jar");
     let jar = counter_classes().join("counter.jar");
-    let out = checkpoint_counter(
+    let out = checkpoint_warm(
         &ck,
         port,
         0,
@@ -154,10 +136,9 @@ fn jar_and_start_script_commands() {
     .unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let ck = work.join("script");
-    let out = checkpoint_counter(&ck, port, 5, &[script.to_str().unwrap(), &port.to_string()]);
+    let out = checkpoint_warm(&ck, port, 5, &[script.to_str().unwrap(), &port.to_string()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(ck.join("cracin.json")).unwrap()).unwrap();
+    let m = manifest(&ck);
     assert!(
         m["jvm"]["java"].as_str().unwrap().ends_with("/java"),
         "the JVM behind the script was found: {}",
@@ -178,14 +159,7 @@ fn foreground_restore_forwards_sigterm_and_returns_the_exit_status() {
     let work = tempdir("e2e-fg");
     let port = free_port();
     let ck = work.join("ckpt");
-    assert!(checkpoint_counter(
-        &ck,
-        port,
-        0,
-        &["java", "-cp", ".", "Counter", &port.to_string()]
-    )
-    .status
-    .success());
+    assert!(checkpoint_counter(&ck, port, &[]).status.success());
     let mut child = cracin()
         .args(["restore", ck.to_str().unwrap(), "--foreground"])
         .stdout(Stdio::piped())
@@ -386,14 +360,7 @@ fn restore_errors_are_clear() {
     let work = tempdir("e2e-restore-errors");
     let port = free_port();
     let ck = work.join("ckpt");
-    assert!(checkpoint_counter(
-        &ck,
-        port,
-        0,
-        &["java", "-cp", ".", "Counter", &port.to_string()]
-    )
-    .status
-    .success());
+    assert!(checkpoint_counter(&ck, port, &[]).status.success());
     let ck_s = ck.to_str().unwrap();
 
     // a restore while the checkpointed app's port is in use by another process

@@ -136,8 +136,7 @@ fn wiremock_keeps_its_stubs_and_request_journal() {
     );
     let marker = format!("--port {port}");
     assert_none_with(&marker);
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(ck.join("cracin.json")).unwrap()).unwrap();
+    let m = manifest(&ck);
     assert_eq!(m["warmup_stats"]["errors"], 0, "{}", m["warmup_stats"]);
     assert!(
         m["listen_ports"].as_array().unwrap().contains(&port.into()),
@@ -277,8 +276,7 @@ fn h2_server_keeps_its_open_database_and_file_lock() {
     assert_none_with(&marker);
     // The database lives under /tmp here: scratch to cracin, which saved it with the
     // checkpoint and puts it back before each restore (docs/files.md).
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(ck.join("cracin.json")).unwrap()).unwrap();
+    let m = manifest(&ck);
     assert!(
         m["files"]["entries"].as_array().unwrap().iter().any(|e| {
             e["path"].as_str().unwrap().ends_with("test.mv.db")

@@ -53,10 +53,6 @@ fn checkpoint_cmd(dir: &Path, port: u16, extra: &[&str], java: &[&str]) -> Comma
     c
 }
 
-fn manifest(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("cracin.json")).unwrap()).unwrap()
-}
-
 fn assert_private(dir: &Path) {
     let bad = cracin_core::os::perms::not_private(dir);
     assert!(bad.is_empty(), "not private (path, mode): {bad:?}");

@@ -45,6 +45,36 @@ pub fn counter_classes() -> &'static Path {
     })
 }
 
+/// `cracin checkpoint --out CK --ready http://127.0.0.1:PORT/health --ready-timeout 60
+/// OPTIONS -- COMMAND`, run in the counter app's directory (a test may add to it, e.g. env).
+pub fn checkpoint_cmd(ck: &Path, port: u16, options: &[&str], command: &[&str]) -> Command {
+    let mut c = cracin();
+    c.current_dir(counter_classes())
+        .args(["checkpoint", "--out", ck.to_str().unwrap(), "--ready"])
+        .arg(format!("http://127.0.0.1:{port}/health"))
+        .args(["--ready-timeout", "60"])
+        .args(options)
+        .arg("--")
+        .args(command);
+    c
+}
+
+/// The counter app (`java -cp . Counter PORT`) checkpointed with `checkpoint_cmd`: the output.
+pub fn checkpoint_counter(ck: &Path, port: u16, options: &[&str]) -> Output {
+    let p = port.to_string();
+    run(&mut checkpoint_cmd(
+        ck,
+        port,
+        options,
+        &["java", "-cp", ".", "Counter", &p],
+    ))
+}
+
+/// A checkpoint's cracin.json.
+pub fn manifest(ck: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(ck.join("cracin.json")).unwrap()).unwrap()
+}
+
 /// A fresh private directory (removed by the OS's tmp cleaning; tests remove theirs).
 pub fn tempdir(prefix: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!(
