@@ -9,7 +9,6 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -182,87 +181,12 @@ fn jetty_unpacks_its_web_application_and_restores_after_every_stop() {
 
 const H2_JAR: &str = "/usr/share/java/h2.jar";
 
-/// Runs SQL with H2's own command-line client, over TCP or on the file itself.
-fn h2_sql(jar: &Path, url: &str, sql: &str) -> String {
-    let out = Command::new("java")
-        .args(["-cp", jar.to_str().unwrap(), "org.h2.tools.Shell"])
-        .args(["-url", url, "-user", "sa", "-password", "sa", "-sql", sql])
-        .output()
-        .expect("java runs");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "H2 Shell failed on `{sql}`: {text}");
-    text
-}
-
-/// An H2 server whose database (outside temporary directories: the instance's data) holds one
-/// row from before the checkpoint and stays open, checkpointed with the extra flags.
-fn h2_checkpoint(jar: &Path, db: &Path, ck: &Path, tcp: u16, flags: &[&str]) {
-    std::fs::create_dir_all(db).unwrap();
-    let client_jar = jar.to_path_buf();
-    let helper = std::thread::spawn(move || {
-        let deadline = Instant::now() + Duration::from_secs(180);
-        while std::net::TcpStream::connect(("127.0.0.1", tcp)).is_err() {
-            assert!(Instant::now() < deadline, "H2 never listened on {tcp}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        h2_sql(
-            &client_jar,
-            &format!("jdbc:h2:tcp://127.0.0.1:{tcp}/test;DB_CLOSE_DELAY=-1"),
-            "CREATE TABLE t(id INT PRIMARY KEY, v VARCHAR); INSERT INTO t VALUES(1, 'before-checkpoint')",
-        )
-    });
-    // `-trace` prints `Connected` and `Disconnect` for the client: ready once the table exists.
-    let out = run(cracin()
-        .args(["checkpoint", "--out", ck.to_str().unwrap()])
-        .args([
-            "--ready",
-            "log:(?s)Connected.*Disconnect",
-            "--ready-timeout",
-            "180",
-        ])
-        .args(flags)
-        .args([
-            "--",
-            "java",
-            "-cp",
-            jar.to_str().unwrap(),
-            "org.h2.tools.Server",
-        ])
-        .args([
-            "-tcp",
-            "-tcpPort",
-            &tcp.to_string(),
-            "-ifNotExists",
-            "-baseDir",
-        ])
-        .arg(db)
-        .arg("-trace"));
-    let created = helper.join();
-    assert!(out.status.success(), "checkpoint failed: {}", stderr(&out));
-    assert!(created.is_ok(), "CREATE TABLE failed");
-    assert_none_with(&format!("-tcpPort {tcp}"));
-}
-
 /// One round: the restored server has the checkpoint's row and none of an earlier round, then
 /// gets 5000 more rows (the file grows) and is stopped with SIGTERM (H2 closes the file).
 fn h2_round(jar: &Path, ck: &Path, tcp: u16, round: usize) {
     let app = restored(ck, &["--ready", &format!("tcp://127.0.0.1:{tcp}")]);
-    let url = format!("jdbc:h2:tcp://127.0.0.1:{tcp}/test;DB_CLOSE_DELAY=-1");
-    let rows = h2_sql(jar, &url, "SELECT v FROM t ORDER BY id");
-    assert!(rows.contains("before-checkpoint"), "round {round}: {rows}");
-    assert!(
-        !rows.contains("after-restore"),
-        "round {round}: an earlier round's rows are there: {rows}"
-    );
-    h2_sql(
-        jar,
-        &url,
-        &format!(
-            "INSERT INTO t SELECT X + {}, 'after-restore-{round} ' || SPACE(200) FROM SYSTEM_RANGE(1, 5000)",
-            round * 100_000
-        ),
-    );
+    h2::assert_checkpoint_rows(jar, &h2::tcp_url(tcp), round);
+    h2::grow(jar, &h2::tcp_url(tcp), round);
     app.stop();
 }
 
@@ -282,7 +206,7 @@ fn h2_data_written_after_a_restore_refuses_the_next_restore_and_stays() {
     let jar = require!(installed(H2_JAR, "libh2-java"));
     let work = data_dir("h2-data");
     let (db, ck, tcp) = (work.path().join("db"), work.path().join("ck"), free_port());
-    h2_checkpoint(&jar, &db, &ck, tcp, &[]);
+    h2::checkpoint_server(&jar, &db, &ck, tcp, &[], &[]);
     let m = manifest(&ck);
     let checked = entries(&m, "checked");
     assert!(
@@ -311,7 +235,7 @@ fn h2_data_written_after_a_restore_refuses_the_next_restore_and_stays() {
     assert_none_with(&format!("-tcpPort {tcp}"));
     // Nothing was reverted: the rows written after the first restore are in the file.
     let file_url = format!("jdbc:h2:{}/test", db.display());
-    let count = h2_sql(&jar, &file_url, "SELECT COUNT(*) FROM t");
+    let count = h2::sql(&jar, &file_url, "SELECT COUNT(*) FROM t");
     assert!(count.contains("5001"), "{count}");
     drop(work);
 }
@@ -323,7 +247,14 @@ fn h2_with_snapshot_starts_every_restore_from_the_checkpoint_data() {
     let work = data_dir("h2-snapshot");
     let (db, ck, tcp) = (work.path().join("db"), work.path().join("ck"), free_port());
     std::fs::create_dir_all(&db).unwrap();
-    h2_checkpoint(&jar, &db, &ck, tcp, &["--snapshot", db.to_str().unwrap()]);
+    h2::checkpoint_server(
+        &jar,
+        &db,
+        &ck,
+        tcp,
+        &["--snapshot", db.to_str().unwrap()],
+        &[],
+    );
     let m = manifest(&ck);
     let saved = entries(&m, "saved");
     assert!(

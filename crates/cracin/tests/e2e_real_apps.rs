@@ -183,23 +183,6 @@ fn wiremock_keeps_its_stubs_and_request_journal() {
     let _ = std::fs::remove_dir_all(&work);
 }
 
-/// Runs SQL over JDBC (TCP) with H2's own command-line client.
-fn h2_sql(jar: &Path, port: u16, sql: &str) -> String {
-    let out = Command::new("java")
-        .args(["-cp", jar.to_str().unwrap(), "org.h2.tools.Shell"])
-        .args([
-            "-url",
-            &format!("jdbc:h2:tcp://127.0.0.1:{port}/test;DB_CLOSE_DELAY=-1"),
-        ])
-        .args(["-user", "sa", "-password", "sa", "-sql", sql])
-        .output()
-        .expect("java runs");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "H2 Shell failed on `{sql}`: {text}");
-    text
-}
-
 /// The POSIX locks `pid` holds (lines of /proc/locks).
 fn posix_locks_of(pid: u32) -> usize {
     std::fs::read_to_string("/proc/locks")
@@ -218,62 +201,21 @@ fn h2_server_keeps_its_open_database_and_file_lock() {
     let jar = require!(fetch(H2));
     let work = tempdir("e2e-h2");
     let db = work.join("db");
-    std::fs::create_dir_all(&db).unwrap();
     let (tcp, web) = (free_port(), free_port());
 
     // The table is created over JDBC while the server runs under `cracin checkpoint`; the database
     // stays open afterwards (DB_CLOSE_DELAY=-1), so its file is open and locked at dump time.
-    let client_jar = jar.clone();
-    let helper = std::thread::spawn(move || {
-        let deadline = Instant::now() + Duration::from_secs(180);
-        while std::net::TcpStream::connect(("127.0.0.1", tcp)).is_err() {
-            assert!(Instant::now() < deadline, "H2 never listened on {tcp}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        h2_sql(
-            &client_jar,
-            tcp,
-            "CREATE TABLE t(id INT PRIMARY KEY, v VARCHAR); INSERT INTO t VALUES(1, 'before-checkpoint')",
-        )
-    });
     let ck = work.join("ckpt");
-    // `-trace` makes the server print `Connected` and `Disconnect` for the client's session:
-    // ready once the table exists and the client is gone.
-    let out = run(cracin()
-        .args(["checkpoint", "--out", ck.to_str().unwrap()])
-        .args([
-            "--ready",
-            "log:(?s)Connected.*Disconnect",
-            "--ready-timeout",
-            "180",
-        ])
-        .args([
-            "--warmup",
-            &format!("http://127.0.0.1:{web}/"),
-            "--warmup-requests",
-            "300",
-        ])
-        .args([
-            "--",
-            "java",
-            "-cp",
-            jar.to_str().unwrap(),
-            "org.h2.tools.Server",
-        ])
-        .args([
-            "-tcp",
-            "-tcpPort",
-            &tcp.to_string(),
-            "-web",
-            "-webPort",
-            &web.to_string(),
-        ])
-        .args(["-ifNotExists", "-baseDir", db.to_str().unwrap(), "-trace"]));
-    let created = helper.join();
-    assert!(out.status.success(), "checkpoint failed: {}", stderr(&out));
-    assert!(created.is_ok(), "CREATE TABLE failed");
+    let warmup = format!("http://127.0.0.1:{web}/");
+    h2::checkpoint_server(
+        &jar,
+        &db,
+        &ck,
+        tcp,
+        &["--warmup", &warmup, "--warmup-requests", "300"],
+        &["-web", "-webPort", &web.to_string()],
+    );
     let marker = format!("-tcpPort {tcp}");
-    assert_none_with(&marker);
     // The database lives under /tmp here: scratch to cracin, which saved it with the
     // checkpoint and puts it back before each restore (docs/files.md).
     let m = manifest(&ck);
@@ -297,22 +239,10 @@ fn h2_server_keeps_its_open_database_and_file_lock() {
             1,
             "round {round}: the restored JVM holds the database file lock"
         );
-        let rows = h2_sql(&jar, tcp, "SELECT v FROM t ORDER BY id");
-        assert!(rows.contains("before-checkpoint"), "round {round}: {rows}");
-        assert!(
-            !rows.contains("after-restore"),
-            "round {round}: a previous restore's rows leaked: {rows}"
-        );
-        // Enough rows that the database file surely grows.
-        h2_sql(
-            &jar,
-            tcp,
-            &format!(
-                "INSERT INTO t SELECT X + {}, 'after-restore-{round} ' || SPACE(200) FROM SYSTEM_RANGE(1, 5000)",
-                round * 100_000
-            ),
-        );
-        let count = h2_sql(&jar, tcp, "SELECT COUNT(*) FROM t");
+        let url = h2::tcp_url(tcp);
+        h2::assert_checkpoint_rows(&jar, &url, round);
+        h2::grow(&jar, &url, round);
+        let count = h2::sql(&jar, &url, "SELECT COUNT(*) FROM t");
         assert!(count.contains("5001"), "round {round}: {count}");
         assert_eq!(
             get(&format!("http://127.0.0.1:{web}/")).map(|r| r.0),

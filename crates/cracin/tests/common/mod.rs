@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod h2;
 mod need;
 #[allow(unused_imports)] // not every test binary checks a need
 pub use need::*;
