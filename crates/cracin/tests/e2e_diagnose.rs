@@ -116,25 +116,7 @@ fn a_heap_larger_than_the_machine() {
     require!(can_checkpoint());
     let port = free_port();
     let work = tempdir("diag-heap");
-    let out = run(cracin()
-        .current_dir(counter_classes())
-        .args([
-            "checkpoint",
-            "--out",
-            work.join("ck").to_str().unwrap(),
-            "--ready",
-        ])
-        .arg(format!("http://127.0.0.1:{port}/health"))
-        .args([
-            "--java-option",
-            "-Xmx100000g",
-            "--",
-            "java",
-            "-cp",
-            ".",
-            "Counter",
-            &port.to_string(),
-        ]));
+    let out = checkpoint_counter(&work.join("ck"), port, &["--java-option", "-Xmx100000g"]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(stderr(&out).contains("exited with exit status 1 before it was ready"));
     assert_diagnosis(&out, "jvm-heap-reservation");
@@ -160,23 +142,16 @@ fn classes_built_for_a_newer_java() {
         .unwrap();
     assert!(st.success());
     let port = free_port();
-    let out = run(cracin()
-        .current_dir(&work)
-        .args([
-            "checkpoint",
-            "--out",
-            work.join("ck").to_str().unwrap(),
-            "--ready",
-        ])
-        .arg(format!("http://127.0.0.1:{port}/health"))
-        .args([
-            "--",
-            java17.to_str().unwrap(),
-            "-cp",
-            ".",
-            "Counter",
-            &port.to_string(),
-        ]));
+    let p = port.to_string();
+    let java17 = java17.to_str().unwrap();
+    // Run from the directory of the classes javac 25 built.
+    let out = run(checkpoint_cmd(
+        &work.join("ck"),
+        port,
+        &[],
+        &[java17, "-cp", ".", "Counter", &p],
+    )
+    .current_dir(&work));
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert_diagnosis(&out, "class-version-too-new");
     let _ = std::fs::remove_dir_all(&work);

@@ -33,7 +33,7 @@ fn as_nobody(args: &[&str]) -> std::process::Output {
         .args(args))
 }
 
-fn checkpoint_cmd(dir: &Path, port: u16, extra: &[&str], java: &[&str]) -> Command {
+fn umask0_checkpoint(dir: &Path, port: u16, extra: &[&str], java: &[&str]) -> Command {
     let mut c = cracin_umask0();
     c.current_dir(counter_classes()).args([
         "checkpoint",
@@ -64,7 +64,7 @@ fn private_checkpoint_checksums_and_restore_refusals() {
     let work = tempdir("sec-private");
     let ck = work.join("ckpt");
     let port = free_port();
-    let out = run(&mut checkpoint_cmd(&ck, port, &[], &[]));
+    let out = run(&mut umask0_checkpoint(&ck, port, &[], &[]));
     assert!(out.status.success(), "checkpoint failed: {}", stderr(&out));
     assert_nothing_left(port);
 
@@ -199,14 +199,14 @@ fn secrets_in_memory_fail_the_checkpoint_and_keep_nothing() {
     let ck = work.join("ckpt");
     let port = free_port();
     // A good checkpoint first.
-    let out = run(&mut checkpoint_cmd(&ck, port, &[], &[]));
+    let out = run(&mut umask0_checkpoint(&ck, port, &[], &[]));
     assert!(out.status.success(), "{}", stderr(&out));
     let before = std::fs::read_to_string(ck.join("cracin.json")).unwrap();
 
     // A password in the environment ends up in the JVM's memory: exit 5, named, not shown,
     // nothing kept, the previous checkpoint untouched.
     let value = "pw-7f3a9c21e8b4d6";
-    let out = run(checkpoint_cmd(&ck, port, &["--force"], &[]).env("DB_PASSWORD", value));
+    let out = run(umask0_checkpoint(&ck, port, &["--force"], &[]).env("DB_PASSWORD", value));
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
@@ -240,7 +240,7 @@ fn secrets_in_memory_fail_the_checkpoint_and_keep_nothing() {
     // is printed and recorded has the property masked.
     let secret_file = work.join("secret.txt");
     std::fs::write(&secret_file, "file-secret-0c1d2e3f\n").unwrap();
-    let out = run(checkpoint_cmd(
+    let out = run(umask0_checkpoint(
         &ck,
         port,
         &[
@@ -287,7 +287,7 @@ fn force_replaces_only_a_cracin_checkpoint() {
     std::fs::create_dir(&target).unwrap();
     std::fs::write(target.join("thesis.tex"), "years of work").unwrap();
     let port = free_port();
-    let out = run(&mut checkpoint_cmd(&target, port, &["--force"], &[]));
+    let out = run(&mut umask0_checkpoint(&target, port, &["--force"], &[]));
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("is not a cracin checkpoint"));
     assert_eq!(
