@@ -2,23 +2,23 @@
 //! (`tests/fixtures/logs/`), on a checkpoint directory, with `--json`, on a log no rule knows, and
 //! on a path that does not exist.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use common::{cracin, repo_root, stdout};
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/logs")
+    repo_root().join("tests/fixtures/logs")
 }
 
 fn explain(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cracin"))
+    cracin()
         .arg("explain")
         .args(args)
         .output()
         .expect("run cracin")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 #[test]
