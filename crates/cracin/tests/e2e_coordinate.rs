@@ -27,7 +27,6 @@ fn app_classpath() -> &'static str {
         assert!(st.success(), "fetching org.crac 1.5.0 failed");
         let jar = deps.join("crac-1.5.0.jar");
         let classes = tempdir("crac-app");
-        remove_at_exit(&classes);
         let st = Command::new("javac")
             .args([
                 "-cp",

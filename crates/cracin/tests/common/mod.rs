@@ -29,7 +29,6 @@ pub fn counter_classes() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempdir("counter-classes");
-        remove_at_exit(&dir);
         let src = repo_root().join("tests/fixtures/apps/counter-http/Counter.java");
         let st = Command::new("javac")
             .args(["-d".as_ref(), dir.as_os_str(), src.as_os_str()])
@@ -76,7 +75,8 @@ pub fn manifest(ck: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(ck.join("cracin.json")).unwrap()).unwrap()
 }
 
-/// A fresh private directory (removed by the OS's tmp cleaning; tests remove theirs).
+/// A fresh directory of its own for a test. Tests remove theirs; what a failed test left is
+/// removed when the test binary exits.
 pub fn tempdir(prefix: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!(
         "cracin-test-{prefix}-{}-{}",
@@ -87,6 +87,7 @@ pub fn tempdir(prefix: &str) -> PathBuf {
             .as_nanos()
     ));
     std::fs::create_dir_all(&d).unwrap();
+    remove_at_exit(&d);
     d
 }
 
