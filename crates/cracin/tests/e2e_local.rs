@@ -516,3 +516,70 @@ fn concurrent_restores_and_a_log_probe() {
     assert_nothing_left(port);
     let _ = std::fs::remove_dir_all(&work);
 }
+
+/// `--lazy-pages`: a `criu lazy-pages` daemon serves the memory on first touch; the restored
+/// application answers with its checkpointed state, stops on SIGTERM, and neither it nor the
+/// daemon is left. Then `--fallback`: with the checkpoint's pages gone the restore fails, and
+/// cracin says so and becomes the application, started cold from the recorded command (its
+/// counter starts again at 1); SIGTERM stops it.
+#[test]
+fn lazy_pages_restore_and_a_cold_fallback() {
+    require!(can_checkpoint());
+    let work = tempdir("e2e-lazy");
+    let ck = work.join("ckpt");
+    let port = free_port();
+    let p = port.to_string();
+    let out = checkpoint_warm(&ck, port, 50, &["java", "-cp", ".", "Counter", &p]);
+    assert!(out.status.success(), "checkpoint failed: {}", stderr(&out));
+    let started = started_from_output(&ck);
+    let url = format!("http://127.0.0.1:{port}/");
+
+    let out = restore_json(&ck, &["--lazy-pages"]);
+    assert!(out.status.success(), "lazy restore: {}", stderr(&out));
+    let app = Restored(restored_pid(&out));
+    let (st, body) = get(&url).expect("lazily restored app answers");
+    assert_eq!(st, 200);
+    assert_eq!(json_num(&body, "count"), 51, "{body}");
+    assert_eq!(json_num(&body, "started"), started);
+    kill_and_wait(app.0, libc::SIGTERM);
+    drop(app);
+    assert_nothing_left(port);
+    // The lazy-pages daemon reads the images from the checkpoint: none may outlive the restore.
+    assert_none_with(ck.to_str().unwrap());
+
+    std::fs::remove_file(ck.join("images/pages-1.img")).unwrap();
+    let log = work.join("fallback.err");
+    let mut child = cracin()
+        .args(["restore", ck.to_str().unwrap(), "--fallback"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let body = loop {
+        if let Some((200, body)) = get(&url) {
+            break body;
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!(
+                "cold start exited ({st:?}): {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        assert!(Instant::now() < deadline, "the cold start never answered");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(json_num(&body, "count"), 1, "a cold start: {body}");
+    assert_ne!(json_num(&body, "started"), started, "a new JVM: {body}");
+    let err = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        err.contains("restore failed") && err.contains("starting the application cold"),
+        "{err}"
+    );
+    // cracin became the JVM (exec): the child's pid is the application's.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(143), "{st:?}");
+    assert_nothing_left(port);
+    let _ = std::fs::remove_dir_all(&work);
+}
