@@ -365,7 +365,7 @@ fn deployment(o: &KubeOptions) -> String {
     if o.runtime != Runtime::Criu {
         let _ = writeln!(
             s,
-            "# The {} runtime's settings are the seed's and were never run by cracin's tests.",
+            "# The {} runtime's settings follow the vendor's recipe and were never run by cracin's tests.",
             o.runtime.name()
         );
     }
@@ -390,7 +390,7 @@ fn deployment(o: &KubeOptions) -> String {
                 let _ = writeln!(s, "        runAsGroup: {g}");
             }
         }
-        None => s.push_str("        # The seed's image runs as root (its criu is setuid root).\n        runAsNonRoot: false\n"),
+        None => s.push_str("        # This runtime's image runs as root (its criu is setuid root).\n        runAsNonRoot: false\n"),
     }
     s.push_str("        seccompProfile:\n");
     s.push_str(&o.runtime.kube_seccomp(&profile));

@@ -142,7 +142,7 @@ pub fn run(a: Args) -> Result<i32> {
         println!("wrote {}", p.display());
     }
     if runtime != Runtime::Criu {
-        println!("note: the {} runtime's files follow the seed's and the vendors' recipes; cracin never ran them with such a JDK (none here), only its scripts with stand-in java and jcmd", runtime.name());
+        println!("note: the {} runtime's files follow the vendor's recipe; cracin's tests never ran them with such a JDK, only its scripts with stand-in java and jcmd", runtime.name());
     }
     println!(
         "by hand: podman build -f {d}/Containerfile {d}   (docker needs the -f too: it looks for a Dockerfile)",

@@ -81,7 +81,7 @@ pub fn run(a: Args) -> Result<i32> {
         println!("wrote {}", p.display());
     }
     if o.runtime != container::Runtime::Criu {
-        println!("note: the {} runtime's settings follow the seed; cracin never ran them (no such JDK here)", o.runtime.name());
+        println!("note: the {} runtime's settings follow the vendor's recipe; cracin's tests never ran them with such a JDK", o.runtime.name());
     }
     println!(
         "podman: podman kube play --seccomp-profile-root {}/seccomp {}/deployment.yaml",

@@ -250,11 +250,11 @@ pub fn start_sh(s: &FilesSpec) -> String {
         ),
         _ if s.base.burns_pids_for_crac() => (
             true,
-            "# -XX:CRaCMinPid fails on Alpine (the seed, \"PID Handling\"): use up PIDs so the JVM's PIDs are\n# >= 1000 and free when the checkpoint is restored in a fresh container.\n",
+            "# -XX:CRaCMinPid fails on Alpine: use up PIDs so the JVM's PIDs are\n# >= 1000 and free when the checkpoint is restored in a fresh container.\n",
         ),
         _ => (
             false,
-            "# PIDs: -XX:CRaCMinPid=1000 in JAVA_OPTS_EXTRA (the seed, \"PID Handling\", 3.: works on Ubuntu).\n",
+            "# PIDs: -XX:CRaCMinPid=1000 in JAVA_OPTS_EXTRA (keeps them free for the restore; works on Ubuntu).\n",
         ),
     };
     scripts::start_sh(&StartScript {
@@ -272,7 +272,7 @@ pub fn containerfile(s: &FilesSpec, f: &mut String) {
         None => match (&s.base, s.base.image_ref()) {
             (base, Some(image)) => {
                 let why = match base {
-                    Base::ZuluUbuntuJdk => "# Azul's CRaC JDK image (the seed, \"Choose the base container\")",
+                    Base::ZuluUbuntuJdk => "# Azul's CRaC JDK image",
                     _ => "# BellSoft's CRaC runtime container (github.com/bell-sw/Alpaquita/pkgs/container/liberica-runtime-container);\n# the tag follows BellSoft's naming and was not pulled here",
                 };
                 f.push_str(&format!("{why}\nFROM {image}\n"));
@@ -284,7 +284,7 @@ pub fn containerfile(s: &FilesSpec, f: &mut String) {
                     ("ubuntu:22.04", ZULU_JRE_GLIBC)
                 };
                 f.push_str(&format!(
-                    "# The seed's JRE recipe: Zulu 21.0.3 with CRaC (April 2024) from Azul's CDN.\n\
+                    "# A JRE with CRaC: Zulu 21.0.3 (April 2024) from Azul's CDN.\n\
 FROM {from}\n\nENV JAVA_HOME /opt/jdk\nENV PATH $JAVA_HOME/bin:$PATH\n\n\
 ADD \"{url}\" $JAVA_HOME/openjdk.tar.gz\n\n\
 RUN \\\n    tar --extract --file $JAVA_HOME/openjdk.tar.gz --directory \"$JAVA_HOME\" --strip-components 1; \\\n    rm $JAVA_HOME/openjdk.tar.gz;\n"
@@ -295,7 +295,7 @@ RUN \\\n    tar --extract --file $JAVA_HOME/openjdk.tar.gz --directory \"$JAVA_H
     }
     let opts = java_opts_extra(&s.base, s.recipe.crac_engine);
     if !warp && !s.base.burns_pids_for_crac() {
-        f.push_str("\n# -XX:CRaCMinPid: the seed, \"PID Handling\", 3. (works on Ubuntu; fails on Alpine, where start.sh\n# burns PIDs instead)");
+        f.push_str("\n# -XX:CRaCMinPid keeps the JVM's PIDs free for the restore (works on Ubuntu; fails on Alpine,\n# where start.sh burns PIDs instead)");
     }
     f.push_str(&format!(
         "\nENV JAVA_OPTS_EXTRA=\"{}{}\"\n\n{}EXPOSE {}\n\n",

@@ -254,7 +254,7 @@ impl Runtime {
         fallback: bool,
     ) -> Vec<String> {
         let never_run = format!(
-            "the {} runtime is generated from the seed's recipe and was never run by cracin's tests (no such JDK here); its scripts ran under sh and busybox sh with stand-in java/jcmd",
+            "the {} runtime's files follow the vendor's recipe and were never run with such a JDK by cracin's tests; its scripts ran under sh and busybox sh with stand-in java/jcmd",
             self.name()
         );
         match self {

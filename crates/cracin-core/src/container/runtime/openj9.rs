@@ -64,7 +64,7 @@ impl Openj9Api {
     /// What the application must do, for the plan's notes.
     pub fn note(self) -> String {
         match self {
-            Openj9Api::Crac => "OpenJ9 with the org.crac API: the application must call org.crac.Core.checkpointRestore() itself; an OSGi application also needs `-runsystempackages: jdk.crac` in its bndrun (the seed: jdk.crac is in java.base and not exported); for CRIUSupport.checkpointJVM() use --openj9-api criusupport".into(),
+            Openj9Api::Crac => "OpenJ9 with the org.crac API: the application must call org.crac.Core.checkpointRestore() itself; an OSGi application also needs `-runsystempackages: jdk.crac` in its bndrun (jdk.crac is in java.base and not exported to bundles); for CRIUSupport.checkpointJVM() use --openj9-api criusupport".into(),
             Openj9Api::CriuSupport => "OpenJ9 with the CRIUSupport API: the application must call CRIUSupport.checkpointJVM() itself (with setUnprivileged(true)); an OSGi application also needs `-runsystempackages: org.eclipse.openj9.criu` in its bndrun (the seed)".into(),
         }
     }
@@ -115,7 +115,7 @@ pub const KUBE_ESCALATION: (&str, &str) = ("true", "Semeru's criu gains CHECKPOI
 
 /// The `seccompProfile` lines of a Kubernetes pod: the seed's OpenJ9 restore runs unconfined.
 pub const KUBE_SECCOMP: &str =
-    "          # The seed's OpenJ9 restore runs unconfined.\n          type: Unconfined\n";
+    "          # OpenJ9's unprivileged restore runs unconfined.\n          type: Unconfined\n";
 
 /// The plan's note on `--cpu-baseline` (docs/cpu.md).
 pub fn cpu_baseline_note(b: crate::jvm::cpu::CpuBaseline) -> String {
@@ -164,7 +164,7 @@ pub fn start_sh(s: &FilesSpec) -> String {
     scripts::start_sh(&StartScript {
         app_cmd: &s.app_cmd,
         burn_pids: true,
-        pid_comment: "# OpenJ9 has no PID adjustment and no -XX:CRaCMinPid (the seed, \"PID Handling\"): use up PIDs so\n# the JVM's PIDs are >= 1000 and free when the checkpoint is restored in a fresh container.\n",
+        pid_comment: "# OpenJ9 has no PID adjustment and no -XX:CRaCMinPid: use up PIDs so\n# the JVM's PIDs are >= 1000 and free when the checkpoint is restored in a fresh container.\n",
         stdio_to_files: true,
     })
 }
@@ -178,13 +178,11 @@ pub fn containerfile(s: &FilesSpec, f: &mut String) {
     };
     let api = s.recipe.openj9_api;
     if s.image.is_none() {
-        f.push_str(
-            "# IBM Semeru (OpenJ9) on UBI 9 minimal (the seed, \"Choose the base container\")\n",
-        );
+        f.push_str("# IBM Semeru (OpenJ9) on UBI 9 minimal\n");
     }
     f.push_str(&format!(
         "FROM {from}\n\n\
-# checkpoint API: {api} (cracin --openj9-api; org.crac and -XX:+EnableCRIUSupport do not mix, the seed)\n\
+# checkpoint API: {api} (cracin --openj9-api; org.crac and -XX:+EnableCRIUSupport do not mix)\n\
 ENV JAVA_OPTS_EXTRA=\"{opts}{j9opts}\"\n\n\
 {glibc}USER root\n\n\
 EXPOSE {port}\n\n",
