@@ -90,7 +90,9 @@ public final class Boot {
             }
         }
         framework.waitForStop(0);
-        delete(work);
+        // Stopped from inside (the system bundle was stopped): the shutdown hook removes the
+        // temporary directory, as on SIGTERM. The only place that deletes it, so no two threads
+        // race over the same files.
         System.exit(0);
     }
 
@@ -104,14 +106,25 @@ public final class Boot {
         delete(work);
     }
 
+    /** Removes {@code dir} and everything below it; a file that is already gone is no error. */
     private static void delete(Path dir) {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> all = Files.walk(dir)) {
-            all.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        } catch (IOException | RuntimeException e) {
-            // Best effort: a concurrent delete (main thread and shutdown hook) is harmless.
+        // Equinox may still be writing its storage's file table as it closes: go again until
+        // nothing is left (bounded).
+        for (int attempt = 0; attempt < 5 && Files.exists(dir); attempt++) {
+            List<Path> all = new ArrayList<>();
+            try (Stream<Path> walk = Files.walk(dir)) {
+                walk.forEach(all::add);
+            } catch (IOException | RuntimeException e) {
+                // a part vanished during the walk: delete what was seen, then walk again
+            }
+            all.sort(Comparator.reverseOrder());
+            for (Path p : all) {
+                try {
+                    Files.deleteIfExists(p);
+                } catch (IOException e) {
+                    // not empty yet (a file appeared): the next attempt takes it
+                }
+            }
         }
     }
 }
