@@ -36,18 +36,14 @@ public final class Boot {
     private Boot() {}
 
     public static void run(Path self, Path work, Properties props, List<String> bundles) throws Exception {
-        // The framework sees the JVM's system properties (a -D on the command line configures it,
-        // as with bnd's launcher), and bnd's -runproperties.
+        // As with bnd's launcher, the framework gets bnd's -runproperties (a -D of the same name
+        // on the command line wins) and not the JVM's other system properties.
         Map<String, String> config = new HashMap<>();
-        for (String key : System.getProperties().stringPropertyNames()) {
-            config.put(key, System.getProperty(key));
-        }
         for (String key : props.stringPropertyNames()) {
             if (key.startsWith("launch.")) {
                 continue;
             }
-            // bnd's -runproperties: framework properties and system properties (slf4j-simple reads
-            // the latter); a -D on the command line wins, as it did with bnd's launcher.
+            // also set as system properties: slf4j-simple reads its level there
             String value = System.getProperty(key);
             if (value == null) {
                 value = props.getProperty(key);
