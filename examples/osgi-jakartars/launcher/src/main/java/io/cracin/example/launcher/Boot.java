@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.ServiceLoader;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.jar.JarFile;
 import java.util.stream.Stream;
 
@@ -36,6 +37,10 @@ public final class Boot {
     private Boot() {}
 
     public static void run(Path self, Path work, Properties props, List<String> bundles) throws Exception {
+        // First of all: whatever happens next, the JVM's exit stops the framework (once there is
+        // one) and removes the temporary directory.
+        AtomicReference<Framework> started = new AtomicReference<>();
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> stop(started.get(), work), "osgi-jakartars-stop"));
         // As with bnd's launcher, the framework gets bnd's -runproperties (a -D of the same name
         // on the command line wins) and not the JVM's other system properties.
         Map<String, String> config = new HashMap<>();
@@ -62,8 +67,8 @@ public final class Boot {
             .findFirst()
             .orElseThrow(() -> new IllegalStateException("no OSGi framework (FrameworkFactory) in " + self));
         Framework framework = factory.newFramework(config);
+        started.set(framework);
         framework.init();
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> stop(framework, work), "osgi-jakartars-stop"));
 
         List<Bundle> installed = new ArrayList<>();
         try (JarFile jar = new JarFile(self.toFile())) {
@@ -93,11 +98,13 @@ public final class Boot {
     }
 
     private static void stop(Framework framework, Path work) {
-        try {
-            framework.stop();
-            framework.waitForStop(STOP_TIMEOUT_MS);
-        } catch (Exception e) {
-            System.err.println("osgi-jakartars launcher: stopping the framework: " + e);
+        if (framework != null) {
+            try {
+                framework.stop();
+                framework.waitForStop(STOP_TIMEOUT_MS);
+            } catch (Exception e) {
+                System.err.println("osgi-jakartars launcher: stopping the framework: " + e);
+            }
         }
         delete(work);
     }

@@ -38,8 +38,8 @@ public final class Main {
         Path self = Path.of(Main.class.getProtectionDomain().getCodeSource().getLocation().toURI());
         Properties props = new Properties();
         List<String> bundles;
-        // The framework's jar and its bundle cache live in a private temporary directory that the
-        // shutdown hook removes (as bnd's launcher did with its own).
+        // The framework's jar and its bundle cache live in a private temporary directory that
+        // Boot's shutdown hook removes (as bnd's launcher did with its own).
         Path work = Files.createTempDirectory("osgi-jakartars-");
         Path framework = work.resolve("framework.jar");
         try (JarFile jar = new JarFile(self.toFile())) {
@@ -63,6 +63,11 @@ public final class Main {
             try (InputStream in = jar.getInputStream(jar.getJarEntry(rest.get(0)))) {
                 Files.copy(in, framework);
             }
+        } catch (IOException | RuntimeException e) {
+            // Boot never ran, so no hook removes the directory
+            Files.deleteIfExists(framework);
+            Files.deleteIfExists(work);
+            throw e;
         }
         FrameworkLoader loader = new FrameworkLoader(new URL[] {framework.toUri().toURL()});
         Class<?> boot = loader.loadClass(Boot.class.getName());
@@ -70,7 +75,9 @@ public final class Main {
             boot.getMethod("run", Path.class, Path.class, Properties.class, List.class)
                 .invoke(null, self, work, props, bundles);
         } catch (InvocationTargetException e) {
-            throw e.getCause();
+            // Boot's shutdown hook stops what was started and removes the directory
+            e.getCause().printStackTrace();
+            System.exit(1);
         }
     }
 
