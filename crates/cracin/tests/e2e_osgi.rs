@@ -271,9 +271,17 @@ fn app_crac_jar_under_cracin_closes_and_reopens_its_connector() {
 /// The `java` of an installed JDK `major`: `$CRACIN_JDK<major>` if set, else the JDK whose
 /// `release` file says so among /usr/lib/jvm/* and /opt/cracin/jdk-* (scripts/setup.sh puts 21
 /// in /opt/cracin/jdk-21; Temurin 25 comes with these machines in /usr/lib/jvm).
-fn installed_jdk(major: u32) -> Option<PathBuf> {
+fn installed_jdk(major: u32) -> Need<PathBuf> {
+    let missing = || {
+        format!(
+            "no JDK {major} (scripts/setup.sh installs 21 in /opt/cracin/jdk-21; or set CRACIN_JDK{major})"
+        )
+        .into()
+    };
     if let Some(home) = std::env::var_os(format!("CRACIN_JDK{major}")) {
-        return Some(PathBuf::from(home).join("bin/java")).filter(|j| j.is_file());
+        return Some(PathBuf::from(home).join("bin/java"))
+            .filter(|j| j.is_file())
+            .ok_or_else(missing);
     }
     let mut homes: Vec<PathBuf> = std::fs::read_dir("/usr/lib/jvm")
         .into_iter()
@@ -293,36 +301,26 @@ fn installed_jdk(major: u32) -> Option<PathBuf> {
             }),
     );
     homes.sort();
-    homes.into_iter().find_map(|home| {
-        let release = std::fs::read_to_string(home.join("release")).ok()?;
-        let version = release
-            .lines()
-            .find_map(|l| l.strip_prefix("JAVA_VERSION="))?
-            .trim_matches('"')
-            .to_string();
-        let java = home.join("bin/java");
-        (version.split('.').next() == Some(&major.to_string()) && java.is_file()).then_some(java)
-    })
+    homes
+        .into_iter()
+        .find_map(|home| {
+            let release = std::fs::read_to_string(home.join("release")).ok()?;
+            let version = release
+                .lines()
+                .find_map(|l| l.strip_prefix("JAVA_VERSION="))?
+                .trim_matches('"')
+                .to_string();
+            let java = home.join("bin/java");
+            (version.split('.').next() == Some(&major.to_string()) && java.is_file())
+                .then_some(java)
+        })
+        .ok_or_else(missing)
 }
 
 /// Issue 14: the reference application runs, checkpoints and restores on JDK `major` (besides
 /// Debian's 17, which the tests above use). One checkpoint after a warm-up, two restores, each
 /// answering with the checkpoint's state from a process of that JDK and stopped with SIGTERM.
-fn reference_app_on_jdk(major: u32) {
-    let test = format!("reference_app_on_jdk_{major}");
-    if skip(&test) {
-        return;
-    }
-    let Some(jar) = jar("app.jar") else { return };
-    let Some(java) = installed_jdk(major) else {
-        let why = format!("{test}: no JDK {major} (scripts/setup.sh installs 21 in /opt/cracin/jdk-21; or set CRACIN_JDK{major})");
-        if std::env::var_os("CRACIN_REQUIRE_E2E").is_some() {
-            panic!("{why} but CRACIN_REQUIRE_E2E is set");
-        }
-        println!("SKIPPED: {why}");
-        eprintln!("SKIPPED: {why}");
-        return;
-    };
+fn reference_app_on_jdk(major: u32, jar: &std::path::Path, java: &std::path::Path) {
     let java = java.canonicalize().unwrap();
     let work = tempdir(&format!("osgi-jdk{major}"));
     let ck = work.join("ck");
@@ -401,10 +399,16 @@ fn reference_app_on_jdk(major: u32) {
 
 #[test]
 fn reference_app_checkpointed_and_restored_on_jdk_21() {
-    reference_app_on_jdk(21);
+    require!(can_checkpoint());
+    let jar = require!(jar("app.jar"));
+    let java = require!(installed_jdk(21));
+    reference_app_on_jdk(21, &jar, &java);
 }
 
 #[test]
 fn reference_app_checkpointed_and_restored_on_jdk_25() {
-    reference_app_on_jdk(25);
+    require!(can_checkpoint());
+    let jar = require!(jar("app.jar"));
+    let java = require!(installed_jdk(25));
+    reference_app_on_jdk(25, &jar, &java);
 }
