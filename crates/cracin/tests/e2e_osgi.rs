@@ -55,10 +55,11 @@ fn saved_paths(ck: &std::path::Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Stopped the way services are stopped, the bnd launcher deletes the bundles it extracted to
-/// /tmp (`/tmp/resource<N>.jar`); cracin saved them with the checkpoint and puts them back, so
-/// the same checkpoint restores again and again. Four restores stopped with SIGTERM, a fifth
-/// with `--foreground` stopped with Ctrl-C (SIGINT), each with the checkpoint's state.
+/// Stopped the way services are stopped, the application's launcher deletes the framework jar and
+/// bundle cache it unpacked to /tmp (`/tmp/osgi-jakartars-<N>/`); cracin saved them with the
+/// checkpoint and puts them back, so the same checkpoint restores again and again. Four restores
+/// stopped with SIGTERM, a fifth with `--foreground` stopped with Ctrl-C (SIGINT), each with the
+/// checkpoint's state.
 #[test]
 fn app_jar_restored_five_times_with_a_graceful_stop_each_time() {
     require!(can_checkpoint());
@@ -92,10 +93,10 @@ fn app_jar_restored_five_times_with_a_graceful_stop_each_time() {
     );
     let saved = saved_paths(&ck);
     assert!(
-        saved
-            .iter()
-            .any(|p| p.starts_with("/tmp") && p.to_string_lossy().contains("/resource")),
-        "bnd's extracted bundles are saved: {saved:?}"
+        saved.iter().any(|p| p.starts_with("/tmp")
+            && p.to_string_lossy().contains("/osgi-jakartars-")
+            && p.ends_with("framework.jar")),
+        "the launcher's unpacked framework and bundles are saved: {saved:?}"
     );
     let started = activated_at(&std::fs::read_to_string(ck.join("app.stdout")).unwrap());
     let check_state = |round: usize| {
@@ -172,7 +173,7 @@ fn app_crac_jar_serves_on_the_plain_jdk() {
         .args([
             &format!("-Dorg.osgi.service.http.port={port}"),
             "-Dapp.checkpoint.delay.ms=100",
-            // Killed, the bnd launcher cannot delete the bundles it unpacked: in `work`.
+            // Killed, the launcher cannot delete what it unpacked: in `work`.
             &format!("-Djava.io.tmpdir={}", work.display()),
             "-XX:-UsePerfData",
             "-jar",
@@ -262,7 +263,152 @@ fn app_crac_jar_under_cracin_closes_and_reopens_its_connector() {
         restored_log.contains("checkpointRestore returned"),
         "{restored_log}"
     );
-    // Stopped as a service is: the launcher removes the bundles it unpacked to /tmp.
+    // Stopped as a service is: the launcher removes what it unpacked to /tmp.
     kill_and_wait(restored_pid(&out), libc::SIGTERM);
     let _ = std::fs::remove_dir_all(&work);
+}
+
+/// The `java` of an installed JDK `major`: `$CRACIN_JDK<major>` if set, else the JDK whose
+/// `release` file says so among /usr/lib/jvm/* and /opt/cracin/jdk-* (scripts/setup.sh puts 21
+/// in /opt/cracin/jdk-21; Temurin 25 comes with these machines in /usr/lib/jvm).
+fn installed_jdk(major: u32) -> Need<PathBuf> {
+    let missing = || {
+        format!(
+            "no JDK {major} (scripts/setup.sh installs 21 in /opt/cracin/jdk-21; or set CRACIN_JDK{major})"
+        )
+        .into()
+    };
+    if let Some(home) = std::env::var_os(format!("CRACIN_JDK{major}")) {
+        return Some(PathBuf::from(home).join("bin/java"))
+            .filter(|j| j.is_file())
+            .ok_or_else(missing);
+    }
+    let mut homes: Vec<PathBuf> = std::fs::read_dir("/usr/lib/jvm")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    homes.extend(
+        std::fs::read_dir("/opt/cracin")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("jdk-"))
+            }),
+    );
+    homes.sort();
+    homes
+        .into_iter()
+        .find_map(|home| {
+            let release = std::fs::read_to_string(home.join("release")).ok()?;
+            let version = release
+                .lines()
+                .find_map(|l| l.strip_prefix("JAVA_VERSION="))?
+                .trim_matches('"')
+                .to_string();
+            let java = home.join("bin/java");
+            (version.split('.').next() == Some(&major.to_string()) && java.is_file())
+                .then_some(java)
+        })
+        .ok_or_else(missing)
+}
+
+/// Issue 14: the reference application runs, checkpoints and restores on JDK `major` (besides
+/// Debian's 17, which the tests above use). One checkpoint after a warm-up, two restores, each
+/// answering with the checkpoint's state from a process of that JDK and stopped with SIGTERM.
+fn reference_app_on_jdk(major: u32, jar: &std::path::Path, java: &std::path::Path) {
+    let java = java.canonicalize().unwrap();
+    let work = tempdir(&format!("osgi-jdk{major}"));
+    let ck = work.join("ck");
+    let port = free_port();
+    let out = run(cracin().args([
+        "checkpoint",
+        "--out",
+        ck.to_str().unwrap(),
+        "--ready",
+        &format!("http://127.0.0.1:{port}/health"),
+        "--ready-timeout",
+        "120",
+        "--warmup",
+        &format!("http://127.0.0.1:{port}/modify/fubar"),
+        "--warmup-requests",
+        "100",
+        "--",
+        java.to_str().unwrap(),
+        &format!("-Dorg.osgi.service.http.port={port}"),
+        "-jar",
+        jar.to_str().unwrap(),
+    ]));
+    assert!(out.status.success(), "JDK {major}: {}", stderr(&out));
+    let started = activated_at(&std::fs::read_to_string(ck.join("app.stdout")).unwrap());
+    let saved = saved_paths(&ck);
+    assert!(
+        saved
+            .iter()
+            .any(|p| p.to_string_lossy().contains("/osgi-jakartars-")),
+        "JDK {major}: the launcher's unpacked files are saved: {saved:?}"
+    );
+    for round in 1..=2 {
+        let out = run(cracin().args(["restore", ck.to_str().unwrap(), "--json"]));
+        assert!(
+            out.status.success(),
+            "JDK {major}, restore {round}: {}",
+            stderr(&out)
+        );
+        let pid = restored_pid(&out);
+        let guard = Running(pid);
+        // The restored process is that JDK's java, not the default one.
+        assert_eq!(
+            std::fs::read_link(format!("/proc/{pid}/exe")).unwrap(),
+            java,
+            "JDK {major}, restore {round}"
+        );
+        check_fubar(port);
+        let (st, stats) = get(&format!("http://127.0.0.1:{port}/modify/stats")).unwrap();
+        assert_eq!(st, 200, "{stats}");
+        // 100 warm-up requests before the checkpoint, plus the one above.
+        assert_eq!(
+            json_num(&stats, "requestCount"),
+            101,
+            "JDK {major}, restore {round}: {stats}"
+        );
+        assert_eq!(
+            json_num(&stats, "startupTimestamp"),
+            started,
+            "JDK {major}, restore {round}: {stats}"
+        );
+        kill_and_wait(pid, libc::SIGTERM);
+        drop(guard);
+        // A graceful stop through the launcher's shutdown hook: it removed what it unpacked.
+        let left: Vec<&PathBuf> = saved.iter().filter(|p| p.exists()).collect();
+        assert!(
+            left.is_empty(),
+            "JDK {major}, restore {round}: still there: {left:?}"
+        );
+    }
+    assert!(
+        tmp_entries_with(".cracin-").is_empty(),
+        "cracin left temporary files in /tmp"
+    );
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn reference_app_checkpointed_and_restored_on_jdk_21() {
+    require!(can_checkpoint());
+    let jar = require!(jar("app.jar"));
+    let java = require!(installed_jdk(21));
+    reference_app_on_jdk(21, &jar, &java);
+}
+
+#[test]
+fn reference_app_checkpointed_and_restored_on_jdk_25() {
+    require!(can_checkpoint());
+    let jar = require!(jar("app.jar"));
+    let java = require!(installed_jdk(25));
+    reference_app_on_jdk(25, &jar, &java);
 }
