@@ -3,6 +3,9 @@
 
 use serde::Serialize;
 
+use crate::container;
+use crate::engine::EngineKind;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -34,7 +37,8 @@ pub struct DoctorOptions {
     pub criu: Option<std::path::PathBuf>,
     /// The java to check (default: `java` on PATH).
     pub java: Option<std::path::PathBuf>,
-    /// `local` (default), `podman` or `docker`.
+    /// `local` (default), `podman` or `docker`, as the user wrote it: an unknown word is a
+    /// failed check (with the fix), not a usage error, so the other checks still print.
     pub engine: Option<String>,
     /// `criu` (default), `crac` or `openj9`: checks that the JVM supports it.
     pub runtime: Option<String>,
@@ -232,13 +236,14 @@ pub fn run(o: &DoctorOptions) -> Vec<Check> {
             Some("use --runtime criu, crac or openj9"),
         )),
     }
-    match o.engine.as_deref().unwrap_or("local") {
-        "local" => {}
-        e @ ("podman" | "docker") => v.extend(engine_checks(e)),
-        other => v.push(check(
+    let engine = o.engine.as_deref().unwrap_or("local");
+    match EngineKind::parse(engine).map(|e| (e, e.container())) {
+        Some((_, None)) => {}
+        Some((_, Some(kind))) => v.extend(engine_checks(kind)),
+        None => v.push(check(
             "engine",
             Status::Fail,
-            format!("unknown engine `{other}`"),
+            format!("unknown engine `{engine}`"),
             Some("use --engine local, podman or docker"),
         )),
     }
@@ -309,7 +314,8 @@ fn runtime_check(runtime: &str, java: Option<std::path::PathBuf>) -> Check {
 }
 
 /// The container engine answers, is recent enough, and has the settings cracin needs.
-fn engine_checks(name: &str) -> Vec<Check> {
+fn engine_checks(kind: container::EngineKind) -> Vec<Check> {
+    let name = EngineKind::from(kind).name();
     let (e, why) = match crate::container::engine::choose_here(name, None) {
         Ok(c) => (c.engine, c.why),
         Err(err) => {
@@ -321,7 +327,7 @@ fn engine_checks(name: &str) -> Vec<Check> {
             )]
         }
     };
-    let format = if name == "podman" {
+    let format = if kind == container::EngineKind::Podman {
         "{{.Version}}"
     } else {
         "{{.Server.Version}}"
@@ -349,7 +355,7 @@ fn engine_checks(name: &str) -> Vec<Check> {
         Ok(out) => {
             let ver = out.stdout.trim().to_string();
             let parsed = crate::os::sysinfo::Version::parse_prefix(&ver);
-            let too_old = name == "docker"
+            let too_old = kind == container::EngineKind::Docker
                 && parsed.is_some_and(|p| p < crate::os::sysinfo::Version(26, 0, 0));
             v.push(if too_old {
                 check(
@@ -366,14 +372,14 @@ fn engine_checks(name: &str) -> Vec<Check> {
             "engine",
             Status::Fail,
             format!("{name} does not answer: {err}"),
-            Some(if name == "docker" {
+            Some(if kind == container::EngineKind::Docker {
                 "run scripts/setup-containers.sh, then scripts/dockerd.sh start"
             } else {
                 "run scripts/setup-containers.sh"
             }),
         )),
     }
-    if name == "podman" {
+    if kind == container::EngineKind::Podman {
         let conf = e
             .env
             .iter()

@@ -11,6 +11,7 @@ pub mod ckpt;
 pub mod container;
 pub mod diagnose;
 pub mod doctor;
+pub mod engine;
 pub mod error;
 pub mod jvm;
 pub mod local;

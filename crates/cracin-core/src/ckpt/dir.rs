@@ -24,7 +24,7 @@ pub struct Manifest {
     pub format: u32,
     pub cracin_version: String,
     pub created: String,
-    pub engine: String,
+    pub engine: crate::engine::EngineKind,
     pub runtime: String,
     pub command: Vec<String>,
     pub cwd: PathBuf,

@@ -620,7 +620,7 @@ impl<'a> CheckpointRun<'a> {
             format: dir::FORMAT,
             cracin_version: env!("CARGO_PKG_VERSION").to_string(),
             created: dir::now_rfc3339(),
-            engine: "local".into(),
+            engine: crate::engine::EngineKind::Local,
             runtime: "criu".into(),
             command: s.masked_command.clone(),
             cwd: o.cwd.clone(),

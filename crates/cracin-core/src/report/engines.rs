@@ -19,8 +19,12 @@ use crate::Progress;
 /// The base image the report builds on (the criu runtime's default).
 const JDK: u32 = 21;
 
-pub fn measure_container(name: &str, o: &ReportOptions, progress: &dyn Progress) -> EngineReport {
-    match Engine::parse(name) {
+pub fn measure_container(
+    name: crate::engine::EngineKind,
+    o: &ReportOptions,
+    progress: &dyn Progress,
+) -> EngineReport {
+    match Engine::parse(name.name()) {
         Ok(engine) => match measure(&engine, o, progress) {
             Ok(r) => r,
             Err(why) => EngineReport::not_measured(name, why),
@@ -417,7 +421,7 @@ fn measure(
         ));
     }
     Ok(EngineReport {
-        engine: engine.name().into(),
+        engine: engine.kind.into(),
         not_measured: None,
         speedup: (rest_s.median > 0.0).then(|| cold_s.median / rest_s.median),
         cold_ms: Some(cold_s),

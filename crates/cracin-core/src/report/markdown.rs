@@ -82,7 +82,7 @@ pub fn render(r: &Report) -> String {
         "| engines | {} |",
         r.engines
             .iter()
-            .map(|e| e.engine.as_str())
+            .map(|e| e.engine.name())
             .collect::<Vec<_>>()
             .join(", ")
     );

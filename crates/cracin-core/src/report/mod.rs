@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::engine::EngineKind;
 use crate::error::{Error, Result};
 use crate::measure::bench::{self, BenchOptions, Stats};
 use crate::Progress;
@@ -75,10 +76,9 @@ impl Machine {
 }
 
 /// The figures of one engine. `not_measured` says why an engine has no figures.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize)]
 pub struct EngineReport {
-    /// `local`, `podman` or `docker`.
-    pub engine: String,
+    pub engine: EngineKind,
     pub not_measured: Option<String>,
     /// Cold start → first 2xx (containers: `run -d` → first 2xx through the published port).
     pub cold_ms: Option<Stats>,
@@ -95,11 +95,18 @@ pub struct EngineReport {
 }
 
 impl EngineReport {
-    pub fn not_measured(engine: &str, why: impl Into<String>) -> EngineReport {
+    pub fn not_measured(engine: EngineKind, why: impl Into<String>) -> EngineReport {
         EngineReport {
-            engine: engine.into(),
+            engine,
             not_measured: Some(why.into()),
-            ..Default::default()
+            cold_ms: None,
+            restore_ms: None,
+            speedup: None,
+            checkpoint_ms: None,
+            checkpoint_what: String::new(),
+            sizes: Sizes::default(),
+            latency: None,
+            notes: Vec::new(),
         }
     }
 }
@@ -128,24 +135,24 @@ pub struct Latency {
 pub struct ReportOptions {
     /// The application and the local measurement (command, readiness, warm-up, runs, latency).
     pub bench: BenchOptions,
-    /// `local`, `podman`, `docker`, in the order wanted.
-    pub engines: Vec<String>,
+    /// The engines, in the order wanted.
+    pub engines: Vec<EngineKind>,
     /// The cracin binary copied into container images (the running one).
     pub cracin_binary: PathBuf,
 }
 
 /// Parses `--engine local,podman,docker`.
-pub fn parse_engines(s: &str) -> Result<Vec<String>> {
-    let mut v: Vec<String> = Vec::new();
-    for e in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        if !["local", "podman", "docker"].contains(&e) {
-            return Err(Error::usage(
-                format!("unknown engine `{e}`"),
+pub fn parse_engines(s: &str) -> Result<Vec<EngineKind>> {
+    let mut v: Vec<EngineKind> = Vec::new();
+    for word in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let e: EngineKind = word.parse().map_err(|e| {
+            Error::usage(
+                format!("{e}"),
                 "use --engine with a comma-separated list of local, podman, docker",
-            ));
-        }
-        if !v.iter().any(|x| x == e) {
-            v.push(e.to_string());
+            )
+        })?;
+        if !v.contains(&e) {
+            v.push(e);
         }
     }
     if v.is_empty() {
@@ -163,15 +170,17 @@ pub fn measure(o: &ReportOptions, progress: &dyn Progress) -> Result<Report> {
     let machine = Machine::here();
     let mut engines = Vec::new();
     let mut jvm = String::new();
-    for name in &o.engines {
-        let e = match name.as_str() {
-            "local" => {
+    for &name in &o.engines {
+        let e = match name {
+            EngineKind::Local => {
                 progress.step("local", "cold starts, checkpoint, restores (bench)");
                 let b = bench::run(&o.bench, progress)?;
                 jvm = b.jvm.clone();
                 from_bench(b)
             }
-            other => engines::measure_container(other, o, progress),
+            EngineKind::Podman | EngineKind::Docker => {
+                engines::measure_container(name, o, progress)
+            }
         };
         if let Some(why) = &e.not_measured {
             progress.warn(&format!("{name}: not measured: {why}"));
@@ -213,7 +222,7 @@ pub fn measure(o: &ReportOptions, progress: &dyn Progress) -> Result<Report> {
 
 fn from_bench(b: bench::BenchResult) -> EngineReport {
     EngineReport {
-        engine: "local".into(),
+        engine: EngineKind::Local,
         not_measured: None,
         speedup: Some(b.speedup),
         cold_ms: Some(b.cold_ms),
@@ -293,7 +302,7 @@ pub fn sample() -> Report {
             .collect()
     };
     let local = EngineReport {
-        engine: "local".into(),
+        engine: EngineKind::Local,
         not_measured: None,
         cold_ms: Some(Stats::of(&[2410.0, 2388.5, 2502.0, 2377.0, 2450.0])),
         restore_ms: Some(Stats::of(&[121.0, 118.0, 130.5, 117.0, 125.0])),
@@ -313,7 +322,7 @@ pub fn sample() -> Report {
         notes: vec![],
     };
     let podman = EngineReport {
-        engine: "podman".into(),
+        engine: EngineKind::Podman,
         not_measured: None,
         cold_ms: Some(Stats::of(&[3100.0, 3050.0, 3200.0, 2990.0, 3150.0])),
         restore_ms: Some(Stats::of(&[480.0, 470.0, 500.0, 465.0, 490.0])),
@@ -351,7 +360,7 @@ pub fn sample() -> Report {
             local,
             podman,
             EngineReport::not_measured(
-                "docker",
+                EngineKind::Docker,
                 "cracin's dockerd is not running (scripts/dockerd.sh start)",
             ),
         ],
@@ -366,7 +375,7 @@ mod tests {
     fn engines_parse() {
         assert_eq!(
             parse_engines("local, podman,local").unwrap(),
-            vec!["local", "podman"]
+            vec![EngineKind::Local, EngineKind::Podman]
         );
         assert!(parse_engines("lxc").is_err());
         assert!(parse_engines(",").is_err());

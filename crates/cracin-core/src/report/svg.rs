@@ -357,7 +357,7 @@ fn start_chart(s: &mut String, r: &Report, x0: f64, y0: f64, w: f64, h: f64) {
     let bw = (gw * 0.32).min(50.0);
     for (i, e) in r.engines.iter().enumerate() {
         let cx = x0 + gw * (i as f64 + 0.5);
-        text(s, cx, y0 + h + 18.0, 13, "middle", "", &e.engine);
+        text(s, cx, y0 + h + 18.0, 13, "middle", "", e.engine.name());
         if e.not_measured.is_some() {
             text(
                 s,

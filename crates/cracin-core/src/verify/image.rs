@@ -281,7 +281,7 @@ fn run_two(
     drop(guard);
     Ok(Report::new(
         format!("{} ({})", o.image, o.engine.name()),
-        o.engine.name(),
+        Some(o.engine.kind.into()),
         &o.urls,
         o.rounds,
         instances,
@@ -447,7 +447,7 @@ pub fn uniqueness_step(samples: &[super::Samples], progress: &dyn Progress) -> R
         .unwrap_or_default();
     let r = Report::new(
         "the verification containers".into(),
-        "container",
+        None,
         &urls,
         super::DEFAULT_ROUNDS,
         Vec::new(),

@@ -109,7 +109,7 @@ pub fn verify(o: &LocalOptions, progress: &dyn Progress) -> Result<Report> {
     }
     Ok(Report::new(
         ck.path.display().to_string(),
-        "local",
+        Some(crate::engine::EngineKind::Local),
         &o.urls,
         o.rounds,
         instances,

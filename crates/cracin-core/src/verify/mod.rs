@@ -286,8 +286,9 @@ pub struct InstanceInfo {
 pub struct Report {
     /// The checkpoint directory or the image.
     pub target: String,
-    /// `local`, `podman` or `docker`.
-    pub engine: String,
+    /// `local`, `podman` or `docker`; None for the check inside `cracin build` (its engine is
+    /// the build's, and that report is never written out).
+    pub engine: Option<crate::engine::EngineKind>,
     pub urls: Vec<String>,
     /// How many times each URL went to each instance.
     pub rounds: u32,
@@ -301,7 +302,7 @@ impl Report {
     /// The report of a check: the verdicts of `decide` over the instances' samples.
     pub fn new(
         target: String,
-        engine: &str,
+        engine: Option<crate::engine::EngineKind>,
         urls: &[String],
         rounds: u32,
         instances: Vec<InstanceInfo>,
@@ -309,7 +310,7 @@ impl Report {
     ) -> Report {
         Report {
             target,
-            engine: engine.into(),
+            engine,
             urls: urls.to_vec(),
             rounds,
             instances,
@@ -487,7 +488,7 @@ mod tests {
         assert!(checks.iter().all(|c| c.field != "$.count"));
         let r = Report {
             target: "ckpt".into(),
-            engine: "local".into(),
+            engine: Some(crate::engine::EngineKind::Local),
             urls: vec![],
             rounds: 2,
             instances: vec![],
@@ -554,7 +555,7 @@ mod tests {
         assert_eq!(verdict(&checks, "$.build"), Verdict::Constant);
         let r = Report {
             target: "ckpt".into(),
-            engine: "local".into(),
+            engine: Some(crate::engine::EngineKind::Local),
             urls: vec![],
             rounds: 2,
             instances: vec![],
