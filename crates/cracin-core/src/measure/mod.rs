@@ -1,12 +1,15 @@
-//! Measurement: `bench` (cold starts against restores of one application), `peers` (the same
-//! application restored by a plain CRIU or started with a JDK 25 AOT cache), and, here, where the
-//! time of a restore goes. The figure cracin reports counts from the start of the
+//! Measurement, one path for `cracin bench` and `cracin report`: `runs` (the loop every
+//! measurement repeats: start, first answer, timed requests, stop), `local` (cold starts against
+//! restores of one application on the host), `container` (the same with podman or docker images),
+//! `peers` (the application restored by a plain CRIU or started with a JDK 25 AOT cache), `stats`
+//! (min, median, percentiles), and, here, where the time of a restore goes. The figure cracin reports counts from the start of the
 //! cracin process (marked first thing in `main`), not from the start of CRIU, so that it is
 //! what a user or an orchestrator waits for; the phases break it down into cracin's own checks,
 //! CRIU's phases (read from the timestamps of its log) and the wait for the first answer.
 
-pub mod bench;
+pub mod local;
 pub mod peers;
+pub mod runs;
 pub mod stats;
 
 use std::path::Path;

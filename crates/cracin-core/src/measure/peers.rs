@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use crate::ckpt::dir::CheckpointDir;
 use crate::error::{Error, Result};
-use crate::measure::stats::ms;
+use crate::measure::runs;
 use crate::stage::criu::{self, Criu, CriuOptions};
-use crate::stage::probe::{self, NotReady, Probe};
+use crate::stage::probe::{NotReady, Probe};
 
 /// Polls `probe` from `start` until it answers; the time from `start` to the first answer.
 fn first_answer(
@@ -23,8 +23,8 @@ fn first_answer(
     what: &str,
     dead: impl FnMut() -> Option<String>,
 ) -> Result<f64> {
-    match probe::wait_ready(probe, &[], timeout, Duration::from_millis(2), dead) {
-        Ok(_) => Ok(ms(start.elapsed())),
+    match runs::first_answer(probe, &[], start, timeout, dead) {
+        Ok(t) => Ok(t),
         Err(NotReady::Exited(how)) => Err(Error::RestoreFailed {
             command: what.into(),
             status: how,
@@ -71,7 +71,7 @@ pub fn cracin_restore_command(
     match (took, pid) {
         (Ok(t), Some(pid)) => Ok((t, pid)),
         (Err(e), Some(pid)) => {
-            crate::measure::bench::stop(pid);
+            runs::stop_pid(pid);
             Err(e)
         }
         (Err(e), None) => Err(e),
@@ -188,7 +188,7 @@ pub fn plain_criu_restore(
         (Ok(t), Some(pid)) => Ok((t, pid)),
         (r, pid) => {
             if let Some(pid) = pid {
-                crate::measure::bench::stop(pid);
+                runs::stop_pid(pid);
             }
             let _ = r;
             Err(Error::RestoreFailed {

@@ -3,6 +3,28 @@
 
 use std::time::Duration;
 
+use serde::Serialize;
+
+/// The smallest, the median and the largest of a sample, and the sample itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    pub min: f64,
+    pub median: f64,
+    pub max: f64,
+    pub samples: Vec<f64>,
+}
+
+impl Stats {
+    pub fn of(v: &[f64]) -> Stats {
+        Stats {
+            min: v.iter().cloned().fold(f64::INFINITY, f64::min),
+            median: median(v),
+            max: v.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
+            samples: v.to_vec(),
+        }
+    }
+}
+
 /// The median of a sample (0 for an empty one; the mean of the two middle values for an even
 /// count).
 pub fn median(xs: &[f64]) -> f64 {

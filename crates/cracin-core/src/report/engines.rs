@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::{EngineReport, Latency, ReportOptions, Sizes};
 use crate::container::{self, Base, BuildOptions, Engine, EngineKind, Runtime, Source};
-use crate::measure::bench::Stats;
+use crate::measure::stats::Stats;
 use crate::os::cmd::Cmd;
 use crate::stage::probe::{self, Probe};
 use crate::Progress;

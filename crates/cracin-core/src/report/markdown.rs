@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::{EngineReport, Report};
-use crate::measure::bench::Stats;
+use crate::measure::stats::Stats;
 use crate::measure::stats::{median, percentile};
 use crate::os::text::human_bytes;
 

@@ -19,7 +19,8 @@ use serde::Serialize;
 
 use crate::engine::EngineKind;
 use crate::error::{Error, Result};
-use crate::measure::bench::{self, BenchOptions, Stats};
+use crate::measure::local::{self, BenchOptions, BenchResult};
+use crate::measure::stats::Stats;
 use crate::Progress;
 
 /// The whole report: where, what and with which tools it was measured, and one entry per engine.
@@ -174,7 +175,7 @@ pub fn measure(o: &ReportOptions, progress: &dyn Progress) -> Result<Report> {
         let e = match name {
             EngineKind::Local => {
                 progress.step("local", "cold starts, checkpoint, restores (bench)");
-                let b = bench::run(&o.bench, progress)?;
+                let b = local::run(&o.bench, progress)?;
                 jvm = b.jvm.clone();
                 from_bench(b)
             }
@@ -220,7 +221,7 @@ pub fn measure(o: &ReportOptions, progress: &dyn Progress) -> Result<Report> {
     })
 }
 
-fn from_bench(b: bench::BenchResult) -> EngineReport {
+fn from_bench(b: BenchResult) -> EngineReport {
     EngineReport {
         engine: EngineKind::Local,
         not_measured: None,

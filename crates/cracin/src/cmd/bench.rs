@@ -1,7 +1,7 @@
 //! `cracin bench`: cold start versus restore, measured in one run.
 use std::path::PathBuf;
 
-use cracin_core::measure::bench::{self, BenchOptions, BenchResult};
+use cracin_core::measure::local::{self, BenchOptions, BenchResult};
 use cracin_core::Result;
 
 use super::app_args::AppArgs;
@@ -82,7 +82,7 @@ pub fn run(a: Args) -> Result<i32> {
         plain_criu: a.plain_criu,
         aot_jdk: a.aot_jdk.clone(),
     };
-    let r = bench::run(&o, &Steps::new(a.json))?;
+    let r = local::run(&o, &Steps::new(a.json))?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
     } else {
@@ -119,7 +119,7 @@ pub fn text(r: &BenchResult) -> String {
         "{:<34} {:>6.0}ms {:>6.0}ms {:>6.0}ms\n",
         "cold start", r.cold_ms.min, r.cold_ms.median, r.cold_ms.max
     );
-    let row = |name: &str, st: &cracin_core::measure::bench::Stats| {
+    let row = |name: &str, st: &cracin_core::measure::stats::Stats| {
         format!(
             "{:<34} {:>6.0}ms {:>6.0}ms {:>6.0}ms\n",
             name, st.min, st.median, st.max

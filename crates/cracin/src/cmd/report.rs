@@ -2,7 +2,7 @@
 //! report.md, report.json and report.svg.
 use std::path::PathBuf;
 
-use cracin_core::measure::bench::BenchOptions;
+use cracin_core::measure::local::BenchOptions;
 use cracin_core::os::text::human_bytes;
 use cracin_core::report::{self, ReportOptions};
 use cracin_core::{Error, Result};

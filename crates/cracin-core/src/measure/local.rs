@@ -1,19 +1,25 @@
-//! Benchmark: measures, in one run, what a checkpoint buys for one application: launch → first
+//! The local engine's measurement (`cracin bench`, and the local column of `cracin report`):
+//! measures, in one run, what a checkpoint buys for one application: launch → first
 //! 2xx for cold starts versus restore → first 2xx for restores (several of each), the checkpoint's
 //! size (and, optionally, the size of an untuned one for comparison), and how warm the JVM is:
 //! the latency of each of the first requests after a cold start and after a restore, next to
 //! steady state. Benchmarks measure; tests only check that the numbers are there and sane.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::ckpt::dir::CheckpointDir;
 use crate::error::{Error, Result};
 use crate::jvm::launch::{self, LaunchSpec};
 use crate::local::{self, CheckpointOptions, RestoreOptions};
-use crate::measure::stats::{median, ms};
-use crate::stage::probe::{self, NotReady, Probe};
+use crate::measure::peers;
+use crate::measure::runs::{self, first_answer, Label, Series, Starter, Warmth};
+use crate::measure::stats::ms;
+pub use crate::measure::stats::Stats;
+use crate::stage::criu::Criu;
+use crate::stage::probe::{NotReady, Probe};
 use crate::stage::warmup::{self, WarmupSpec};
 use crate::Progress;
 
@@ -42,25 +48,6 @@ pub struct BenchOptions {
     /// A JDK 25 (or later) home: also time cold starts on it, without and with a Leyden AOT
     /// cache made by a training run (`-XX:AOTCacheOutput`, warmed up like the checkpoint).
     pub aot_jdk: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Stats {
-    pub min: f64,
-    pub median: f64,
-    pub max: f64,
-    pub samples: Vec<f64>,
-}
-
-impl Stats {
-    pub fn of(v: &[f64]) -> Stats {
-        Stats {
-            min: v.iter().cloned().fold(f64::INFINITY, f64::min),
-            median: median(v),
-            max: v.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
-            samples: v.to_vec(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -128,8 +115,8 @@ pub fn run(o: &BenchOptions, progress: &dyn Progress) -> Result<BenchResult> {
 fn run_in(
     o: &BenchOptions,
     probe: &Probe,
-    criu: &crate::stage::criu::Criu,
-    work: &std::path::Path,
+    criu: &Criu,
+    work: &Path,
     progress: &dyn Progress,
 ) -> Result<BenchResult> {
     let lat_url = o.latency_url.clone().or_else(|| match probe {
@@ -137,99 +124,59 @@ fn run_in(
         _ => None,
     });
     // Cold starts: the user's command exactly as given.
-    let mut cold = Vec::new();
-    let mut cold_first = Vec::new();
-    for i in 0..o.runs {
-        progress.step("cold", &format!("run {}/{}", i + 1, o.runs));
-        let (t, mut l) = cold_run(&o.command, o, probe, work, &format!("cold-{i}"))?;
-        cold.push(t);
-        if i == 0 && o.latency_requests > 0 {
-            if let Some(u) = &lat_url {
-                cold_first = warmup::latency_series(u, o.latency_requests)?;
-            }
-        }
-        l.kill();
-        progress.done("cold", *cold.last().unwrap(), "");
-    }
+    let mut cold = Cold::new(&o.command, "cold", o, probe, work, &lat_url);
+    let cold = measure(
+        o,
+        &mut [Series {
+            label: Label::plain("cold"),
+            warmth: Warmth::First,
+            starter: &mut cold,
+        }],
+        progress,
+    )?
+    .next()
+    .unwrap_or_default();
 
-    progress.step("checkpoint", "tuned (cracin's defaults)");
-    let mut co = CheckpointOptions::new(o.command.clone(), work.join("ckpt"));
-    co.cwd = o.cwd.clone();
-    co.ready = Some(o.ready.clone());
-    co.ready_timeout = o.ready_timeout;
-    co.warmup = o.warmup.clone();
-    co.criu = Some(criu.path.clone());
-    let ck = local::checkpoint(&co, progress)?;
-    let untuned = if o.compare_untuned {
-        progress.step("checkpoint", "untuned (--no-shrink --no-gc)");
-        let mut cu = co.clone();
-        cu.out = work.join("ckpt-untuned");
-        cu.shrink = false;
-        cu.gc = false;
-        let u = local::checkpoint(&cu, progress)?;
-        let b = u.manifest.sizes.images_bytes;
-        let _ = std::fs::remove_dir_all(&u.dir);
-        Some(b)
-    } else {
-        None
-    };
-
-    let mut restored = Vec::new();
-    let mut restored_first = Vec::new();
-    let mut steady = Vec::new();
-    let mut plain = Vec::new();
-    let ck_dir = crate::ckpt::dir::CheckpointDir::open(&ck.dir)?;
+    let (ck, untuned) = checkpoints(o, criu, work, progress)?;
+    let ck_dir = CheckpointDir::open(&ck.dir)?;
     let exe = o.cracin_exe.as_ref().filter(|_| !o.lazy_pages);
-    for i in 0..o.runs {
-        if o.plain_criu {
-            progress.step("plain criu", &format!("run {}/{}", i + 1, o.runs));
-            let (took, pid) = crate::measure::peers::plain_criu_restore(
-                criu,
-                &ck_dir,
-                probe,
-                o.ready_timeout,
-                &work.join(format!("plain-criu-{i}")),
-            )?;
-            stop(pid);
-            plain.push(took);
-            progress.done("plain criu", took, "");
-        }
-        progress.step("restore", &format!("run {}/{}", i + 1, o.runs));
-        let (took, pid) = match exe {
-            Some(exe) => crate::measure::peers::cracin_restore_command(
-                exe,
-                &ck.dir,
-                &criu.path,
-                probe,
-                o.ready_timeout,
-            )?,
-            None => {
-                let mut ro = RestoreOptions::new(ck.dir.clone());
-                ro.criu = Some(criu.path.clone());
-                ro.ready = Some(o.ready.clone());
-                ro.ready_timeout = o.ready_timeout;
-                ro.lazy_pages = o.lazy_pages;
-                let t = Instant::now();
-                ro.counted_from = Some(t);
-                let r = local::restore(&ro, &crate::Quiet)?;
-                (r.ready_ms.unwrap_or_else(|| ms(t.elapsed())), r.pid)
-            }
-        };
-        let r = Restored { pid };
-        restored.push(took);
-        let measured = (|| -> Result<()> {
-            if i == 0 && o.latency_requests > 0 {
-                if let Some(u) = &lat_url {
-                    restored_first = warmup::latency_series(u, o.latency_requests)?;
-                    steady = warmup::latency_series(u, o.latency_requests)?;
-                }
-            }
-            Ok(())
-        })();
-        stop(r.pid);
-        measured?;
-        progress.done("restore", took, "");
+    let mut restore = Restore {
+        o,
+        exe,
+        ck: &ck.dir,
+        criu,
+        probe,
+        lat_url: &lat_url,
+        pid: None,
+    };
+    let mut plain = PlainCriu {
+        criu,
+        ck: &ck_dir,
+        probe,
+        timeout: o.ready_timeout,
+        work,
+        pid: None,
+    };
+    let mut series = vec![Series {
+        label: Label::plain("restore"),
+        warmth: Warmth::FirstAndSteady,
+        starter: &mut restore,
+    }];
+    if o.plain_criu {
+        // In turn with each restore, before it.
+        series.insert(
+            0,
+            Series {
+                label: Label::plain("plain criu"),
+                warmth: Warmth::Untimed,
+                starter: &mut plain,
+            },
+        );
     }
+    let mut m = measure(o, &mut series, progress)?;
+    let plain = if o.plain_criu { m.next() } else { None };
+    let restored = m.next().unwrap_or_default();
+
     // The peers' columns are not the point of the benchmark: an application that does not run
     // on that JDK is reported, not fatal.
     let (aot, aot_error) = match &o.aot_jdk {
@@ -242,8 +189,8 @@ fn run_in(
         },
         None => (None, None),
     };
-    let cold_s = Stats::of(&cold);
-    let rest_s = Stats::of(&restored);
+    let cold_s = Stats::of(&cold.ms);
+    let rest_s = Stats::of(&restored.ms);
     let (model, _) = crate::os::sysinfo::cpu();
     Ok(BenchResult {
         date: crate::ckpt::dir::now_rfc3339(),
@@ -276,7 +223,7 @@ fn run_in(
         } else {
             "library call".into()
         },
-        plain_criu_ms: o.plain_criu.then(|| Stats::of(&plain)),
+        plain_criu_ms: plain.map(|p| Stats::of(&p.ms)),
         aot_jdk: o.aot_jdk.as_ref().map(|j| j.display().to_string()),
         jdk_cold_ms: aot.as_ref().map(|a| Stats::of(&a.0)),
         aot_cold_ms: aot.as_ref().map(|a| Stats::of(&a.1)),
@@ -286,15 +233,190 @@ fn run_in(
         untuned_checkpoint_bytes: untuned,
         dump_ms: ck.manifest.timings_ms.dump,
         latency_url: lat_url,
-        cold_first_ms: cold_first,
-        restored_first_ms: restored_first,
-        steady_ms: steady,
+        cold_first_ms: cold.first_ms,
+        restored_first_ms: restored.first_ms,
+        steady_ms: restored.steady_ms,
     })
 }
 
-/// Just the PID of a restored process (what the latency measurements need).
-struct Restored {
-    pid: u32,
+/// `o.runs` runs of the series, in turn, with `o.latency_requests` timed requests: what each
+/// measured, in their order.
+fn measure(
+    o: &BenchOptions,
+    series: &mut [Series<'_, Error>],
+    progress: &dyn Progress,
+) -> Result<std::vec::IntoIter<runs::Measured>> {
+    Ok(runs::in_turn(o.runs, o.latency_requests, series, progress)?.into_iter())
+}
+
+/// The checkpoint the restores are measured on (cracin's defaults), and the size of an untuned
+/// one when asked for (made, measured, removed).
+fn checkpoints(
+    o: &BenchOptions,
+    criu: &Criu,
+    work: &Path,
+    progress: &dyn Progress,
+) -> Result<(local::Checkpointed, Option<u64>)> {
+    progress.step("checkpoint", "tuned (cracin's defaults)");
+    let mut co = CheckpointOptions::new(o.command.clone(), work.join("ckpt"));
+    co.cwd = o.cwd.clone();
+    co.ready = Some(o.ready.clone());
+    co.ready_timeout = o.ready_timeout;
+    co.warmup = o.warmup.clone();
+    co.criu = Some(criu.path.clone());
+    let ck = local::checkpoint(&co, progress)?;
+    let untuned = if o.compare_untuned {
+        progress.step("checkpoint", "untuned (--no-shrink --no-gc)");
+        let mut cu = co.clone();
+        cu.out = work.join("ckpt-untuned");
+        cu.shrink = false;
+        cu.gc = false;
+        let u = local::checkpoint(&cu, progress)?;
+        let b = u.manifest.sizes.images_bytes;
+        let _ = std::fs::remove_dir_all(&u.dir);
+        Some(b)
+    } else {
+        None
+    };
+    Ok((ck, untuned))
+}
+
+/// Cold starts of a command line (the user's, or the same on another JDK), each in its own PID
+/// namespace, named `<name>-<run>` in the work directory.
+struct Cold<'a> {
+    argv: Vec<String>,
+    name: &'a str,
+    o: &'a BenchOptions,
+    probe: &'a Probe,
+    work: &'a Path,
+    lat_url: Option<String>,
+    running: Option<launch::Launched>,
+}
+
+impl<'a> Cold<'a> {
+    fn new(
+        argv: &[String],
+        name: &'a str,
+        o: &'a BenchOptions,
+        probe: &'a Probe,
+        work: &'a Path,
+        lat_url: &Option<String>,
+    ) -> Cold<'a> {
+        Cold {
+            argv: argv.to_vec(),
+            name,
+            o,
+            probe,
+            work,
+            lat_url: lat_url.clone(),
+            running: None,
+        }
+    }
+}
+
+impl Starter for Cold<'_> {
+    type Error = Error;
+    fn start(&mut self, run: usize) -> Result<f64> {
+        let (t, l) = cold_run(
+            &self.argv,
+            self.o,
+            self.probe,
+            self.work,
+            &format!("{}-{run}", self.name),
+        )?;
+        self.running = Some(l);
+        Ok(t)
+    }
+    fn latency_url(&self) -> Option<String> {
+        self.lat_url.clone()
+    }
+    fn stop(&mut self) {
+        if let Some(mut l) = self.running.take() {
+            l.kill();
+        }
+    }
+}
+
+/// Restores of the checkpoint: with the `cracin restore` command from its exec when the binary
+/// is known (and no lazy pages), else as a library call.
+struct Restore<'a> {
+    o: &'a BenchOptions,
+    exe: Option<&'a PathBuf>,
+    ck: &'a Path,
+    criu: &'a Criu,
+    probe: &'a Probe,
+    lat_url: &'a Option<String>,
+    pid: Option<u32>,
+}
+
+impl Starter for Restore<'_> {
+    type Error = Error;
+    fn start(&mut self, _run: usize) -> Result<f64> {
+        let o = self.o;
+        let (took, pid) = match self.exe {
+            Some(exe) => peers::cracin_restore_command(
+                exe,
+                self.ck,
+                &self.criu.path,
+                self.probe,
+                o.ready_timeout,
+            )?,
+            None => {
+                let mut ro = RestoreOptions::new(self.ck.to_path_buf());
+                ro.criu = Some(self.criu.path.clone());
+                ro.ready = Some(o.ready.clone());
+                ro.ready_timeout = o.ready_timeout;
+                ro.lazy_pages = o.lazy_pages;
+                let t = Instant::now();
+                ro.counted_from = Some(t);
+                let r = local::restore(&ro, &crate::Quiet)?;
+                (r.ready_ms.unwrap_or_else(|| ms(t.elapsed())), r.pid)
+            }
+        };
+        self.pid = Some(pid);
+        Ok(took)
+    }
+    fn latency_url(&self) -> Option<String> {
+        self.lat_url.clone()
+    }
+    fn stop(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            runs::stop_pid(pid);
+        }
+    }
+}
+
+/// Plain `criu restore`s of the same images (`peers::plain_criu_restore`).
+struct PlainCriu<'a> {
+    criu: &'a Criu,
+    ck: &'a CheckpointDir,
+    probe: &'a Probe,
+    timeout: Duration,
+    work: &'a Path,
+    pid: Option<u32>,
+}
+
+impl Starter for PlainCriu<'_> {
+    type Error = Error;
+    fn start(&mut self, run: usize) -> Result<f64> {
+        let (took, pid) = peers::plain_criu_restore(
+            self.criu,
+            self.ck,
+            self.probe,
+            self.timeout,
+            &self.work.join(format!("plain-criu-{run}")),
+        )?;
+        self.pid = Some(pid);
+        Ok(took)
+    }
+    fn latency_url(&self) -> Option<String> {
+        None
+    }
+    fn stop(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            runs::stop_pid(pid);
+        }
+    }
 }
 
 /// Launches `argv` in its own PID namespace and times launch → first answer; the launched
@@ -303,7 +425,7 @@ fn cold_run(
     argv: &[String],
     o: &BenchOptions,
     probe: &Probe,
-    work: &std::path::Path,
+    work: &Path,
     name: &str,
 ) -> Result<(f64, launch::Launched)> {
     let spec = LaunchSpec {
@@ -317,14 +439,9 @@ fn cold_run(
     };
     let mut l = launch::launch(&spec)?;
     let logs = vec![spec.stdout.clone(), spec.stderr.clone()];
-    match probe::wait_ready(
-        probe,
-        &logs,
-        o.ready_timeout,
-        Duration::from_millis(2),
-        || l.exited(),
-    ) {
-        Ok(_) => Ok((ms(l.started.elapsed()), l)),
+    let started = l.started;
+    match first_answer(probe, &logs, started, o.ready_timeout, || l.exited()) {
+        Ok(t) => Ok((t, l)),
         Err(NotReady::Exited(status)) => Err(Error::AppExited {
             status,
             log: spec.stderr.clone(),
@@ -346,13 +463,13 @@ fn cold_run(
 fn aot_columns(
     o: &BenchOptions,
     probe: &Probe,
-    jdk: &std::path::Path,
-    work: &std::path::Path,
+    jdk: &Path,
+    work: &Path,
     progress: &dyn Progress,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
     let cache = work.join("app.aot");
     progress.step("aot", "training run with -XX:AOTCacheOutput");
-    let train = crate::measure::peers::on_jdk(
+    let train = peers::on_jdk(
         &o.command,
         jdk,
         &[format!("-XX:AOTCacheOutput={}", cache.display())],
@@ -379,43 +496,35 @@ fn aot_columns(
             "give a JDK 25 or later (JEP 514 -XX:AOTCacheOutput)",
         ));
     }
-    let plain_argv = crate::measure::peers::on_jdk(&o.command, jdk, &[])?;
-    let aot_argv = crate::measure::peers::on_jdk(
+    let plain_argv = peers::on_jdk(&o.command, jdk, &[])?;
+    let aot_argv = peers::on_jdk(
         &o.command,
         jdk,
         &[format!("-XX:AOTCache={}", cache.display())],
     )?;
-    let (mut plain, mut aot) = (Vec::new(), Vec::new());
-    for i in 0..o.runs {
-        progress.step("jdk cold", &format!("run {}/{}", i + 1, o.runs));
-        let (t, mut l) = cold_run(&plain_argv, o, probe, work, &format!("jdk-{i}"))?;
-        l.kill();
-        plain.push(t);
-        progress.step("aot cold", &format!("run {}/{}", i + 1, o.runs));
-        let (t, mut l) = cold_run(&aot_argv, o, probe, work, &format!("aot-{i}"))?;
-        l.kill();
-        aot.push(t);
-        progress.done("aot cold", t, "");
-    }
-    Ok((plain, aot))
-}
-
-/// Stops a restored process and waits until it is gone (its port free again). A zombie leader
-/// may still have threads closing its sockets, so only a reaped process counts as gone.
-pub fn stop(pid: u32) {
-    unsafe {
-        libc::kill(pid as i32, libc::SIGKILL);
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        // Reap it if it is ours (a foreground restore made cracin its subreaper).
-        let _ = nix::sys::wait::waitpid(
-            nix::unistd::Pid::from_raw(pid as i32),
-            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
-        );
-        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let mut plain = Cold::new(&plain_argv, "jdk", o, probe, work, &None);
+    let mut aot = Cold::new(&aot_argv, "aot", o, probe, work, &None);
+    let mut m = measure(
+        o,
+        &mut [
+            Series {
+                label: Label {
+                    step: "jdk cold".into(),
+                    detail: String::new(),
+                    done: None,
+                },
+                warmth: Warmth::Untimed,
+                starter: &mut plain,
+            },
+            Series {
+                label: Label::plain("aot cold"),
+                warmth: Warmth::Untimed,
+                starter: &mut aot,
+            },
+        ],
+        progress,
+    )?;
+    let plain = m.next().unwrap_or_default();
+    let aot = m.next().unwrap_or_default();
+    Ok((plain.ms, aot.ms))
 }
