@@ -7,6 +7,7 @@
 //! what a user or an orchestrator waits for; the phases break it down into cracin's own checks,
 //! CRIU's phases (read from the timestamps of its log) and the wait for the first answer.
 
+pub mod container;
 pub mod local;
 pub mod peers;
 pub mod runs;

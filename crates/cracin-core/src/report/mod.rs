@@ -9,7 +9,6 @@
 //! The `Report` is plain data; `markdown` and `svg` render it, so rendering is tested with fixed
 //! figures and the measurement (`measure`) only fills the struct.
 
-pub mod engines;
 pub mod markdown;
 pub mod svg;
 
@@ -17,10 +16,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::container::Engine;
 use crate::engine::EngineKind;
 use crate::error::{Error, Result};
+use crate::measure::container::{self, ContainerResult};
 use crate::measure::local::{self, BenchOptions, BenchResult};
-use crate::measure::stats::Stats;
+use crate::measure::stats::{median, Stats};
 use crate::Progress;
 
 /// The whole report: where, what and with which tools it was measured, and one entry per engine.
@@ -179,9 +180,7 @@ pub fn measure(o: &ReportOptions, progress: &dyn Progress) -> Result<Report> {
                 jvm = b.jvm.clone();
                 from_bench(b)
             }
-            EngineKind::Podman | EngineKind::Docker => {
-                engines::measure_container(name, o, progress)
-            }
+            EngineKind::Podman | EngineKind::Docker => container_engine(name, o, progress),
         };
         if let Some(why) = &e.not_measured {
             progress.warn(&format!("{name}: not measured: {why}"));
@@ -248,6 +247,59 @@ fn from_bench(b: BenchResult) -> EngineReport {
                 b.checkpoint_bytes, b.saved_files_bytes
             ),
         ],
+    }
+}
+
+/// A container engine's entry: its measurement, or why it was not measured.
+fn container_engine(kind: EngineKind, o: &ReportOptions, progress: &dyn Progress) -> EngineReport {
+    let measured = Engine::parse(kind.name())
+        .map_err(|e| e.to_string())
+        .and_then(|engine| container::run(&engine, &o.bench, &o.cracin_binary, progress));
+    match measured {
+        Ok(r) => from_container(kind, &o.bench, r),
+        Err(why) => EngineReport::not_measured(kind, why),
+    }
+}
+
+fn from_container(kind: EngineKind, b: &BenchOptions, r: ContainerResult) -> EngineReport {
+    let mut notes = vec![format!(
+        "images built by `cracin build`'s plan on {} (runtime criu); cold: `{kind} run -d` of the application image → first 2xx; restored: `{kind} run -d {}` of the restore image → first 2xx",
+        r.base_image,
+        r.restore_flags.join(" ")
+    )];
+    if !r.image_jvm.is_empty() {
+        notes.push(format!("JVM inside the images: {}", r.image_jvm));
+    }
+    if b.warmup.is_some() {
+        notes.push("the in-container checkpoint warms up with `cracin checkpoint`'s default request count (the warm-up URLs are passed on, the count is not)".into());
+    }
+    if !r.criu_restore_ms.is_empty() {
+        notes.push(format!(
+            "criu restore inside the container took {:.0} ms (median; from the restore containers' logs)",
+            median(&r.criu_restore_ms)
+        ));
+    }
+    EngineReport {
+        engine: kind,
+        not_measured: None,
+        speedup: (r.restore_ms.median > 0.0).then(|| r.cold_ms.median / r.restore_ms.median),
+        cold_ms: Some(r.cold_ms),
+        restore_ms: Some(r.restore_ms),
+        checkpoint_ms: r.checkpoint_ms,
+        checkpoint_what: "the checkpoint container: start, ready, warm-up, criu dump".into(),
+        sizes: Sizes {
+            base_image_bytes: r.base_image_bytes,
+            app_image_bytes: r.app_image_bytes,
+            restore_image_bytes: r.restore_image_bytes,
+            checkpoint_bytes: r.checkpoint_bytes,
+        },
+        latency: (!r.cold_first_ms.is_empty()).then_some(Latency {
+            url: r.latency_url,
+            cold_first_ms: r.cold_first_ms,
+            restored_first_ms: r.restored_first_ms,
+            steady_ms: r.steady_ms,
+        }),
+        notes,
     }
 }
 
