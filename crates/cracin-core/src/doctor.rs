@@ -3,8 +3,11 @@
 
 use serde::Serialize;
 
+use std::path::{Path, PathBuf};
+
 use crate::container;
 use crate::engine::EngineKind;
+use crate::os::sysinfo::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -47,11 +50,30 @@ pub struct DoctorOptions {
     pub expected_mb: u64,
 }
 
+/// Every check, in the order they print: the host and CRIU, the privileges and kernel settings
+/// CRIU needs, the JDK and tools, disk space and seccomp, then the runtime and the engine asked for.
 pub fn run(o: &DoctorOptions) -> Vec<Check> {
-    use crate::os::sysinfo::*;
-    let mut v = Vec::new();
     let kernel = kernel_version();
-    v.push(check(
+    let mut v = vec![kernel_check(kernel), crate::jvm::cpu::doctor_check()];
+    v.extend(criu_checks(o.criu.as_deref(), kernel));
+    v.extend([
+        privileges_check(),
+        ns_last_pid_check(),
+        soft_dirty_check(),
+        ptrace_check(),
+        rlimits_check(),
+        jdk_check(o.java.as_deref()),
+    ]);
+    v.extend(tool_checks());
+    v.extend(disk_check(o.out.as_deref(), o.expected_mb));
+    v.push(seccomp_check());
+    v.extend(runtime_checks(o.runtime.as_deref(), o.java.clone()));
+    v.extend(engine_checks_for(o.engine.as_deref()));
+    v
+}
+
+fn kernel_check(kernel: Option<Version>) -> Check {
+    check(
         "kernel",
         if kernel.is_some() {
             Status::Pass
@@ -60,33 +82,39 @@ pub fn run(o: &DoctorOptions) -> Vec<Check> {
         },
         format!("Linux {}", kernel_release()),
         None,
-    ));
-    v.push(crate::jvm::cpu::doctor_check());
-    match crate::stage::criu::Criu::find(o.criu.as_deref()) {
+    )
+}
+
+/// CRIU is there and knows this kernel; then its kernel-feature cache.
+fn criu_checks(criu: Option<&Path>, kernel: Option<Version>) -> Vec<Check> {
+    match crate::stage::criu::Criu::find(criu) {
         Ok(c) => {
             let detail = format!("CRIU {} at {}", c.version, c.path.display());
-            match kernel.map(|k| c.check_kernel(k)) {
-                Some(Err(e)) => v.push(check(
+            let first = match kernel.map(|k| c.check_kernel(k)) {
+                Some(Err(e)) => check(
                     "criu",
                     Status::Fail,
                     format!("{detail}: {e}"),
                     e.hint().as_deref(),
-                )),
-                _ => v.push(check("criu", Status::Pass, detail, None)),
-            }
-            v.push(kdat_check(&c));
+                ),
+                _ => check("criu", Status::Pass, detail, None),
+            };
+            vec![first, kdat_check(&c)]
         }
-        Err(e) => v.push(check(
+        Err(e) => vec![check(
             "criu",
             Status::Fail,
             e.to_string(),
             e.hint().as_deref(),
-        )),
+        )],
     }
+}
+
+fn privileges_check() -> Check {
     let root = is_root();
     let cr = has_cap(CAP_CHECKPOINT_RESTORE);
     let admin = has_cap(CAP_SYS_ADMIN);
-    v.push(if root && admin {
+    if root && admin {
         check("privileges", Status::Pass, "root with CAP_SYS_ADMIN", None)
     } else if cr {
         check(
@@ -102,9 +130,12 @@ pub fn run(o: &DoctorOptions) -> Vec<Check> {
             "not root and no CAP_CHECKPOINT_RESTORE",
             Some("run cracin as root (sudo)"),
         )
-    });
+    }
+}
+
+fn ns_last_pid_check() -> Check {
     let (exists, writable) = ns_last_pid();
-    v.push(match (exists, writable) {
+    match (exists, writable) {
         (true, true) => check("ns_last_pid", Status::Pass, "/proc/sys/kernel/ns_last_pid is writable", None),
         (true, false) => check(
             "ns_last_pid",
@@ -118,9 +149,17 @@ pub fn run(o: &DoctorOptions) -> Vec<Check> {
             "/proc/sys/kernel/ns_last_pid is missing: the kernel lacks CONFIG_CHECKPOINT_RESTORE",
             Some("use a kernel built with CONFIG_CHECKPOINT_RESTORE=y (every major distribution's is)"),
         ),
-    });
-    v.push(if soft_dirty_supported() {
-        check("soft-dirty", Status::Pass, "soft-dirty page tracking works (pre-dump possible)", None)
+    }
+}
+
+fn soft_dirty_check() -> Check {
+    if soft_dirty_supported() {
+        check(
+            "soft-dirty",
+            Status::Pass,
+            "soft-dirty page tracking works (pre-dump possible)",
+            None,
+        )
     } else {
         check(
             "soft-dirty",
@@ -128,23 +167,29 @@ pub fn run(o: &DoctorOptions) -> Vec<Check> {
             "no soft-dirty tracking (CONFIG_MEM_SOFT_DIRTY off): `criu pre-dump` and --track-mem fail",
             Some("nothing to do: cracin does not use pre-dump; a full dump works"),
         )
-    });
+    }
+}
+
+fn ptrace_check() -> Check {
     match ptrace_scope() {
-        Some(s) if s >= 2 => v.push(check(
+        Some(s) if s >= 2 => check(
             "ptrace",
             Status::Fail,
             format!("Yama ptrace_scope={s}: only privileged processes may ptrace"),
             Some("echo 1 > /proc/sys/kernel/yama/ptrace_scope, or add CAP_SYS_PTRACE"),
-        )),
-        Some(s) => v.push(check(
+        ),
+        Some(s) => check(
             "ptrace",
             Status::Pass,
             format!("Yama ptrace_scope={s}"),
             None,
-        )),
-        None => v.push(check("ptrace", Status::Pass, "no Yama restrictions", None)),
+        ),
+        None => check("ptrace", Status::Pass, "no Yama restrictions", None),
     }
-    v.push(if has_cap(CAP_SYS_RESOURCE) {
+}
+
+fn rlimits_check() -> Check {
+    if has_cap(CAP_SYS_RESOURCE) {
         check("rlimits", Status::Pass, "CAP_SYS_RESOURCE present", None)
     } else {
         check(
@@ -153,25 +198,36 @@ pub fn run(o: &DoctorOptions) -> Vec<Check> {
             "no CAP_SYS_RESOURCE: CRIU prints a harmless `Can't setup RLIMIT_NOFILE` line",
             None,
         )
-    });
-    let java = o.java.clone().or_else(|| crate::os::cmd::which("java"));
-    match java {
+    }
+}
+
+/// The java given, or the one on PATH.
+fn jdk_check(java: Option<&Path>) -> Check {
+    match java
+        .map(Path::to_path_buf)
+        .or_else(|| crate::os::cmd::which("java"))
+    {
         Some(j) => {
             let jvm = crate::jvm::launch::Jvm::from_binary(&j);
-            v.push(check(
+            check(
                 "jdk",
                 Status::Pass,
                 format!("{} at {}", jvm.version, jvm.home.display()),
                 None,
-            ));
+            )
         }
-        None => v.push(check(
+        None => check(
             "jdk",
             Status::Fail,
             "no java on PATH",
             Some("apt-get install openjdk-17-jdk-headless, or put your JDK's bin on PATH"),
-        )),
+        ),
     }
+}
+
+/// The tools cracin launches an application with; a line only for a missing one.
+fn tool_checks() -> Vec<Check> {
+    let mut v = Vec::new();
     for (tool, pkg) in [("unshare", "util-linux"), ("setsid", "util-linux")] {
         if crate::os::cmd::which(tool).is_none() {
             v.push(check(
@@ -182,41 +238,51 @@ pub fn run(o: &DoctorOptions) -> Vec<Check> {
             ));
         }
     }
-    let target = o.out.clone().unwrap_or_else(std::env::temp_dir);
-    let expected = o.expected_mb.max(1) * 1_000_000;
-    if let Some(free) = free_bytes(&target) {
-        let mb = free / 1_000_000;
-        let (st, fix) = if free < expected {
-            (
-                Status::Fail,
-                Some("free some space, or write the checkpoint elsewhere (--out)"),
-            )
-        } else if free < expected * 3 {
-            (
-                Status::Warn,
-                Some("a checkpoint with --force needs room for the old and the new one"),
-            )
-        } else {
-            (Status::Pass, None)
-        };
-        v.push(check(
-            "disk",
-            st,
-            format!(
-                "{mb} MB free in {} (a checkpoint is expected to need about {} MB)",
-                target.display(),
-                expected / 1_000_000
-            ),
-            fix,
-        ));
-    }
-    // Inside a seccomp filter (a container's default profile) criu dump cannot suspend it.
+    v
+}
+
+/// Free space where the checkpoint goes (default: the temp dir) against its expected size; no
+/// line when the free space cannot be read.
+fn disk_check(out: Option<&Path>, expected_mb: u64) -> Option<Check> {
+    let target = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(std::env::temp_dir);
+    let expected = expected_mb.max(1) * 1_000_000;
+    let free = free_bytes(&target)?;
+    let mb = free / 1_000_000;
+    let (st, fix) = if free < expected {
+        (
+            Status::Fail,
+            Some("free some space, or write the checkpoint elsewhere (--out)"),
+        )
+    } else if free < expected * 3 {
+        (
+            Status::Warn,
+            Some("a checkpoint with --force needs room for the old and the new one"),
+        )
+    } else {
+        (Status::Pass, None)
+    };
+    Some(check(
+        "disk",
+        st,
+        format!(
+            "{mb} MB free in {} (a checkpoint is expected to need about {} MB)",
+            target.display(),
+            expected / 1_000_000
+        ),
+        fix,
+    ))
+}
+
+/// Inside a seccomp filter (a container's default profile) criu dump cannot suspend it.
+fn seccomp_check() -> Check {
     let seccomp = std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
         .lines()
         .find_map(|l| l.strip_prefix("Seccomp:").map(|v| v.trim().to_string()))
         .unwrap_or_default();
-    v.push(if seccomp == "2" {
+    if seccomp == "2" {
         check(
             "seccomp",
             Status::Fail,
@@ -224,33 +290,44 @@ pub fn run(o: &DoctorOptions) -> Vec<Check> {
             Some("run the checkpoint container with --security-opt seccomp=unconfined"),
         )
     } else {
-        check("seccomp", Status::Pass, "no seccomp filter on this process", None)
-    });
-    match o.runtime.as_deref().unwrap_or("criu") {
-        "criu" => {}
-        rt @ ("crac" | "openj9") => v.push(runtime_check(rt, o.java.clone())),
-        other => v.push(check(
+        check(
+            "seccomp",
+            Status::Pass,
+            "no seccomp filter on this process",
+            None,
+        )
+    }
+}
+
+/// The runtime asked for (`criu`, the default, needs nothing of the JVM).
+fn runtime_checks(runtime: Option<&str>, java: Option<PathBuf>) -> Option<Check> {
+    match runtime.unwrap_or("criu") {
+        "criu" => None,
+        rt @ ("crac" | "openj9") => Some(runtime_check(rt, java)),
+        other => Some(check(
             "runtime",
             Status::Fail,
             format!("unknown runtime `{other}`"),
             Some("use --runtime criu, crac or openj9"),
         )),
     }
-    let engine = o.engine.as_deref().unwrap_or("local");
+}
+
+/// The engine asked for, as the user wrote it (`local`, the default, needs no more checks).
+fn engine_checks_for(engine: Option<&str>) -> Vec<Check> {
+    let engine = engine.unwrap_or("local");
     match EngineKind::parse(engine).map(|e| (e, e.container())) {
-        Some((_, None)) => {}
-        Some((_, Some(kind))) => v.extend(engine_checks(kind)),
-        None => v.push(check(
+        Some((_, None)) => vec![],
+        Some((_, Some(kind))) => engine_checks(kind),
+        None => vec![check(
             "engine",
             Status::Fail,
             format!("unknown engine `{engine}`"),
             Some("use --engine local, podman or docker"),
-        )),
+        )],
     }
-    v
 }
 
-/// Whether the JVM accepts the runtime's start flag (a CRaC or OpenJ9 JDK), by asking it.
 /// CRIU's kernel-feature cache for this boot (made now when missing: `criu check` once).
 fn kdat_check(c: &crate::stage::criu::Criu) -> Check {
     use crate::stage::kdat::{for_criu_run, KdatState};
@@ -272,7 +349,8 @@ fn kdat_check(c: &crate::stage::criu::Criu) -> Check {
     }
 }
 
-fn runtime_check(runtime: &str, java: Option<std::path::PathBuf>) -> Check {
+/// Whether the JVM accepts the runtime's start flag (a CRaC or OpenJ9 JDK), by asking it.
+fn runtime_check(runtime: &str, java: Option<PathBuf>) -> Check {
     let Some(java) = java.or_else(|| crate::os::cmd::which("java")) else {
         return check(
             "runtime",
@@ -327,6 +405,31 @@ fn engine_checks(kind: container::EngineKind) -> Vec<Check> {
             )]
         }
     };
+    let mut v = vec![engine_choice_check(why), engine_version_check(kind, &e)];
+    if kind == container::EngineKind::Podman {
+        v.push(podman_settings_check(&e));
+    }
+    v
+}
+
+/// Which engine and configuration cracin uses, and what it adds per command.
+fn engine_choice_check(why: String) -> Check {
+    if why.contains("cracin doctor") {
+        // The system's docker cannot checkpoint and cracin's private one is not running.
+        check(
+            "engine-choice",
+            Status::Warn,
+            why.split("; `cracin doctor").next().unwrap_or(&why).to_string(),
+            Some("start a Docker >= 23 daemon, or cracin's private Docker 26 (scripts/setup-containers.sh, scripts/dockerd.sh start), or use --engine podman"),
+        )
+    } else {
+        check("engine-choice", Status::Pass, why, None)
+    }
+}
+
+/// The engine answers `version`, and a docker is 26 or later.
+fn engine_version_check(kind: container::EngineKind, e: &container::Engine) -> Check {
+    let name = EngineKind::from(kind).name();
     let format = if kind == container::EngineKind::Podman {
         "{{.Version}}"
     } else {
@@ -339,25 +442,13 @@ fn engine_checks(kind: container::EngineKind) -> Vec<Check> {
     for (k, val) in &e.env {
         cmd = cmd.env(k, val);
     }
-    // Which engine and configuration cracin uses, and what it adds per command.
-    let mut v = vec![if why.contains("cracin doctor") {
-        // The system's docker cannot checkpoint and cracin's private one is not running.
-        check(
-            "engine-choice",
-            Status::Warn,
-            why.split("; `cracin doctor").next().unwrap_or(&why).to_string(),
-            Some("start a Docker >= 23 daemon, or cracin's private Docker 26 (scripts/setup-containers.sh, scripts/dockerd.sh start), or use --engine podman"),
-        )
-    } else {
-        check("engine-choice", Status::Pass, why, None)
-    }];
     match cmd.run() {
         Ok(out) => {
             let ver = out.stdout.trim().to_string();
-            let parsed = crate::os::sysinfo::Version::parse_prefix(&ver);
+            let parsed = Version::parse_prefix(&ver);
             let too_old = kind == container::EngineKind::Docker
-                && parsed.is_some_and(|p| p < crate::os::sysinfo::Version(26, 0, 0));
-            v.push(if too_old {
+                && parsed.is_some_and(|p| p < Version(26, 0, 0));
+            if too_old {
                 check(
                     "engine",
                     Status::Fail,
@@ -365,10 +456,15 @@ fn engine_checks(kind: container::EngineKind) -> Vec<Check> {
                     Some("install Docker >= 23 (26 measured), or use cracin's private Docker 26: scripts/setup-containers.sh, scripts/dockerd.sh start, then CRACIN_DOCKER_HOST=unix:///run/cracin/docker.sock"),
                 )
             } else {
-                check("engine", Status::Pass, format!("{name} {ver} ({})", e.binary), None)
-            });
+                check(
+                    "engine",
+                    Status::Pass,
+                    format!("{name} {ver} ({})", e.binary),
+                    None,
+                )
+            }
         }
-        Err(err) => v.push(check(
+        Err(err) => check(
             "engine",
             Status::Fail,
             format!("{name} does not answer: {err}"),
@@ -377,49 +473,54 @@ fn engine_checks(kind: container::EngineKind) -> Vec<Check> {
             } else {
                 "run scripts/setup-containers.sh"
             }),
-        )),
+        ),
     }
-    if kind == container::EngineKind::Podman {
-        let conf = e
-            .env
-            .iter()
-            .find(|(k, _)| k == "CONTAINERS_CONF")
-            .map(|(_, v)| v.clone());
-        let text = conf
-            .as_ref()
-            .and_then(|c| std::fs::read_to_string(c).ok())
-            .unwrap_or_default();
-        v.push(if conf.is_none() {
-            check(
-                "engine-settings",
-                Status::Pass,
-                if e.global_args.is_empty() && e.run_args.is_empty() {
-                    "the system's podman configuration; this host needs nothing added".to_string()
-                } else {
-                    format!(
-                        "the system's podman configuration; cracin adds `{}` to the commands this host needs it for (--dry-run shows them)",
-                        e.global_args.iter().chain(e.run_args.iter()).cloned().collect::<Vec<_>>().join(" ")
-                    )
-                },
-                None,
-            )
-        } else if text.contains("default_ulimits") && text.contains("runc") {
-            check(
-                "engine-settings",
-                Status::Pass,
-                format!("CONTAINERS_CONF={} (nofile ulimit, runc)", conf.unwrap_or_default()),
-                None,
-            )
-        } else {
-            check(
-                "engine-settings",
-                Status::Warn,
-                format!("CONTAINERS_CONF={} has no default_ulimits/runc: containers may fail here (`setrlimit RLIMIT_NOFILE`, `cgroups in hybrid mode`)", conf.unwrap_or_default()),
-                Some("unset CONTAINERS_CONF (cracin then adds what this host needs per command), or use /opt/cracin/containers.conf (scripts/setup-containers.sh)"),
-            )
-        });
+}
+
+/// podman's configuration: the system's (with what cracin adds per command), or a
+/// CONTAINERS_CONF with the settings containers need on such hosts.
+fn podman_settings_check(e: &container::Engine) -> Check {
+    let conf = e
+        .env
+        .iter()
+        .find(|(k, _)| k == "CONTAINERS_CONF")
+        .map(|(_, v)| v.clone());
+    let text = conf
+        .as_ref()
+        .and_then(|c| std::fs::read_to_string(c).ok())
+        .unwrap_or_default();
+    if conf.is_none() {
+        check(
+            "engine-settings",
+            Status::Pass,
+            if e.global_args.is_empty() && e.run_args.is_empty() {
+                "the system's podman configuration; this host needs nothing added".to_string()
+            } else {
+                format!(
+                    "the system's podman configuration; cracin adds `{}` to the commands this host needs it for (--dry-run shows them)",
+                    e.global_args.iter().chain(e.run_args.iter()).cloned().collect::<Vec<_>>().join(" ")
+                )
+            },
+            None,
+        )
+    } else if text.contains("default_ulimits") && text.contains("runc") {
+        check(
+            "engine-settings",
+            Status::Pass,
+            format!(
+                "CONTAINERS_CONF={} (nofile ulimit, runc)",
+                conf.unwrap_or_default()
+            ),
+            None,
+        )
+    } else {
+        check(
+            "engine-settings",
+            Status::Warn,
+            format!("CONTAINERS_CONF={} has no default_ulimits/runc: containers may fail here (`setrlimit RLIMIT_NOFILE`, `cgroups in hybrid mode`)", conf.unwrap_or_default()),
+            Some("unset CONTAINERS_CONF (cracin then adds what this host needs per command), or use /opt/cracin/containers.conf (scripts/setup-containers.sh)"),
+        )
     }
-    v
 }
 
 /// Whether any check failed.
