@@ -169,6 +169,18 @@ pub fn parse_engines(s: &str) -> Result<Vec<EngineKind>> {
 /// Measures every engine asked for. The local engine's failure is the report's failure (it is
 /// the reference); a container engine that fails is reported as not measured, with the error.
 pub fn measure(o: &ReportOptions, progress: &dyn Progress) -> Result<Report> {
+    if o.bench.runs == 0 {
+        return Err(Error::usage(
+            "--runs must be at least 1",
+            "the default is 5",
+        ));
+    }
+    if o.bench.runs < 5 {
+        progress.warn(&format!(
+            "--runs {} is below 5: fine for a test, too few for a report to publish",
+            o.bench.runs
+        ));
+    }
     let machine = Machine::here();
     let mut engines = Vec::new();
     let mut jvm = String::new();

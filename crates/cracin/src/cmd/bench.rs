@@ -6,6 +6,7 @@ use cracin_core::Result;
 
 use super::app_args::AppArgs;
 use crate::render::Steps;
+use cracin_core::measure::stats::{median, percentile, Stats};
 use cracin_core::os::text::human_bytes;
 
 /// Measure what a checkpoint buys: launch → first HTTP 2xx cold versus restore → first 2xx.
@@ -58,29 +59,54 @@ pub struct Args {
     pub app: AppArgs,
 }
 
-pub fn run(a: Args) -> Result<i32> {
-    let ready = a.app.ready.clone().ok_or_else(|| {
+/// The application's options as `bench` and `report` share them: its command run here, its
+/// --ready URL (which `command` needs), the runs and the timed requests; restores timed as this
+/// binary's `restore` command.
+pub fn options(
+    app: &AppArgs,
+    command: &str,
+    runs: usize,
+    latency_url: Option<String>,
+    latency_requests: usize,
+) -> Result<BenchOptions> {
+    let ready = app.ready.clone().ok_or_else(|| {
         cracin_core::Error::usage(
-            "bench needs --ready URL",
+            format!("{command} needs --ready URL"),
             "pass --ready http://127.0.0.1:PORT/PATH",
         )
     })?;
-    let o = BenchOptions {
-        command: a.app.command.clone(),
+    Ok(BenchOptions {
+        command: app.command.clone(),
         cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
         ready,
-        ready_timeout: a.app.ready_timeout(),
-        runs: a.runs.max(1),
-        warmup: a.app.warmup_spec(),
-        latency_url: a.latency_url.clone(),
-        latency_requests: a.latency_requests,
-        compare_untuned: a.compare_untuned,
-        criu: a.app.criu.clone(),
+        ready_timeout: app.ready_timeout(),
+        runs,
+        warmup: app.warmup_spec(),
+        latency_url,
+        latency_requests,
+        compare_untuned: false,
+        criu: app.criu.clone(),
         work_dir: None,
-        lazy_pages: a.lazy_pages,
+        lazy_pages: false,
         cracin_exe: std::env::current_exe().ok(),
+        plain_criu: false,
+        aot_jdk: None,
+    })
+}
+
+pub fn run(a: Args) -> Result<i32> {
+    let o = BenchOptions {
+        compare_untuned: a.compare_untuned,
+        lazy_pages: a.lazy_pages,
         plain_criu: a.plain_criu,
         aot_jdk: a.aot_jdk.clone(),
+        ..options(
+            &a.app,
+            "bench",
+            a.runs.max(1),
+            a.latency_url.clone(),
+            a.latency_requests,
+        )?
     };
     let r = local::run(&o, &Steps::new(a.json))?;
     if a.json {
@@ -89,15 +115,6 @@ pub fn run(a: Args) -> Result<i32> {
         print!("{}", text(&r));
     }
     Ok(0)
-}
-
-fn pct(v: &[f64], p: f64) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    s[((s.len() - 1) as f64 * p).round() as usize]
 }
 
 /// The human-readable benchmark table.
@@ -119,7 +136,7 @@ pub fn text(r: &BenchResult) -> String {
         "{:<34} {:>6.0}ms {:>6.0}ms {:>6.0}ms\n",
         "cold start", r.cold_ms.min, r.cold_ms.median, r.cold_ms.max
     );
-    let row = |name: &str, st: &cracin_core::measure::stats::Stats| {
+    let row = |name: &str, st: &Stats| {
         format!(
             "{:<34} {:>6.0}ms {:>6.0}ms {:>6.0}ms\n",
             name, st.min, st.median, st.max
@@ -186,8 +203,8 @@ pub fn text(r: &BenchResult) -> String {
                 "{:<22} {:>7.2}ms {:>7.2}ms {:>7.2}ms {:>7.0}ms\n",
                 name,
                 v.first().copied().unwrap_or(0.0),
-                cracin_core::measure::stats::median(v),
-                pct(v, 0.9),
+                median(v),
+                percentile(v, 0.9),
                 v.iter().sum::<f64>()
             );
         }

@@ -2,10 +2,9 @@
 //! report.md, report.json and report.svg.
 use std::path::PathBuf;
 
-use cracin_core::measure::local::BenchOptions;
 use cracin_core::os::text::human_bytes;
 use cracin_core::report::{self, ReportOptions};
-use cracin_core::{Error, Result};
+use cracin_core::Result;
 
 use super::app_args::AppArgs;
 use crate::render::Steps;
@@ -46,51 +45,19 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<i32> {
-    let ready = a.app.ready.clone().ok_or_else(|| {
-        Error::usage(
-            "report needs --ready URL",
-            "pass --ready http://127.0.0.1:PORT/PATH",
-        )
-    })?;
-    let engines = report::parse_engines(&a.engine)?;
-    if a.runs == 0 {
-        return Err(Error::usage(
-            "--runs must be at least 1",
-            "the default is 5",
-        ));
-    }
-    let steps = Steps::new(false);
-    if a.runs < 5 {
-        cracin_core::Progress::warn(
-            &steps,
-            &format!(
-                "--runs {} is below 5: fine for a test, too few for a report to publish",
-                a.runs
-            ),
-        );
-    }
+    let bench = super::bench::options(
+        &a.app,
+        "report",
+        a.runs,
+        a.latency_url.clone(),
+        a.latency_requests,
+    )?;
     let o = ReportOptions {
-        bench: BenchOptions {
-            command: a.app.command.clone(),
-            cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
-            ready,
-            ready_timeout: a.app.ready_timeout(),
-            runs: a.runs,
-            warmup: a.app.warmup_spec(),
-            latency_url: a.latency_url.clone(),
-            latency_requests: a.latency_requests,
-            compare_untuned: false,
-            criu: a.app.criu.clone(),
-            work_dir: None,
-            lazy_pages: false,
-            cracin_exe: std::env::current_exe().ok(),
-            plain_criu: false,
-            aot_jdk: None,
-        },
-        engines,
+        bench,
+        engines: report::parse_engines(&a.engine)?,
         cracin_binary: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("cracin")),
     };
-    let r = report::measure(&o, &steps)?;
+    let r = report::measure(&o, &Steps::new(false))?;
     let w = report::write(&r, &a.out)?;
     println!(
         "report written:\n  {}\n  {}\n  {}",
