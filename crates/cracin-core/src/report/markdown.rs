@@ -1,5 +1,5 @@
-//! The report as Markdown for people: where and with what it was measured, then the seed's
-//! tables (time to first response, sizes, checkpoint and restore durations, warmth), then why
+//! The report as Markdown for people: where and with what it was measured, then the tables of
+//! what a checkpoint costs and buys (time to first response, sizes, checkpoint and restore durations, warmth), then why
 //! an engine was not measured. Pure: the same `Report` always gives the same text.
 
 use std::fmt::Write as _;

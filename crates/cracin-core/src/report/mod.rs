@@ -1,13 +1,14 @@
-//! `cracin report`: the seed's cost table, measured on one application in one session. For each
-//! engine asked for (the local engine, podman, docker) it measures the time to the first HTTP 2xx
-//! of a cold start and of a restore (medians of several runs), the durations of checkpoint and
+//! `cracin report`: what a checkpoint costs and buys, measured on one application in one
+//! session. For each engine asked for (the local engine, podman, docker) it gives the time to the
+//! first HTTP 2xx of a cold start and of a restore (medians of several runs), the durations of checkpoint and
 //! restore, the sizes (base image, application image, restore image, checkpoint files) and the
 //! warmth of the JVM (the latency of each of the first requests after a cold start and after a
 //! restore, next to steady state). An engine that cannot be measured here is reported as "not
 //! measured" with the reason, never with invented numbers.
 //!
 //! The `Report` is plain data; `markdown` and `svg` render it, so rendering is tested with fixed
-//! figures and the measurement (`measure`) only fills the struct.
+//! figures. The figures come from `crate::measure` (`measure::local` for the local engine,
+//! `measure::container` for podman and docker); `measure` here only assembles them.
 
 pub mod markdown;
 pub mod svg;
@@ -356,7 +357,7 @@ pub fn write(r: &Report, dir: &Path) -> Result<Written> {
 }
 
 /// A fixed report for rendering tests and examples: figures of the kind the OSGi application
-/// gives on this machine, with 100-request latency series shaped like real ones.
+/// gives on a 2-core host, with 100-request latency series shaped like real ones.
 pub fn sample() -> Report {
     let series = |first: f64, tail: f64, decay: f64| -> Vec<f64> {
         (0..100)

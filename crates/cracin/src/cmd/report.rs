@@ -1,5 +1,5 @@
-//! `cracin report`: the seed's cost table for one application, measured here, written as
-//! report.md, report.json and report.svg.
+//! `cracin report`: what a checkpoint costs and buys for the user's application, measured on
+//! the engines asked for, written as report.md, report.json and report.svg.
 use std::path::PathBuf;
 
 use cracin_core::os::text::human_bytes;
