@@ -448,6 +448,54 @@ mod tests {
     }
 
     #[test]
+    fn a_container_measurement_becomes_its_entry_with_notes() {
+        let r = ContainerResult {
+            cold_ms: Stats::of(&[3000.0, 3200.0]),
+            restore_ms: Stats::of(&[400.0, 400.0]),
+            checkpoint_ms: Some(5000.0),
+            base_image: "localhost/cracin-base:jdk21".into(),
+            base_image_bytes: Some(1),
+            app_image_bytes: Some(2),
+            restore_image_bytes: Some(3),
+            checkpoint_bytes: None,
+            image_jvm: String::new(),
+            restore_flags: vec!["--cap-add=CHECKPOINT_RESTORE".into()],
+            criu_restore_ms: vec![90.0, 100.0, 200.0],
+            latency_url: "http://127.0.0.1:8080/ (published port)".into(),
+            cold_first_ms: vec![],
+            restored_first_ms: vec![],
+            steady_ms: vec![],
+        };
+        let b = BenchOptions {
+            command: vec!["java".into()],
+            cwd: "/".into(),
+            ready: "http://127.0.0.1:8080/".into(),
+            ready_timeout: std::time::Duration::from_secs(1),
+            runs: 2,
+            warmup: None,
+            latency_url: None,
+            latency_requests: 0,
+            compare_untuned: false,
+            criu: None,
+            lazy_pages: false,
+            work_dir: None,
+            cracin_exe: None,
+            plain_criu: false,
+            aot_jdk: None,
+        };
+        let e = from_container(EngineKind::Podman, &b, r);
+        assert_eq!(e.engine, EngineKind::Podman);
+        assert_eq!(e.speedup, Some(3100.0 / 400.0));
+        assert_eq!(e.sizes.restore_image_bytes, Some(3));
+        assert!(e.latency.is_none(), "no requests timed, no latency entry");
+        assert_eq!(e.notes.len(), 2, "{:?}", e.notes);
+        assert!(e.notes[0].contains(
+            "restored: `podman run -d --cap-add=CHECKPOINT_RESTORE` of the restore image"
+        ));
+        assert!(e.notes[1].contains("took 100 ms (median"), "{}", e.notes[1]);
+    }
+
+    #[test]
     fn a_report_serializes_with_its_figures() {
         let j = serde_json::to_value(sample()).unwrap();
         assert_eq!(
