@@ -138,44 +138,8 @@ fn run_in(
     .unwrap_or_default();
 
     let (ck, untuned) = checkpoints(o, criu, work, progress)?;
-    let ck_dir = CheckpointDir::open(&ck.dir)?;
     let exe = o.cracin_exe.as_ref().filter(|_| !o.lazy_pages);
-    let mut restore = Restore {
-        o,
-        exe,
-        ck: &ck.dir,
-        criu,
-        probe,
-        lat_url: &lat_url,
-        pid: None,
-    };
-    let mut plain = PlainCriu {
-        criu,
-        ck: &ck_dir,
-        probe,
-        timeout: o.ready_timeout,
-        work,
-        pid: None,
-    };
-    let mut series = vec![Series {
-        label: Label::plain("restore"),
-        warmth: Warmth::FirstAndSteady,
-        starter: &mut restore,
-    }];
-    if o.plain_criu {
-        // In turn with each restore, before it.
-        series.insert(
-            0,
-            Series {
-                label: Label::plain("plain criu"),
-                warmth: Warmth::Untimed,
-                starter: &mut plain,
-            },
-        );
-    }
-    let mut m = measure(o, &mut series, progress)?;
-    let plain = if o.plain_criu { m.next() } else { None };
-    let restored = m.next().unwrap_or_default();
+    let (restored, plain) = restores(o, exe, &ck.dir, criu, probe, work, &lat_url, progress)?;
 
     // The peers' columns are not the point of the benchmark: an application that does not run
     // on that JDK is reported, not fatal.
@@ -247,6 +211,60 @@ fn measure(
     progress: &dyn Progress,
 ) -> Result<std::vec::IntoIter<runs::Measured>> {
     Ok(runs::in_turn(o.runs, o.latency_requests, series, progress)?.into_iter())
+}
+
+/// The restores of the checkpoint (and, with --plain-criu, a plain `criu restore` before each):
+/// what the restores measured, and what the plain ones did.
+#[allow(clippy::too_many_arguments)]
+fn restores(
+    o: &BenchOptions,
+    exe: Option<&PathBuf>,
+    ck: &Path,
+    criu: &Criu,
+    probe: &Probe,
+    work: &Path,
+    lat_url: &Option<String>,
+    progress: &dyn Progress,
+) -> Result<(runs::Measured, Option<runs::Measured>)> {
+    let ck_dir = CheckpointDir::open(ck)?;
+    let mut restore = Restore {
+        o,
+        exe,
+        ck,
+        criu,
+        probe,
+        lat_url,
+        pid: None,
+    };
+    let mut plain = PlainCriu {
+        criu,
+        ck: &ck_dir,
+        probe,
+        timeout: o.ready_timeout,
+        work,
+        pid: None,
+    };
+    let mut series = vec![Series {
+        label: Label::plain("restore"),
+        warmth: Warmth::FirstAndSteady,
+        starter: &mut restore,
+    }];
+    if o.plain_criu {
+        // In turn with each restore, before it.
+        series.insert(
+            0,
+            Series {
+                label: Label::plain("plain criu"),
+                warmth: Warmth::Untimed,
+                starter: &mut plain,
+            },
+        );
+    }
+    let mut m = measure(o, &mut series, progress)?;
+    let plain = if o.plain_criu { m.next() } else { None };
+    let restored = m.next().unwrap_or_default();
+
+    Ok((restored, plain))
 }
 
 /// The checkpoint the restores are measured on (cracin's defaults), and the size of an untuned
