@@ -229,60 +229,40 @@ pub fn run(
     let sizes = sizes(engine, &base_image, &app_image, &tag, &log_dir);
     let image_jvm = image_jvm(engine, &app_image, &log_dir);
 
-    let inside_refs: Vec<&str> = inside.iter().map(String::as_str).collect();
+    let site = Site {
+        engine,
+        log_dir: &log_dir,
+        id: &id,
+        app_port,
+        path,
+        lat_path,
+        timeout: b.ready_timeout,
+    };
     let restore_flags = opts.restore_flags();
-    let restore_refs: Vec<&str> = restore_flags.iter().map(String::as_str).collect();
-    let mut measured = Vec::new();
-    let mut criu_restore_ms = Vec::new();
-    for (kind, image, flags, cmd, warmth) in [
-        ("cold", &app_image, &[][..], &inside_refs[..], Warmth::First),
-        (
-            "restore",
-            &tag,
-            &restore_refs[..],
-            &[][..],
-            Warmth::FirstAndSteady,
-        ),
-    ] {
-        let mut starts = Starts {
-            engine,
-            log_dir: &log_dir,
-            id: &id,
-            kind,
-            image,
-            flags,
-            cmd,
-            app_port,
-            path: &path,
-            lat_path: &lat_path,
-            timeout: b.ready_timeout,
-            containers: &mut cleanup.containers,
-            running: None,
-            criu_restore_ms: Vec::new(),
-        };
-        let label = Label {
-            step: engine.name().into(),
-            detail: format!("{kind} "),
-            done: Some(kind.into()),
-        };
-        let m = runs::in_turn(
-            b.runs,
-            b.latency_requests,
-            &mut [Series {
-                label,
-                warmth,
-                starter: &mut starts,
-            }],
-            progress,
-        )
-        .map_err(|Why(why)| why)?;
-        criu_restore_ms.append(&mut starts.criu_restore_ms);
-        measured.extend(m);
-    }
+    let (cold, _) = Starts::new(
+        &site,
+        "cold",
+        &app_image,
+        &[],
+        &inside,
+        &mut cleanup.containers,
+    )
+    .time(b.runs, b.latency_requests, Warmth::First, progress)?;
+    let (restored, criu_restore_ms) = Starts::new(
+        &site,
+        "restore",
+        &tag,
+        &restore_flags,
+        &[],
+        &mut cleanup.containers,
+    )
+    .time(b.runs, b.latency_requests, Warmth::FirstAndSteady, progress)?;
+    let latency_url = format!(
+        "http://127.0.0.1:{app_port}{} (published port)",
+        site.lat_path
+    );
     drop(cleanup);
     let _ = std::fs::remove_dir_all(&work);
-    let mut m = measured.into_iter();
-    let (cold, restored) = (m.next().unwrap_or_default(), m.next().unwrap_or_default());
     Ok(ContainerResult {
         cold_ms: Stats::of(&cold.ms),
         restore_ms: Stats::of(&restored.ms),
@@ -295,7 +275,7 @@ pub fn run(
         image_jvm,
         restore_flags,
         criu_restore_ms,
-        latency_url: format!("http://127.0.0.1:{app_port}{lat_path} (published port)"),
+        latency_url,
         cold_first_ms: cold.first_ms,
         restored_first_ms: restored.first_ms,
         steady_ms: restored.steady_ms,
@@ -457,44 +437,104 @@ fn image_jvm(engine: &Engine, app_image: &str, log_dir: &Path) -> String {
     .unwrap_or_default()
 }
 
-/// Containers of one image, `run -d` with a fresh published port each time, timed to the first
-/// 2xx through that port; a container is removed when stopped (and at the end by `Cleanup`).
-struct Starts<'a> {
+/// What every container of one engine's measurement shares.
+struct Site<'a> {
     engine: &'a Engine,
     log_dir: &'a Path,
     id: &'a str,
+    /// The application's port inside, and the paths of the --ready and the timed URL.
+    app_port: u16,
+    path: String,
+    lat_path: String,
+    timeout: Duration,
+}
+
+/// Containers of one image, `run -d` with a fresh published port each time, timed to the first
+/// 2xx through that port; a container is removed when stopped (and at the end by `Cleanup`).
+struct Starts<'a> {
+    site: &'a Site<'a>,
     /// "cold" or "restore".
     kind: &'static str,
     image: &'a str,
-    flags: &'a [&'a str],
-    cmd: &'a [&'a str],
-    app_port: u16,
-    path: &'a str,
-    lat_path: &'a str,
-    timeout: Duration,
+    /// Options of `run -d`, and the command after the image.
+    flags: &'a [String],
+    cmd: &'a [String],
     containers: &'a mut Vec<String>,
     /// The running container and its published port.
     running: Option<(String, u16)>,
     criu_restore_ms: Vec<f64>,
 }
 
+impl<'a> Starts<'a> {
+    fn new(
+        site: &'a Site<'a>,
+        kind: &'static str,
+        image: &'a str,
+        flags: &'a [String],
+        cmd: &'a [String],
+        containers: &'a mut Vec<String>,
+    ) -> Starts<'a> {
+        Starts {
+            site,
+            kind,
+            image,
+            flags,
+            cmd,
+            containers,
+            running: None,
+            criu_restore_ms: Vec::new(),
+        }
+    }
+
+    /// `runs` containers timed (`runs::in_turn`), shown as `<engine> <kind> run i/n`: what they
+    /// measured, and the restore times their logs reported.
+    fn time(
+        mut self,
+        runs: usize,
+        requests: usize,
+        warmth: Warmth,
+        progress: &dyn Progress,
+    ) -> Result<(runs::Measured, Vec<f64>), String> {
+        let label = Label {
+            step: self.site.engine.name().into(),
+            detail: format!("{} ", self.kind),
+            done: Some(self.kind.into()),
+        };
+        let m = runs::in_turn(
+            runs,
+            requests,
+            &mut [Series {
+                label,
+                warmth,
+                starter: &mut self,
+            }],
+            progress,
+        )
+        .map_err(|Why(why)| why)?;
+        Ok((
+            m.into_iter().next().unwrap_or_default(),
+            self.criu_restore_ms,
+        ))
+    }
+}
+
 impl Starter for Starts<'_> {
     type Error = Why;
     fn start(&mut self, i: usize) -> Result<f64, Why> {
-        let (engine, log_dir, kind) = (self.engine, self.log_dir, self.kind);
-        let name = format!("cracin-{}-{kind}-{i}", self.id);
+        let (engine, log_dir, kind) = (self.site.engine, self.site.log_dir, self.kind);
+        let name = format!("cracin-{}-{kind}-{i}", self.site.id);
         self.containers.push(name.clone());
         let port = crate::os::net::free_port().map_err(|e| Why(format!("no free port: {e}")))?;
-        let publish = format!("127.0.0.1:{port}:{}", self.app_port);
+        let publish = format!("127.0.0.1:{port}:{}", self.site.app_port);
         let mut args = vec!["run", "-d", "--name", &name];
-        args.extend_from_slice(self.flags);
+        args.extend(self.flags.iter().map(String::as_str));
         args.extend_from_slice(&["-p", &publish, self.image]);
-        args.extend_from_slice(self.cmd);
-        let url = format!("http://127.0.0.1:{port}{}", self.path);
+        args.extend(self.cmd.iter().map(String::as_str));
+        let url = format!("http://127.0.0.1:{port}{}", self.site.path);
         let t = Instant::now();
         engine_cmd(engine, &args, log_dir, &format!("{kind}-{i}-run")).run()?;
         let probe = Probe::parse(&url)?;
-        let ready = runs::first_answer(&probe, &[], t, self.timeout, || None);
+        let ready = runs::first_answer(&probe, &[], t, self.site.timeout, || None);
         let logs = engine_cmd(
             engine,
             &["logs", &name],
@@ -525,12 +565,17 @@ impl Starter for Starts<'_> {
     fn latency_url(&self) -> Option<String> {
         self.running
             .as_ref()
-            .map(|(_, port)| format!("http://127.0.0.1:{port}{}", self.lat_path))
+            .map(|(_, port)| format!("http://127.0.0.1:{port}{}", self.site.lat_path))
     }
     fn stop(&mut self) {
         if let Some((name, _)) = self.running.take() {
-            let _ =
-                engine_cmd(self.engine, &["rm", "-f", &name], self.log_dir, "rm").run_unchecked();
+            let _ = engine_cmd(
+                self.site.engine,
+                &["rm", "-f", &name],
+                self.site.log_dir,
+                "rm",
+            )
+            .run_unchecked();
         }
     }
 }
