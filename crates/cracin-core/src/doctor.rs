@@ -315,7 +315,7 @@ fn runtime_checks(runtime: Option<&str>, java: Option<PathBuf>) -> Option<Check>
 
 /// The engine asked for, as the user wrote it (`local`, the default, needs no more checks).
 fn engine_checks_for(engine: Option<&str>) -> Vec<Check> {
-    let engine = engine.unwrap_or("local");
+    let engine = engine.unwrap_or(EngineKind::Local.name());
     match EngineKind::parse(engine).map(|e| (e, e.container())) {
         Some((_, None)) => vec![],
         Some((_, Some(kind))) => engine_checks(kind),
@@ -435,13 +435,9 @@ fn engine_version_check(kind: container::EngineKind, e: &container::Engine) -> C
     } else {
         "{{.Server.Version}}"
     };
-    let argv = e.cmd(&["version", "--format", format]);
-    let mut cmd = crate::os::cmd::Cmd::new(&argv[0])
-        .args(&argv[1..])
+    let cmd = e
+        .command(&["version", "--format", format])
         .timeout(std::time::Duration::from_secs(15));
-    for (k, val) in &e.env {
-        cmd = cmd.env(k, val);
-    }
     match cmd.run() {
         Ok(out) => {
             let ver = out.stdout.trim().to_string();

@@ -188,7 +188,7 @@ pub fn measure(o: &ReportOptions, progress: &dyn Progress) -> Result<Report> {
     for &name in &o.engines {
         let e = match name {
             EngineKind::Local => {
-                progress.step("local", "cold starts, checkpoint, restores (bench)");
+                progress.step(name.name(), "cold starts, checkpoint, restores (bench)");
                 let b = local::run(&o.bench, progress)?;
                 jvm = b.jvm.clone();
                 from_bench(b)
