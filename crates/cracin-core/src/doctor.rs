@@ -54,7 +54,7 @@ pub struct DoctorOptions {
 /// CRIU needs, the JDK and tools, disk space and seccomp, then the runtime and the engine asked for.
 pub fn run(o: &DoctorOptions) -> Vec<Check> {
     let kernel = kernel_version();
-    let mut v = vec![kernel_check(kernel), crate::jvm::cpu::doctor_check()];
+    let mut v = vec![kernel_check(kernel), cpu_check()];
     v.extend(criu_checks(o.criu.as_deref(), kernel));
     v.extend([
         privileges_check(),
@@ -70,6 +70,31 @@ pub fn run(o: &DoctorOptions) -> Vec<Check> {
     v.extend(runtime_checks(o.runtime.as_deref(), o.java.clone()));
     v.extend(engine_checks_for(o.engine.as_deref()));
     v
+}
+
+/// The line about this CPU: its level, so the user knows which baselines work here.
+fn cpu_check() -> Check {
+    let (model, flags) = crate::os::sysinfo::cpu();
+    let (status, detail) = match crate::jvm::cpu::highest_level(&flags) {
+        Some(l) => (
+            Status::Pass,
+            format!(
+                "{model}: {}; --cpu-baseline up to {} works here (default `host` needs every feature of this CPU on the restore host)",
+                l.name(),
+                l.name()
+            ),
+        ),
+        None => (
+            Status::Warn,
+            format!("{model}: below x86-64-v2; only --cpu-baseline host works here"),
+        ),
+    };
+    Check {
+        name: "cpu level".into(),
+        status,
+        detail,
+        fix: None,
+    }
 }
 
 fn kernel_check(kernel: Option<Version>) -> Check {

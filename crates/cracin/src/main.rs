@@ -82,7 +82,7 @@ fn main() {
         Command::Push(a) => cmd::push::run(a),
         Command::Base(a) => cmd::base::run(a),
         Command::Report(a) => cmd::report::run(a),
-        Command::Guard => Ok(cracin_core::os::guard::serve()),
+        Command::Guard => Ok(cracin_core::os::guardian::serve()),
         Command::Verify(a) => cmd::verify::run(a),
         Command::Kube(a) => cmd::kube::run(a),
         Command::Seccomp(a) => cmd::seccomp::run(a),

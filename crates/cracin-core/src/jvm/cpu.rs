@@ -260,31 +260,6 @@ pub fn highest_level(flags: &[String]) -> Option<CpuBaseline> {
         })
 }
 
-/// `cracin doctor`'s line about this CPU: its level, so the user knows which baselines work here.
-pub fn doctor_check() -> crate::doctor::Check {
-    let (model, flags) = crate::os::sysinfo::cpu();
-    let (status, detail) = match highest_level(&flags) {
-        Some(l) => (
-            crate::doctor::Status::Pass,
-            format!(
-                "{model}: {}; --cpu-baseline up to {} works here (default `host` needs every feature of this CPU on the restore host)",
-                l.name(),
-                l.name()
-            ),
-        ),
-        None => (
-            crate::doctor::Status::Warn,
-            format!("{model}: below x86-64-v2; only --cpu-baseline host works here"),
-        ),
-    };
-    crate::doctor::Check {
-        name: "cpu level".into(),
-        status,
-        detail,
-        fix: None,
-    }
-}
-
 /// What a checkpoint recorded about its CPU needs (cracin.json `cpu`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CpuRecord {
@@ -356,12 +331,16 @@ pub fn merge_tunables(existing: Option<&str>, ours: &str) -> String {
     parts.join(":")
 }
 
-/// The features of checkpoint `m` that `here` lacks: the recorded set when the checkpoint has
-/// one, else (older checkpoints) every flag of the checkpoint host.
-pub fn restore_check(m: &crate::ckpt::dir::Manifest, here: &[String]) -> Vec<String> {
-    match &m.cpu {
+/// The features a checkpoint needs that `here` lacks: its recorded set (`cpu`) when it has one,
+/// else (older checkpoints) every flag of the checkpoint host.
+pub fn restore_check(
+    cpu: Option<&CpuRecord>,
+    host_flags: &[String],
+    here: &[String],
+) -> Vec<String> {
+    match cpu {
         Some(c) => missing_on(&c.required, here),
-        None => missing_on(&m.host.cpu_flags, here),
+        None => missing_on(host_flags, here),
     }
 }
 

@@ -74,7 +74,7 @@ pub fn exec(start: &ColdStart) -> std::io::Error {
         return std::io::Error::other("no command to start");
     };
     crate::os::guard::disarm();
-    crate::os::cmd::unblock_all_signals();
+    crate::os::signals::unblock_all_signals();
     crate::os::caps::clear_inherited();
     let mut c = std::process::Command::new(prog);
     c.args(args);

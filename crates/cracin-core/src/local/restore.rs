@@ -108,7 +108,11 @@ impl<'a> RestoreRun<'a> {
         crate::ckpt::trust::check_manifest_paths(&ck.path, &ck.manifest, Path::new(CONTROL_ROOT))?;
         check_images(&ck, false)?;
         let criu = preflight(o.criu.as_deref(), "restore")?;
-        let missing = crate::jvm::cpu::restore_check(&ck.manifest, &crate::jvm::cpu::host_flags());
+        let missing = crate::jvm::cpu::restore_check(
+            ck.manifest.cpu.as_ref(),
+            &ck.manifest.host.cpu_flags,
+            &crate::jvm::cpu::host_flags(),
+        );
         if !missing.is_empty() {
             if o.force {
                 progress.warn(&format!(

@@ -176,7 +176,7 @@ impl Cmd {
         unsafe {
             c.pre_exec(|| {
                 // cracin may block SIGTERM/SIGINT to forward them; children start unblocked.
-                unblock_all_signals();
+                crate::os::signals::unblock_all_signals();
                 Ok(())
             });
         }
@@ -250,17 +250,6 @@ struct TmpDirGuard(PathBuf);
 impl Drop for TmpDirGuard {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Clears the calling thread's signal mask. cracin blocks SIGTERM/SIGINT/SIGHUP to forward
-/// them during a foreground restore; programs it starts (in `pre_exec`, where only
-/// async-signal-safe calls are allowed: these two are) or execs must receive them themselves.
-pub fn unblock_all_signals() {
-    unsafe {
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
     }
 }
 

@@ -3,15 +3,17 @@
 //! its paths unguessable (private permissions whatever the umask in `perms`, temporary directories
 //! with mkdtemp semantics in `tempdir`; a checkpoint is a memory dump of the application, as
 //! sensitive as a private key); unique names for what cracin creates (`id`); the guardian that
-//! cleans up after a killed cracin (`guard`), the bounded locks (`lock`), what /proc says about
-//! processes, their trees and their ports (`procfs`), the stop signals held, forwarded or turned
-//! into a clean-up (`signals`), and what talks to the kernel directly instead of parsing text
-//! (sock_diag netlink for listening sockets in `sockdiag`, the boot identity that host-wide caches
-//! are keyed by).
+//! cleans up after a killed cracin (`guard` tells it what to watch, `guardian` is the process),
+//! the bounded locks (`lock`), what /proc says about processes, their trees and their ports
+//! (`procfs`), the stop signals held, forwarded or turned into a clean-up (`signals`), small text
+//! and network forms (`text`, `net`), and what talks to the kernel directly instead of parsing
+//! text (sock_diag netlink for listening sockets in `sockdiag`, the boot identity that host-wide
+//! caches are keyed by).
 
 pub mod caps;
 pub mod cmd;
 pub mod guard;
+pub mod guardian;
 pub mod id;
 pub mod lock;
 pub mod net;

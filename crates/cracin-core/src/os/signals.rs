@@ -130,3 +130,13 @@ pub fn wait_foreground(pid: u32) -> Result<i32> {
         }
     }
 }
+/// Clears the calling thread's signal mask. cracin blocks SIGTERM/SIGINT/SIGHUP to forward
+/// them during a foreground restore; programs it starts (in `pre_exec`, where only
+/// async-signal-safe calls are allowed: these two are) or execs must receive them themselves.
+pub fn unblock_all_signals() {
+    unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    }
+}

@@ -26,7 +26,7 @@ pub fn start(criu: &Criu, images: &Path, work_dir: &Path) -> Result<()> {
         .process_group(0);
     unsafe {
         c.pre_exec(|| {
-            crate::os::cmd::unblock_all_signals();
+            crate::os::signals::unblock_all_signals();
             Ok(())
         });
     }
