@@ -326,13 +326,13 @@ fn seccomp_check() -> Check {
 
 /// The runtime asked for (`criu`, the default, needs nothing of the JVM).
 fn runtime_checks(runtime: Option<&str>, java: Option<PathBuf>) -> Option<Check> {
-    match runtime.unwrap_or("criu") {
-        "criu" => None,
-        rt @ ("crac" | "openj9") => Some(runtime_check(rt, java)),
-        other => Some(check(
+    let name = runtime.unwrap_or("criu");
+    match crate::container::Runtime::parse(name) {
+        Ok(rt) => rt.jdk_probe().map(|probe| runtime_check(probe, java)),
+        Err(_) => Some(check(
             "runtime",
             Status::Fail,
-            format!("unknown runtime `{other}`"),
+            format!("unknown runtime `{name}`"),
             Some("use --runtime criu, crac or openj9"),
         )),
     }
@@ -363,7 +363,7 @@ fn kdat_check(c: &crate::stage::criu::Criu) -> Check {
             "kdat cache",
             Status::Warn,
             format!("CRIU's kernel-feature probe: {state}"),
-            Some("every CRIU run probes the kernel again (~50-120 ms per restore here)"),
+            Some("every CRIU run probes the kernel again (tens of milliseconds per restore)"),
         ),
         _ => check(
             "kdat cache",
@@ -375,7 +375,7 @@ fn kdat_check(c: &crate::stage::criu::Criu) -> Check {
 }
 
 /// Whether the JVM accepts the runtime's start flag (a CRaC or OpenJ9 JDK), by asking it.
-fn runtime_check(runtime: &str, java: Option<PathBuf>) -> Check {
+fn runtime_check((flag, what): (&str, &str), java: Option<PathBuf>) -> Check {
     let Some(java) = java.or_else(|| crate::os::cmd::which("java")) else {
         return check(
             "runtime",
@@ -383,11 +383,6 @@ fn runtime_check(runtime: &str, java: Option<PathBuf>) -> Check {
             "no java to check",
             Some("put the runtime's JDK on PATH or pass --java"),
         );
-    };
-    let flag = if runtime == "crac" {
-        "-XX:CRaCCheckpointTo=/tmp/cracin-doctor-probe"
-    } else {
-        "-XX:+EnableCRIUSupport"
     };
     let ok = crate::os::cmd::Cmd::new(&java)
         .args([flag, "-version"])
@@ -402,11 +397,6 @@ fn runtime_check(runtime: &str, java: Option<PathBuf>) -> Check {
             None,
         )
     } else {
-        let what = if runtime == "crac" {
-            "CRaC"
-        } else {
-            "OpenJ9 with CRIU support"
-        };
         check(
             "runtime",
             Status::Fail,
