@@ -203,6 +203,26 @@ impl Error {
         }
     }
 
+    /// A failed command (`Error::Command`) as the failure of the engine step `step`; every other
+    /// error unchanged.
+    pub fn at_engine_step(self, step: &str) -> Error {
+        match self {
+            Error::Command {
+                command,
+                status,
+                log,
+                log_tail,
+            } => Error::Engine {
+                step: step.into(),
+                command,
+                status,
+                log,
+                log_tail,
+            },
+            other => other,
+        }
+    }
+
     /// The exit code of the binary for this error.
     pub fn exit_code(&self) -> i32 {
         use Error::*;

@@ -9,7 +9,7 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -55,6 +55,53 @@ fn saved_paths(ck: &std::path::Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Checkpoints the reference application (`jar` on `java`) after `warmup` requests to
+/// /modify/fubar.
+fn checkpoint_app(
+    ck: &std::path::Path,
+    port: u16,
+    java: &str,
+    jar: &std::path::Path,
+    warmup: usize,
+) -> Output {
+    run(cracin().args([
+        "checkpoint",
+        "--out",
+        ck.to_str().unwrap(),
+        "--ready",
+        &format!("http://127.0.0.1:{port}/health"),
+        "--ready-timeout",
+        "120",
+        "--warmup",
+        &format!("http://127.0.0.1:{port}/modify/fubar"),
+        "--warmup-requests",
+        &warmup.to_string(),
+        "--",
+        java,
+        &format!("-Dorg.osgi.service.http.port={port}"),
+        "-jar",
+        jar.to_str().unwrap(),
+    ]))
+}
+
+/// A restored instance answers with the checkpoint's state: the warm-up's requests plus the
+/// one `check_fubar` makes (nothing of an earlier instance), and the original start time.
+fn check_checkpointed_state(port: u16, warmup: usize, started: i64, what: &str) {
+    check_fubar(port);
+    let (st, stats) = get(&format!("http://127.0.0.1:{port}/modify/stats")).unwrap();
+    assert_eq!(st, 200, "{what}: {stats}");
+    assert_eq!(
+        json_num(&stats, "requestCount"),
+        warmup as i64 + 1,
+        "{what}: {stats}"
+    );
+    assert_eq!(
+        json_num(&stats, "startupTimestamp"),
+        started,
+        "{what}: {stats}"
+    );
+}
+
 /// Stopped the way services are stopped, the application's launcher deletes the framework jar and
 /// bundle cache it unpacked to /tmp (`/tmp/osgi-jakartars-<N>/`); cracin saved them with the
 /// checkpoint and puts them back, so the same checkpoint restores again and again. Four restores
@@ -67,24 +114,7 @@ fn app_jar_restored_five_times_with_a_graceful_stop_each_time() {
     let work = tempdir("osgi");
     let ck = work.join("ck");
     let port = free_port();
-    let out = run(cracin().args([
-        "checkpoint",
-        "--out",
-        ck.to_str().unwrap(),
-        "--ready",
-        &format!("http://127.0.0.1:{port}/health"),
-        "--ready-timeout",
-        "90",
-        "--warmup",
-        &format!("http://127.0.0.1:{port}/modify/fubar"),
-        "--warmup-requests",
-        "200",
-        "--",
-        "java",
-        &format!("-Dorg.osgi.service.http.port={port}"),
-        "-jar",
-        jar.to_str().unwrap(),
-    ]));
+    let out = checkpoint_app(&ck, port, "java", &jar, 200);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("saved with the checkpoint"),
@@ -99,22 +129,8 @@ fn app_jar_restored_five_times_with_a_graceful_stop_each_time() {
         "the launcher's unpacked framework and bundles are saved: {saved:?}"
     );
     let started = activated_at(&std::fs::read_to_string(ck.join("app.stdout")).unwrap());
-    let check_state = |round: usize| {
-        check_fubar(port);
-        let (_, stats) = get(&format!("http://127.0.0.1:{port}/modify/stats")).unwrap();
-        // 200 warm-up requests before the checkpoint, plus the one above: nothing of the
-        // previous round.
-        assert_eq!(
-            json_num(&stats, "requestCount"),
-            201,
-            "round {round}: {stats}"
-        );
-        assert_eq!(
-            json_num(&stats, "startupTimestamp"),
-            started,
-            "round {round}: {stats}"
-        );
-    };
+    let check_state =
+        |round: usize| check_checkpointed_state(port, 200, started, &format!("round {round}"));
     for round in 1..=5 {
         if round < 5 {
             let out = run(cracin().args(["restore", ck.to_str().unwrap(), "--json"]));
@@ -325,24 +341,7 @@ fn reference_app_on_jdk(major: u32, jar: &std::path::Path, java: &std::path::Pat
     let work = tempdir(&format!("osgi-jdk{major}"));
     let ck = work.join("ck");
     let port = free_port();
-    let out = run(cracin().args([
-        "checkpoint",
-        "--out",
-        ck.to_str().unwrap(),
-        "--ready",
-        &format!("http://127.0.0.1:{port}/health"),
-        "--ready-timeout",
-        "120",
-        "--warmup",
-        &format!("http://127.0.0.1:{port}/modify/fubar"),
-        "--warmup-requests",
-        "100",
-        "--",
-        java.to_str().unwrap(),
-        &format!("-Dorg.osgi.service.http.port={port}"),
-        "-jar",
-        jar.to_str().unwrap(),
-    ]));
+    let out = checkpoint_app(&ck, port, java.to_str().unwrap(), jar, 100);
     assert!(out.status.success(), "JDK {major}: {}", stderr(&out));
     let started = activated_at(&std::fs::read_to_string(ck.join("app.stdout")).unwrap());
     let saved = saved_paths(&ck);
@@ -367,20 +366,7 @@ fn reference_app_on_jdk(major: u32, jar: &std::path::Path, java: &std::path::Pat
             java,
             "JDK {major}, restore {round}"
         );
-        check_fubar(port);
-        let (st, stats) = get(&format!("http://127.0.0.1:{port}/modify/stats")).unwrap();
-        assert_eq!(st, 200, "{stats}");
-        // 100 warm-up requests before the checkpoint, plus the one above.
-        assert_eq!(
-            json_num(&stats, "requestCount"),
-            101,
-            "JDK {major}, restore {round}: {stats}"
-        );
-        assert_eq!(
-            json_num(&stats, "startupTimestamp"),
-            started,
-            "JDK {major}, restore {round}: {stats}"
-        );
+        check_checkpointed_state(port, 100, started, &format!("JDK {major}, restore {round}"));
         kill_and_wait(pid, libc::SIGTERM);
         drop(guard);
         // A graceful stop through the launcher's shutdown hook: it removed what it unpacked.

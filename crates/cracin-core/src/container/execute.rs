@@ -11,23 +11,13 @@ use crate::error::{Error, Result};
 use crate::os::cmd::Cmd;
 use crate::Progress;
 
-/// A failed engine command as `Error::Engine`, naming the plan step (other errors unchanged).
+/// A failed engine command as `Error::Engine`, naming the plan step (a `cp` of cracin's own
+/// files and other errors unchanged).
 fn engine_error(s: &Step, e: Error) -> Error {
-    match e {
-        Error::Command {
-            command,
-            status,
-            log,
-            log_tail,
-        } if s.command.first().map(String::as_str) != Some("cp") => Error::Engine {
-            step: s.name.clone(),
-            command,
-            status,
-            log,
-            log_tail,
-        },
-        other => other,
+    if s.command.first().map(String::as_str) == Some("cp") {
+        return e;
     }
+    e.at_engine_step(&s.name)
 }
 
 /// Runs a plan: writes its files, runs its steps in order with the plan's environment (logs in

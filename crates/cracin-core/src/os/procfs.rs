@@ -147,27 +147,13 @@ pub fn port_holders(port: u16) -> Vec<u32> {
         .collect()
 }
 
-/// Who listens on `port` on this host, as "pid 123 (java)", if anyone does.
+/// Who listens on `port` on this host, as "pid 123 (java)", if anyone does: `None` when nothing
+/// listens, `Some(None)` when a socket listens but no process visible here holds it.
 pub fn port_holder(port: u16) -> Option<Option<String>> {
-    let inodes: BTreeSet<u64> = listening_sockets()
-        .into_iter()
-        .filter(|(p, _)| *p == port)
-        .map(|(_, i)| i)
-        .collect();
-    if inodes.is_empty() {
+    if !listening_sockets().iter().any(|(p, _)| *p == port) {
         return None;
     }
-    let rd = std::fs::read_dir("/proc").ok()?;
-    for e in rd.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        if socket_inodes_of(pid).iter().any(|i| inodes.contains(i)) {
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            return Some(Some(format!("pid {pid} ({})", comm.trim())));
-        }
-    }
-    Some(None)
+    Some(port_holders(port).first().map(|pid| describe_pid(*pid)))
 }
 
 #[cfg(test)]

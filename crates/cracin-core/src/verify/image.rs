@@ -224,7 +224,7 @@ fn run_two(
             .timeout(Duration::from_secs(120))
             .logs(&log_dir, format!("run-{}", i + 1))
             .run()
-            .map_err(|e| as_engine("verify-run", e))?;
+            .map_err(|e| e.at_engine_step("verify-run"))?;
         let probe = match &o.ready {
             Some(r) => Some(to_host(r, port, *h)?),
             None => None,
@@ -287,24 +287,6 @@ fn run_two(
         instances,
         &samples,
     ))
-}
-
-fn as_engine(step: &str, e: Error) -> Error {
-    match e {
-        Error::Command {
-            command,
-            status,
-            log,
-            log_tail,
-        } => Error::Engine {
-            step: step.into(),
-            command,
-            status,
-            log,
-            log_tail,
-        },
-        other => other,
-    }
 }
 
 fn logs_of(o: &ImageOptions, name: &str, log_dir: &std::path::Path) -> String {
@@ -379,7 +361,7 @@ fn stop(o: &ImageOptions, name: &str, log_dir: &std::path::Path) -> Result<Strin
         .timeout(o.stop_timeout + Duration::from_secs(60))
         .logs(log_dir, format!("stop-{name}"))
         .run()
-        .map_err(|e| as_engine("verify-stop", e))?;
+        .map_err(|e| e.at_engine_step("verify-stop"))?;
     let code = o
         .engine
         .command(&["inspect", "-f", "{{.State.ExitCode}}", name])
@@ -392,7 +374,7 @@ fn stop(o: &ImageOptions, name: &str, log_dir: &std::path::Path) -> Result<Strin
         .timeout(Duration::from_secs(60))
         .logs(log_dir, format!("rm-{name}"))
         .run()
-        .map_err(|e| as_engine("verify-rm", e))?;
+        .map_err(|e| e.at_engine_step("verify-rm"))?;
     Ok(match code.as_str() {
         "137" => format!("SIGKILL (SIGTERM did not end it within {secs} s)"),
         _ => format!("SIGTERM (exit status {code})"),
