@@ -27,14 +27,10 @@ static AGENT_SO: &[u8] = include!(concat!(env!("OUT_DIR"), "/agent_so.rs"));
 
 /// The agent's file name inside its content-addressed directory.
 pub const AGENT_NAME: &str = "libcracin-agent.so";
-/// Kernel signal number the agent waits for (must match `cracin_agent::SIGNAL`).
-pub const SIGNAL: i32 = 61;
-pub const CMD_HOLD: u64 = 1;
-pub const CMD_RENEW: u64 = 2;
-pub const CMD_CONFIG: u64 = 3;
-pub const CMD_RELEASE: u64 = 4;
-/// The agent thread's name (must match `cracin_agent::THREAD_NAME`).
-pub const THREAD_NAME: &str = "cracin-agent";
+/// The agent's side of the hand-shake is compiled from this very file.
+#[path = "../../../cracin-agent/src/protocol.rs"]
+mod protocol;
+pub use protocol::*;
 /// How often cracin looks for the agent's answer: short, it is on the restore's critical path.
 const POLL: Duration = Duration::from_micros(200);
 
