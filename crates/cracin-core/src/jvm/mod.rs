@@ -5,6 +5,7 @@
 //! `individual` for the JVMTI agent that makes each restore its own individual).
 
 pub mod attach;
+pub mod cds;
 pub mod coordinate;
 pub mod cpu;
 pub mod gc;
@@ -12,3 +13,4 @@ pub mod individual;
 pub mod launch;
 pub mod options;
 pub mod output;
+pub mod squeeze;

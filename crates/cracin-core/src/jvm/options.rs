@@ -39,14 +39,15 @@ pub fn app_environment(extra: &[(String, String)]) -> Vec<(String, String)> {
     env
 }
 
-/// Right before the dump: a full GC (the heap shrinks to what is live, and Serial GC gives the
-/// rest back), then glibc's free memory back to the kernel (`System.trim_native_heap`, JDK
-/// 17.0.9+). Pages given back are not dumped. Runs through the attach API, so JREs work too.
-pub fn shrink_before_dump(pid: u32) -> Result<Vec<String>> {
+/// Right before the dump: a full GC (with `squeeze`, after the JIT went quiet and with the heap
+/// squeezed to its live data: see jvm::squeeze), then glibc's free memory back to the kernel
+/// (`System.trim_native_heap`, JDK 17.0.9+). Pages given back are not dumped. Runs through the
+/// attach API, so JREs work too.
+pub fn shrink_before_dump(pid: u32, squeeze: bool) -> Result<Vec<String>> {
     let mut done = Vec::new();
-    let r = crate::jvm::attach::jcmd(pid, "GC.run", Duration::from_secs(30));
-    if r.is_ok() {
-        done.push("GC.run".to_string());
+    let r = crate::jvm::squeeze::full_gc(pid, squeeze);
+    if let Ok(gc) = &r {
+        done.push(gc.clone());
         // Older JDKs lack the command: that is fine, the GC was the bigger part.
         if crate::jvm::attach::jcmd(pid, "System.trim_native_heap", Duration::from_secs(10)).is_ok()
         {

@@ -145,6 +145,7 @@ impl<'a> CheckpointRun<'a> {
             }
         };
         launch::validate_command(&o.command, &o.cwd)?;
+        crate::jvm::cds::validate(o)?;
         let cpu = CpuRecord::new(o.cpu_baseline, &crate::os::sysinfo::cpu().1)?;
         crate::jvm::cpu::check_user_options(o.cpu_baseline, &o.command, &o.java_options)?;
         let snapshot = files::resolve_flag_paths("--snapshot", &o.snapshot)?;
@@ -168,10 +169,20 @@ impl<'a> CheckpointRun<'a> {
 
     /// Starts the application; from here a failure keeps its logs in `<out>.failed`.
     fn launch(&mut self) -> Result<App> {
-        let spec = &self.setup.spec;
         self.progress
             .step("launch", &self.setup.masked_command.join(" "));
         self.staging.keep_logs_on_failure();
+        if self.o.cds {
+            let extra = crate::jvm::cds::prepare(
+                self.o,
+                &self.setup.spec,
+                self.probe.as_ref(),
+                &self.staging.dir,
+                self.progress,
+            )?;
+            self.setup.spec.java_options.extend(extra);
+        }
+        let spec = &self.setup.spec;
         let launched = launch::launch(spec)?;
         crate::os::guard::watch(launched.init_pid);
         Ok(App {
@@ -418,7 +429,7 @@ impl<'a> CheckpointRun<'a> {
         let mut before_dump = Vec::new();
         if self.o.gc {
             match app.java_pid {
-                Some(pid) => match crate::jvm::options::shrink_before_dump(pid) {
+                Some(pid) => match crate::jvm::options::shrink_before_dump(pid, self.o.shrink) {
                     Ok(steps) => {
                         gc_done = true;
                         before_dump = steps;

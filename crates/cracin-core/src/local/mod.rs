@@ -63,6 +63,8 @@ pub struct CheckpointOptions {
     /// Renew the JVM's random state on every restore (cracin's JVMTI agent; see jvm/individual.rs).
     /// The agent is loaded either way: it also applies restore-time --env/--property.
     pub renew: bool,
+    /// Make a CDS archive in a training run first and checkpoint a JVM that maps it (see jvm::cds).
+    pub cds: bool,
 }
 
 /// Who decides when the checkpoint is taken.
@@ -100,6 +102,7 @@ impl CheckpointOptions {
             no_snapshot: Vec::new(),
             secrets: crate::ckpt::secrets::SecretPolicy::new(),
             renew: true,
+            cds: false,
         }
     }
 }

@@ -34,8 +34,8 @@ pub struct AppArgs {
     #[arg(long)]
     pub no_shrink: bool,
 
-    /// Do not run a full GC and trim the native heap (attach API: GC.run,
-    /// System.trim_native_heap) right before the dump.
+    /// Do not wait for the JIT, run a full GC and trim the native heap (attach API:
+    /// Compiler.queue, GC.run, System.trim_native_heap) right before the dump.
     #[arg(long)]
     pub no_gc: bool,
 

@@ -14,8 +14,10 @@ use cracin_core::os::text::human_bytes;
 /// OUT/app.stdout and OUT/app.stderr. cracin adds -XX:-UsePerfData and, unless --no-shrink,
 /// -Xms16m (unless the command sets it) -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=30 through
 /// JAVA_TOOL_OPTIONS, keeping the collector the JVM would choose (G1 on a server-class machine,
-/// Serial below 2 CPUs or 1792 MB; it says which and why), runs a full GC and trims the native heap before the dump, and dumps with
-/// CRIU. OUT is written
+/// Serial below 2 CPUs or 1792 MB; it says which and why), waits until the JIT is quiet (at most
+/// 10 s, then 5 s for its arenas to be freed), runs a full GC with the heap squeezed to its live
+/// data (the free ratios are put back afterwards), trims the native heap before the dump, and
+/// dumps with CRIU. OUT is written
 /// atomically: an existing checkpoint is replaced only with --force (and only a directory that is
 /// a cracin checkpoint), and only once the new one succeeded; a failed attempt leaves its logs in
 /// OUT.failed.
@@ -102,6 +104,15 @@ pub struct Args {
     /// Restore-time --env/--property still work.
     #[arg(long)]
     pub no_renew: bool,
+    /// Make a class-data-sharing archive first, in a training run of the command (ready,
+    /// warm-up, SIGTERM; with -XX:ArchiveClassesAtExit), and checkpoint a JVM that maps it at
+    /// its own address: class metadata the JVM maps from the archive stays out of the images
+    /// (reference OSGi app: see docs/bench-size.md). Classes of custom class loaders (OSGi
+    /// bundles) are archived when loaded from jar files; signed jars are not. Doubles the
+    /// checkpoint's time; the archive is kept in /var/lib/cracin/cds for every restore (remove
+    /// it with the checkpoint). HotSpot JDK 17+; measured on JDK 17, tested on the default JDK.
+    #[arg(long)]
+    pub cds: bool,
 
     #[command(flatten)]
     pub secrets: SecretArgs,
@@ -166,6 +177,7 @@ pub fn run(a: Args) -> Result<i32> {
     o.java_options = a.app.java_options.clone();
     o.coordinate = !a.no_coordinate;
     o.renew = !a.no_renew;
+    o.cds = a.cds;
     o.in_container = a.in_container;
     o.cpu_baseline = cracin_core::jvm::cpu::CpuBaseline::parse(&a.cpu_baseline)?;
     o.snapshot = a.snapshot.clone();
