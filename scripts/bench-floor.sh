@@ -73,7 +73,7 @@ bench() {
     local P2; P2=$(port)
     local c2=("$java"); [ "$gc" != default ] && c2+=("$gc")
     c2+=("${rest[@]//$P/$P2}")
-    "$CRACIN" bench --runs 3 --latency-requests 0 --ready "http://127.0.0.1:$P2/health" \
+    "$CRACIN" bench --runs 3 --latency-requests 1 --ready "http://127.0.0.1:$P2/health" \
       --warmup "http://127.0.0.1:$P2$path" --warmup-requests 2000 -- "${c2[@]}" 2>/dev/null \
       | awk -v gc="$gc" '/^cracin restore|^checkpoint:/ { print gc ": " $0 }'
   done

@@ -216,22 +216,14 @@ pub fn train(t: &Training, progress: &dyn Progress) -> Result<Archive> {
     );
     match ready {
         Ok(_) => {}
-        Err(NotReady::Exited(status)) => {
-            return Err(Error::AppExited {
-                status,
-                log: spec.stderr.clone(),
-                log_tail: crate::jvm::output::output_tail(&logs, 20),
-                diagnosis: crate::diagnose::explain_files(&logs),
-            })
-        }
+        Err(NotReady::Exited(status)) => return Err(crate::jvm::output::app_exited(status, &logs)),
         Err(NotReady::Timeout) => {
             launched.kill();
-            return Err(Error::NotReady {
-                probe: t.probe.to_string(),
-                timeout: t.ready_timeout,
-                log: spec.stderr.clone(),
-                log_tail: crate::jvm::output::output_tail(&logs, 20),
-            });
+            return Err(crate::jvm::output::not_ready(
+                t.probe.to_string(),
+                t.ready_timeout,
+                &logs,
+            ));
         }
     }
     if let Some(w) = t.warmup.filter(|w| !w.urls.is_empty() && w.requests > 0) {

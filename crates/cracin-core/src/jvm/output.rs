@@ -54,6 +54,17 @@ pub fn app_exited(status: String, logs: &[PathBuf]) -> Error {
     }
 }
 
+/// The application (of output files `[stdout, stderr]`) runs but did not pass `probe` within
+/// `timeout`: the error, with the file that says most and its tail.
+pub fn not_ready(probe: String, timeout: std::time::Duration, logs: &[PathBuf]) -> Error {
+    Error::NotReady {
+        probe,
+        timeout,
+        log: best_log(logs),
+        log_tail: output_tail(logs, TAIL_LINES),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

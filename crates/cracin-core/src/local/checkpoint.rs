@@ -232,16 +232,12 @@ impl<'a> CheckpointRun<'a> {
             Err(NotReady::Exited(status)) => return Err(output::app_exited(status, &app.logs)),
             Err(NotReady::Timeout) => {
                 app.launched.kill();
-                return Err(Error::NotReady {
-                    probe: self
-                        .probe
-                        .as_ref()
-                        .map(|p| p.to_string())
-                        .unwrap_or_default(),
-                    timeout: o.ready_timeout,
-                    log: output::best_log(&app.logs),
-                    log_tail: output::output_tail(&app.logs, output::TAIL_LINES),
-                });
+                let probe = self.probe.as_ref().map(|p| p.to_string());
+                return Err(output::not_ready(
+                    probe.unwrap_or_default(),
+                    o.ready_timeout,
+                    &app.logs,
+                ));
             }
         };
         self.progress.done(

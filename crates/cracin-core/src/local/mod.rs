@@ -13,8 +13,6 @@ use std::time::{Duration, Instant};
 use crate::ckpt::dir::{self, CheckpointDir, Manifest};
 use crate::error::{Error, Result};
 use crate::jvm::individual;
-/// The application's output tail, still read through this path by measure/bench.rs.
-pub use crate::jvm::output::output_tail;
 use crate::stage::criu::{Criu, CriuOptions};
 use crate::stage::warmup::WarmupSpec;
 use crate::Progress;

@@ -460,18 +460,12 @@ fn cold_run(
     let started = l.started;
     match first_answer(probe, &logs, started, o.ready_timeout, || l.exited()) {
         Ok(t) => Ok((t, l)),
-        Err(NotReady::Exited(status)) => Err(Error::AppExited {
-            status,
-            log: spec.stderr.clone(),
-            log_tail: local::output_tail(&logs, 20),
-            diagnosis: crate::diagnose::explain_files(&logs),
-        }),
-        Err(NotReady::Timeout) => Err(Error::NotReady {
-            probe: probe.to_string(),
-            timeout: o.ready_timeout,
-            log: spec.stderr.clone(),
-            log_tail: local::output_tail(&logs, 20),
-        }),
+        Err(NotReady::Exited(status)) => Err(crate::jvm::output::app_exited(status, &logs)),
+        Err(NotReady::Timeout) => Err(crate::jvm::output::not_ready(
+            probe.to_string(),
+            o.ready_timeout,
+            &logs,
+        )),
     }
 }
 

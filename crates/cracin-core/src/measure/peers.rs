@@ -148,52 +148,53 @@ pub fn plain_criu_restore(
         command: command.clone(),
         source: e,
     })?;
-    let mut failed = None;
-    let mut pid = None;
-    // The JVM of a cracin checkpoint holds its threads until its agent hears from a restorer
-    // (issue 10a): by hand that is one more step after `criu restore`, done here too.
-    let ind = ck.manifest.individual.clone();
-    let took = first_answer(probe, start, timeout, &command, || {
-        // criu -d exits once the tree runs; only a failed restore ends it without an answer.
+    // By hand: `criu restore -d` returns once the tree runs; the JVM of a cracin checkpoint then
+    // holds its threads until its agent hears from a restorer (issue 10a), the one more step
+    // done here before asking the application (a request to a held JVM would just wait).
+    let deadline = start + timeout;
+    let status = loop {
         match child.try_wait() {
-            Ok(Some(st)) if !st.success() => {
-                failed = Some(crate::os::cmd::describe_status(st));
-                failed.clone()
-            }
-            Ok(Some(_)) if pid.is_none() => {
-                pid = std::fs::read_to_string(&pidfile)
-                    .ok()
-                    .and_then(|s| s.trim().parse::<u32>().ok());
-                if let (Some(p), Some(ind)) = (pid, &ind) {
-                    let cfg = crate::jvm::individual::Config::default();
-                    if let Err(e) =
-                        crate::jvm::individual::after_restore(p, ind, &cfg, Duration::from_secs(30))
-                    {
-                        failed = Some(format!("the agent's hand-shake failed: {e}"));
-                        return failed.clone();
-                    }
-                }
-                None
-            }
-            _ => None,
+            Ok(Some(st)) => break Some(st),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
+            _ => break None,
         }
-    });
-    let _ = child.wait();
-    let pid = pid.or_else(|| {
-        std::fs::read_to_string(&pidfile)
-            .ok()
-            .and_then(|s| s.trim().parse::<u32>().ok())
-    });
+    };
+    let pid = std::fs::read_to_string(&pidfile)
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok());
+    let mut failed = match status {
+        Some(st) if st.success() => None,
+        Some(st) => Some(crate::os::cmd::describe_status(st)),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Some(format!("criu did not return within {timeout:?}"))
+        }
+    };
+    if let (None, Some(p), Some(ind)) = (&failed, pid, &ck.manifest.individual) {
+        let cfg = crate::jvm::individual::Config::default();
+        if let Err(e) = crate::jvm::individual::after_restore(p, ind, &cfg, timeout) {
+            failed = Some(format!("the agent's hand-shake failed: {e}"));
+        }
+    }
+    let took = match (&failed, pid) {
+        (None, Some(p)) => Some(first_answer(probe, start, timeout, &command, || {
+            crate::os::procfs::gone(p)
+        })),
+        _ => None,
+    };
     match (took, pid) {
-        (Ok(t), Some(pid)) => Ok((t, pid)),
-        (r, pid) => {
+        (Some(Ok(t)), Some(pid)) => Ok((t, pid)),
+        (took, pid) => {
             if let Some(pid) = pid {
                 runs::stop_pid(pid);
             }
-            let _ = r;
+            let why = failed
+                .or_else(|| took.and_then(|r| r.err()).map(|e| e.to_string()))
+                .unwrap_or_else(|| "criu wrote no pid file".into());
             Err(Error::RestoreFailed {
                 command,
-                status: failed.unwrap_or_else(|| "no answer".into()),
+                status: why,
                 log_tail: crate::os::cmd::tail_of_file(&log, 20),
                 diagnosis: crate::diagnose::explain_files(std::slice::from_ref(&log)),
                 log,
