@@ -81,6 +81,10 @@ fn build_agent(manifest: &std::path::Path, out: &std::path::Path) {
         "panic=abort",
         "-C",
         "debuginfo=0",
+        // The standard library's symbols: 4.4 MB -> 0.4 MB. Agent_OnLoad stays exported (the
+        // dynamic symbol table is kept), and every restore reads and checks a tenth as much.
+        "-C",
+        "strip=symbols",
     ])
     .arg(src.join("lib.rs"))
     .arg("-o")

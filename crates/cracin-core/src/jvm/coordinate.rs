@@ -25,8 +25,6 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
 use crate::error::{Error, Result};
 
 /// The provider jar, when `build.rs` found a JDK to build it with.
@@ -72,7 +70,7 @@ pub fn provider_available() -> bool {
 
 /// The SHA-256 of the embedded jar, in hex, if there is one.
 pub fn provider_sha256() -> Option<String> {
-    PROVIDER_JAR.map(sha256_hex)
+    PROVIDER_JAR.map(super::sha256_hex)
 }
 
 /// Writes the embedded provider jar to `dir/<first 16 hex digits of its SHA-256>/cracin-crac.jar`
@@ -88,32 +86,7 @@ pub fn install_provider(dir: &Path) -> Result<PathBuf> {
              or run the application on a CRaC JDK instead",
         )
     })?;
-    install_bytes(dir, bytes)
-}
-
-fn install_bytes(dir: &Path, bytes: &[u8]) -> Result<PathBuf> {
-    let hash = sha256_hex(bytes);
-    let sub = dir.join(&hash[..16]);
-    let jar = sub.join(PROVIDER_JAR_NAME);
-    if fs::read(&jar).is_ok_and(|old| old == bytes) {
-        return Ok(jar);
-    }
-    fs::create_dir_all(&sub).map_err(|e| Error::io(&sub, e))?;
-    // Never rewrite the file in place: a running JVM may have it open.
-    let tmp = sub.join(format!(".{PROVIDER_JAR_NAME}.tmp-{}", std::process::id()));
-    fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    fs::rename(&tmp, &jar).map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        Error::io(&jar, e)
-    })?;
-    Ok(jar)
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    super::install_embedded(dir, PROVIDER_JAR_NAME, bytes)
 }
 
 /// The options cracin adds to the JVM (through `JAVA_TOOL_OPTIONS`) so that org.crac finds the
@@ -609,22 +582,6 @@ mod tests {
             osgi_bootdelegation(Some("io.cracin.crac")),
             "io.cracin.crac"
         );
-    }
-
-    #[test]
-    fn install_is_content_addressed_and_idempotent() {
-        let t = tmp();
-        let a = install_bytes(t.path(), b"jar one").unwrap();
-        let again = install_bytes(t.path(), b"jar one").unwrap();
-        assert_eq!(a, again);
-        assert_eq!(fs::read(&a).unwrap(), b"jar one");
-        assert_eq!(a.file_name().unwrap(), PROVIDER_JAR_NAME);
-        let b = install_bytes(t.path(), b"jar two").unwrap();
-        assert_ne!(a.parent(), b.parent());
-        // A damaged copy is replaced.
-        fs::write(&a, b"truncated").unwrap();
-        assert_eq!(install_bytes(t.path(), b"jar one").unwrap(), a);
-        assert_eq!(fs::read(&a).unwrap(), b"jar one");
     }
 
     #[test]

@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
@@ -51,28 +50,7 @@ pub struct Individual {
 /// Writes the embedded agent under `dir/<first 16 hex digits of its SHA-256>/` unless an
 /// identical file is there, and returns its path.
 pub fn install_agent(dir: &Path) -> Result<PathBuf> {
-    install_bytes(dir, AGENT_SO)
-}
-
-fn install_bytes(dir: &Path, bytes: &[u8]) -> Result<PathBuf> {
-    let hash: String = Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let sub = dir.join(&hash[..16]);
-    let so = sub.join(AGENT_NAME);
-    if fs::read(&so).is_ok_and(|old| old == bytes) {
-        return Ok(so);
-    }
-    fs::create_dir_all(&sub).map_err(|e| Error::io(&sub, e))?;
-    // Never rewrite in place: a running JVM has it mapped.
-    let tmp = sub.join(format!(".{AGENT_NAME}.tmp-{}", std::process::id()));
-    fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    fs::rename(&tmp, &so).map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        Error::io(&so, e)
-    })?;
-    Ok(so)
+    super::install_embedded(dir, AGENT_NAME, AGENT_SO)
 }
 
 /// The JVM option that loads the agent.
