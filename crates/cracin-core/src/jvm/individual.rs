@@ -338,6 +338,10 @@ pub fn after_restore(
         Ok(reports)
     })();
     let _ = fs::remove_file(&cfg_file);
+    // The agent's answers were read and removed, and the next restore makes the directory
+    // again: an empty one goes, so restores leave nothing behind in /var/lib/cracin/control. An
+    // org.crac provider sharing it keeps it (rmdir refuses a directory that is not empty).
+    let _ = fs::remove_dir(&ind.control_dir);
     Ok(Renewed {
         reports: result?,
         ms: t.elapsed().as_secs_f64() * 1000.0,

@@ -33,6 +33,7 @@ use crate::Progress;
 /// Takes one checkpoint: the steps in their order.
 pub(super) fn take(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Checkpointed> {
     let mut run = CheckpointRun::preflight(o, progress)?;
+    let _control_dirs = ControlDirsGo(run.control_dirs());
     let mut app = run.launch()?;
     let launch_to_ready = run.wait_ready(&mut app)?;
     run.find_jvm(&mut app);
@@ -64,6 +65,19 @@ pub(super) fn take(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Che
         sealed,
     });
     run.put_in_place(manifest)
+}
+
+/// However the checkpoint ends, its control directories go when this drops (a failed
+/// checkpoint's too): each restore makes them again, and they would otherwise pile up in
+/// /var/lib/cracin/control.
+struct ControlDirsGo(Vec<PathBuf>);
+
+impl Drop for ControlDirsGo {
+    fn drop(&mut self) {
+        for d in &self.0 {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
 }
 
 /// One checkpoint being taken: what the preflight and the set-up decided, for the steps after.
@@ -613,10 +627,17 @@ impl<'a> CheckpointRun<'a> {
     /// The provider's and the agent's control directories (the same one when coordinated):
     /// each restore creates them again; until then they would only hold stale files.
     fn forget_control_dirs(&self) {
-        if let Some((_, control)) = &self.setup.coordination {
-            let _ = std::fs::remove_dir_all(control.dir());
+        for d in self.control_dirs() {
+            let _ = std::fs::remove_dir_all(d);
         }
-        let _ = std::fs::remove_dir_all(&self.setup.agent_ctl);
+    }
+
+    fn control_dirs(&self) -> Vec<PathBuf> {
+        let mut v = vec![self.setup.agent_ctl.clone()];
+        if let Some((_, control)) = &self.setup.coordination {
+            v.push(control.dir().to_path_buf());
+        }
+        v
     }
 
     /// What the checkpoint is, how it was taken and what a restore needs (cracin.json).
