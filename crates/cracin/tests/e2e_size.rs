@@ -6,21 +6,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use common::*;
-
-/// Kills a restored application when a test ends early (a failed assertion).
-struct StopOnDrop(u32);
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        if Path::new(&format!("/proc/{}", self.0)).exists() {
-            unsafe {
-                libc::kill(self.0 as i32, libc::SIGKILL);
-            }
-        }
-    }
-}
 
 /// Removes the archive this test's checkpoint made (kept in /var/lib/cracin/cds for restores).
 struct RemoveOnDrop(Option<PathBuf>);
@@ -41,32 +29,18 @@ fn archive_in(text: &str) -> Option<PathBuf> {
 
 #[test]
 fn cds_archive_is_mapped_by_every_restore_and_heap_sizing_is_put_back() {
-    if skip("cds_archive_is_mapped_by_every_restore_and_heap_sizing_is_put_back") {
-        return;
-    }
+    require!(can_checkpoint());
     let work = tempdir("e2e-size");
     let ck = work.join("ckpt");
     let port = free_port();
     // From a jar: a CDS archive refuses a class path with a non-empty directory.
-    let out = run(cracin().current_dir(counter_classes()).args([
-        "checkpoint",
-        "--cds",
-        "--out",
-        ck.to_str().unwrap(),
-        "--ready",
-        &format!("http://127.0.0.1:{port}/health"),
-        "--ready-timeout",
-        "120",
-        "--warmup",
-        &format!("http://127.0.0.1:{port}/work"),
-        "--warmup-requests",
-        "50",
-        "--",
-        "java",
-        "-jar",
-        "counter.jar",
-        &port.to_string(),
-    ]));
+    let (warm, p) = (format!("http://127.0.0.1:{port}/work"), port.to_string());
+    let out = run(&mut checkpoint_cmd(
+        &ck,
+        port,
+        &["--cds", "--warmup", &warm, "--warmup-requests", "50"],
+        &["java", "-jar", "counter.jar", &p],
+    ));
     let text = stdout(&out) + &stderr(&out);
     let archive = archive_in(&text);
     let _remove = RemoveOnDrop(archive.clone());
@@ -96,7 +70,7 @@ fn cds_archive_is_mapped_by_every_restore_and_heap_sizing_is_put_back() {
             stderr(&out)
         );
         let pid = restored_pid(&out);
-        let _guard = StopOnDrop(pid);
+        let _guard = Restored(pid);
         let (st, body) = get(&format!("http://127.0.0.1:{port}/")).expect("an answer");
         assert_eq!(st, 200);
         counts.push(json_num(&body, "count"));
@@ -128,26 +102,17 @@ fn cds_archive_is_mapped_by_every_restore_and_heap_sizing_is_put_back() {
 
 #[test]
 fn cds_with_a_command_that_manages_its_own_archive_is_bad_input() {
-    if skip("cds_with_a_command_that_manages_its_own_archive_is_bad_input") {
-        return;
-    }
+    require!(can_checkpoint());
     let work = tempdir("e2e-size-bad");
     let ck = work.join("ckpt");
     let port = free_port();
-    let out = run(cracin().current_dir(counter_classes()).args([
-        "checkpoint",
-        "--cds",
-        "--out",
-        ck.to_str().unwrap(),
-        "--ready",
-        &format!("http://127.0.0.1:{port}/health"),
-        "--",
-        "java",
-        "-Xshare:off",
-        "-jar",
-        "counter.jar",
-        &port.to_string(),
-    ]));
+    let p = port.to_string();
+    let out = run(&mut checkpoint_cmd(
+        &ck,
+        port,
+        &["--cds"],
+        &["java", "-Xshare:off", "-jar", "counter.jar", &p],
+    ));
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("-Xshare:off"), "{}", stderr(&out));
     // Refused before anything started: no checkpoint, no logs of a failed one, no process.
