@@ -128,32 +128,43 @@ pub fn only_ours_listen(port: u16, pids: &[u32]) -> bool {
         .all(|(_, i)| ours.contains(&i))
 }
 
-/// Every process holding a socket that listens on `port` on this host.
-pub fn port_holders(port: u16) -> Vec<u32> {
-    let inodes: BTreeSet<u64> = listening_sockets()
+/// The inodes of the sockets listening on `port` on this host.
+fn listening_inodes(port: u16) -> BTreeSet<u64> {
+    listening_sockets()
         .into_iter()
         .filter(|(p, _)| *p == port)
         .map(|(_, i)| i)
-        .collect();
+        .collect()
+}
+
+/// The processes holding one of `inodes`, in /proc order, read lazily.
+fn holders_of(inodes: &BTreeSet<u64>) -> impl Iterator<Item = u32> + '_ {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|pid| socket_inodes_of(*pid).iter().any(|i| inodes.contains(i)))
+}
+
+/// Every process holding a socket that listens on `port` on this host.
+pub fn port_holders(port: u16) -> Vec<u32> {
+    let inodes = listening_inodes(port);
     if inodes.is_empty() {
         return Vec::new();
     }
-    let Ok(rd) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    rd.flatten()
-        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
-        .filter(|pid| socket_inodes_of(*pid).iter().any(|i| inodes.contains(i)))
-        .collect()
+    holders_of(&inodes).collect()
 }
 
 /// Who listens on `port` on this host, as "pid 123 (java)", if anyone does: `None` when nothing
 /// listens, `Some(None)` when a socket listens but no process visible here holds it.
 pub fn port_holder(port: u16) -> Option<Option<String>> {
-    if !listening_sockets().iter().any(|(p, _)| *p == port) {
+    let inodes = listening_inodes(port);
+    if inodes.is_empty() {
         return None;
     }
-    Some(port_holders(port).first().map(|pid| describe_pid(*pid)))
+    let first = holders_of(&inodes).next();
+    Some(first.map(describe_pid))
 }
 
 #[cfg(test)]
