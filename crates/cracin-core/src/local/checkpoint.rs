@@ -49,7 +49,6 @@ pub(super) fn take(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Che
     };
     run.save_files(&mut open_files)?;
     let sealed = run.seal()?;
-    run.forget_control_dirs();
     let manifest = run.manifest(Taken {
         launch_to_ready,
         jvm,
@@ -68,8 +67,8 @@ pub(super) fn take(o: &CheckpointOptions, progress: &dyn Progress) -> Result<Che
 }
 
 /// However the checkpoint ends, its control directories go when this drops (a failed
-/// checkpoint's too): each restore makes them again, and they would otherwise pile up in
-/// /var/lib/cracin/control.
+/// checkpoint's too): until a restore makes them again they would only hold stale files, and
+/// they would otherwise pile up in /var/lib/cracin/control.
 struct ControlDirsGo(Vec<PathBuf>);
 
 impl Drop for ControlDirsGo {
@@ -624,14 +623,7 @@ impl<'a> CheckpointRun<'a> {
         Ok(sealed)
     }
 
-    /// The provider's and the agent's control directories (the same one when coordinated):
-    /// each restore creates them again; until then they would only hold stale files.
-    fn forget_control_dirs(&self) {
-        for d in self.control_dirs() {
-            let _ = std::fs::remove_dir_all(d);
-        }
-    }
-
+    /// The provider's and the agent's control directories (the same one when coordinated).
     fn control_dirs(&self) -> Vec<PathBuf> {
         let mut v = vec![self.setup.agent_ctl.clone()];
         if let Some((_, control)) = &self.setup.coordination {
