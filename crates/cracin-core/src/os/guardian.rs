@@ -135,7 +135,6 @@ fn started_ticks(pid: u32) -> Option<u64> {
 fn descendants(pid: u32) -> Vec<u32> {
     let mut tree = crate::os::procfs::tree_of(pid);
     tree.remove(0);
-    tree.dedup();
     tree
 }
 
