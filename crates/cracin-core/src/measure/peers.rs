@@ -129,18 +129,8 @@ pub fn plain_criu_restore(
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     unsafe {
-        c.pre_exec(move || {
-            // Out of the way first (a source may sit on the other's target number), then into
-            // place; dup2 clears FD_CLOEXEC on the target.
-            let (ho, he) = (
-                libc::fcntl(o, libc::F_DUPFD_CLOEXEC, 200),
-                libc::fcntl(e, libc::F_DUPFD_CLOEXEC, 200),
-            );
-            if ho < 0 || he < 0 || libc::dup2(ho, 3) < 0 || libc::dup2(he, 4) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+        // The application's output files on fds 3 and 4, as cracin hands them to criu.
+        c.pre_exec(move || crate::os::cmd::place_fds(&[(3, o), (4, e)]));
     }
     let command = format!("{} {}", criu.path.display(), args.join(" "));
     let start = Instant::now();

@@ -275,7 +275,7 @@ pub fn describe_status(st: ExitStatus) -> String {
 /// In the child, between fork and exec: puts each source fd on its target number. Every
 /// source is first moved out of the way (a source may sit on another's target number), then
 /// dup2'd into place; dup2 clears FD_CLOEXEC on the target.
-fn place_fds(map: &[(i32, i32)]) -> std::io::Result<()> {
+pub(crate) fn place_fds(map: &[(i32, i32)]) -> std::io::Result<()> {
     let mut high = Vec::with_capacity(map.len());
     for (_, src) in map {
         let h = unsafe { libc::fcntl(*src, libc::F_DUPFD_CLOEXEC, 200) };
