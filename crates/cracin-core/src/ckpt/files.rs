@@ -600,10 +600,6 @@ fn mtime_ns(m: &std::fs::Metadata) -> i64 {
     m.mtime().saturating_mul(1_000_000_000) + m.mtime_nsec()
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// sha256 of a file, copying it to `to` on the way when given.
 fn hash_file(p: &Path, mut to: Option<&mut std::fs::File>) -> std::io::Result<String> {
     let mut f = std::fs::File::open(p)?;
@@ -619,7 +615,7 @@ fn hash_file(p: &Path, mut to: Option<&mut std::fs::File>) -> std::io::Result<St
             t.write_all(&buf[..n])?;
         }
     }
-    Ok(hex(&h.finalize()))
+    Ok(crate::os::text::hex(&h.finalize()))
 }
 
 /// A private new file (0600), for the saved copies.

@@ -35,7 +35,7 @@ pub fn sha256_file(p: &Path) -> Result<String> {
         }
         h.update(&buf[..n]);
     }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::os::text::hex(&h.finalize()))
 }
 
 /// The image files (regular files, flat directory) by name, without ignored ones.

@@ -367,8 +367,7 @@ pub fn profile() -> String {
 /// changed profile never overwrites one a running container uses.
 pub fn file_name() -> String {
     let d = Sha256::digest(profile().as_bytes());
-    let hex: String = d.iter().take(6).map(|b| format!("{b:02x}")).collect();
-    format!("cracin-restore-{hex}.json")
+    format!("cracin-restore-{}.json", crate::os::text::hex(&d[..6]))
 }
 
 /// Where `cracin build` keeps the profile by default: root `/var/lib/cracin/seccomp/NAME`, other

@@ -23,10 +23,7 @@ use crate::error::{Error, Result};
 
 /// The SHA-256 of `bytes` in lowercase hex.
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::os::text::hex(&Sha256::digest(bytes))
 }
 
 /// Installs one of cracin's embedded JVM-side files (the org.crac provider jar, the JVMTI agent)

@@ -163,8 +163,10 @@ mod tests {
         // After `setcap cap_checkpoint_restore+p f` (libcap2-bin), python3's
         // os.getxattr(f, "security.capability").hex() printed exactly this on this machine.
         let v = file_capability_xattr(&[crate::os::sysinfo::CAP_CHECKPOINT_RESTORE]);
-        let hex: String = v.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(hex, "0000000200000000000000000001000000000000");
+        assert_eq!(
+            crate::os::text::hex(&v),
+            "0000000200000000000000000001000000000000"
+        );
     }
 
     #[test]

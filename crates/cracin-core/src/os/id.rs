@@ -21,7 +21,7 @@ pub fn random_hex() -> String {
     if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
         let _ = std::io::Read::read_exact(&mut f, &mut b);
     }
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    crate::os::text::hex(&b)
 }
 
 #[cfg(test)]

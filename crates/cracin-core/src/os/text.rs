@@ -14,6 +14,11 @@ pub fn human_bytes(b: u64) -> String {
     }
 }
 
+/// Bytes as lowercase hex, two digits each (digests, random ids).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -23,5 +28,11 @@ mod tests {
         assert_eq!(human_bytes(512), "512 B");
         assert_eq!(human_bytes(61_000_000), "61.0 MB");
         assert_eq!(human_bytes(1_234_000_000), "1.23 GB");
+    }
+
+    #[test]
+    fn hex_is_two_lowercase_digits_a_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xab]), "000fab");
+        assert_eq!(hex(&[]), "");
     }
 }

@@ -31,7 +31,7 @@ impl CriuKey {
     pub fn slug(&self) -> String {
         use sha2::{Digest, Sha256};
         let h = Sha256::digest(self.path.as_os_str().as_encoded_bytes());
-        h.iter().take(8).map(|b| format!("{b:02x}")).collect()
+        crate::os::text::hex(&h[..8])
     }
 }
 
