@@ -110,7 +110,8 @@ pub struct Args {
     /// (reference OSGi app: see docs/bench-size.md). Classes of custom class loaders (OSGi
     /// bundles) are archived when loaded from jar files; signed jars are not. Doubles the
     /// checkpoint's time; the archive is kept in /var/lib/cracin/cds for every restore (remove
-    /// it with the checkpoint). HotSpot JDK 17+; measured on JDK 17, tested on the default JDK.
+    /// it with the checkpoint). HotSpot JDK 17+; measured on JDK 17, tested on the default JDK;
+    /// never run on JDK 21 or 25, nor inside `cracin build` (which does not offer it).
     #[arg(long)]
     pub cds: bool,
 
