@@ -313,9 +313,22 @@ fn add_image_build(b: &Build, p: &mut Plan) -> bool {
         );
     }
     let file = format!("{ctx}/Containerfile");
+    // The build's own label makes its checkpoint image its own: reproducible layers would
+    // otherwise give two builds of the same application one image ID, and one build's removal
+    // of its checkpoint image would then hit the other's running checkpoint container.
+    let label = format!("cracin.build={}", o.id);
     p.step(
         "build",
-        b.e.cmd(&["build", "-f", &file, "-t", &b.ckpt_img, &ctx]),
+        b.e.cmd(&[
+            "build",
+            "-f",
+            &file,
+            "--label",
+            &label,
+            "-t",
+            &b.ckpt_img,
+            &ctx,
+        ]),
         if b.warp {
             "build the image; a RUN step starts the app, warms it up and checkpoints it with Warp"
         } else {
