@@ -40,6 +40,56 @@ port() { while :; do p=$((20000 + RANDOM % 20000)); ss -Htln "sport = :$p" | gre
 aot=()
 [ -x "$JDK25/bin/java" ] && aot=(--aot-jdk "$JDK25")
 
+# breakpoints CHECKPOINT: RUNS restores with CRIU's default breakpoints and RUNS without, in
+# turn; each instance is killed before the next restore. Medians of ready_ms and their ratio.
+breakpoints() {
+  local ck=$1 i mode pid threads=""
+  for i in $(seq "$RUNS"); do
+    for mode in breakpoints none; do
+      if [ "$mode" = breakpoints ]; then
+        CRACIN_CRIU_BREAKPOINTS=1 "$CRACIN" restore "$ck" --json >"$tmp/bp.json" 2>/dev/null
+      else
+        env -u CRACIN_CRIU_BREAKPOINTS "$CRACIN" restore "$ck" --json >"$tmp/bp.json" 2>/dev/null
+      fi
+      pid=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' "$tmp/bp.json" | head -1)
+      [ -n "$threads" ] || threads=$(ls "/proc/$pid/task" 2>/dev/null | wc -l)
+      echo "$mode $(sed -n 's/.*"ready_ms": *\([0-9.]*\).*/\1/p' "$tmp/bp.json" | head -1)" \
+        "$(sed -n 's/.*"log_dir": *"\([^"]*\)".*/\1/p' "$tmp/bp.json" | head -1)/restore.log" >>"$tmp/bp.txt"
+      kill -KILL "$pid" 2>/dev/null || true
+      while [ -d "/proc/$pid" ]; do sleep 0.05; done
+    done
+  done
+  python3 - "$tmp/bp.txt" "$RUNS" "$threads" <<'PY'
+import re, statistics, sys
+# CRIU's own clock: from "Unlock network" to "Restore finished" in its -v4 log, the part where
+# it stops every restored thread (with or without a breakpoint) and lets them go.
+def tail_ms(log):
+    t = {}
+    for line in open(log, errors="replace"):
+        m = re.match(r"\((\d+\.\d+)\)", line)
+        if m and "Unlock network" in line:
+            t["unlock"] = float(m.group(1))
+        if m and "Restore finished" in line:
+            t["done"] = float(m.group(1))
+    return (t["done"] - t["unlock"]) * 1000
+ready, tail = {}, {}
+for line in open(sys.argv[1]):
+    mode, ms, log = line.split()
+    ready.setdefault(mode, []).append(float(ms))
+    tail.setdefault(mode, []).append(tail_ms(log))
+for name, runs in (("ready_ms", ready), ("CRIU's last phase", tail)):
+    med = {m: statistics.median(v) for m, v in runs.items()}
+    for m in ("breakpoints", "none"):
+        v = sorted(runs[m])
+        label = "CRIU's breakpoints" if m == "breakpoints" else "no breakpoints (cracin's default)"
+        print(f"{name + ', ' + label:52} min {v[0]:6.1f}  median {med[m]:6.1f}  max {v[-1]:6.1f} ms")
+    print(f"{name}: no breakpoints / breakpoints {med['none'] / med['breakpoints']:.2f} (ratio of medians)")
+print(f"{len(ready['none'])} restores each; the restored JVM has {sys.argv[3]} threads; CRIU's last phase is "
+      "\"Unlock network\" to \"Restore finished\" in its log")
+PY
+  rm -f "$tmp/bp.txt"
+}
+
 # bench NAME WARMUP_PATH COMMAND... (the port is substituted for @PORT@)
 bench() {
   local name=$1 path=$2; shift 2
@@ -63,6 +113,13 @@ bench() {
     --warmup "http://127.0.0.1:$P$path" --warmup-requests 2000 -- "${cmd[@]}" >/dev/null 2>&1
   "$CRACIN" restore "$ck" --timings --json 2>&1 >"$tmp/r-$P.json" | grep -v '^$'
   kill -TERM "$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' "$tmp/r-$P.json" | head -1)" 2>/dev/null || true
+  echo '```'
+  echo
+  echo "CRIU's hardware breakpoints (\`CRACIN_CRIU_BREAKPOINTS=1\`) against the no-breakpoints restore"
+  echo "cracin asks for (\`CRIU_FAULT=130\`): restores of that checkpoint in turn, \`ready_ms\` from --json:"
+  echo
+  echo '```'
+  breakpoints "$ck"
   echo '```'
   echo
   echo "Image size and restore with each collector (cracin keeps the JVM's own choice; Serial only when the command asks for it):"

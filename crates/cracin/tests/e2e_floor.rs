@@ -1,8 +1,9 @@
 //! End-to-end tests of the restore path's own work, with real CRIU on a real JVM: the cache of
 //! CRIU's kernel-feature probe is made once for this boot (at the checkpoint) and then loaded by
 //! every restore, without leaving a /run/criu.kdat behind; `restore --timings` says where the
-//! time went; the figure cracin prints counts from the start of cracin. No timing is asserted:
-//! only that the phases are there and add up.
+//! time went; the figure cracin prints counts from the start of cracin; CRIU stops the restored
+//! threads without hardware breakpoints unless `CRACIN_CRIU_BREAKPOINTS=1`. No timing is
+//! asserted: only that the phases are there and add up.
 
 mod common;
 
@@ -87,12 +88,15 @@ fn kdat_cache_made_once_per_boot_and_timings_add_up() {
     }
 
     for round in 0..2 {
-        let out = run(cracin().env("CRACIN_CACHE_DIR", &cache).args([
-            "restore",
-            ck.to_str().unwrap(),
-            "--timings",
-            "--json",
-        ]));
+        let mut cmd = cracin();
+        cmd.env("CRACIN_CACHE_DIR", &cache).env_remove("CRIU_FAULT");
+        // The second round keeps CRIU's default breakpoints (the lever turned off).
+        if round == 1 {
+            cmd.env("CRACIN_CRIU_BREAKPOINTS", "1");
+        } else {
+            cmd.env_remove("CRACIN_CRIU_BREAKPOINTS");
+        }
+        let out = run(cmd.args(["restore", ck.to_str().unwrap(), "--timings", "--json"]));
         assert!(out.status.success(), "restore failed: {}", stderr(&out));
         let pid = restored_pid(&out);
         // Stopped even when an assertion below fails.
@@ -128,6 +132,13 @@ fn kdat_cache_made_once_per_boot_and_timings_add_up() {
             // Removed after the run: no CRIU on a later boot can read it.
             assert!(!Path::new("/run/criu.kdat").exists());
         }
+        // CRIU stopped the restored threads without hardware breakpoints (its log says so per
+        // thread), unless told to keep them.
+        assert_eq!(
+            log.contains("Force no-breakpoints restore"),
+            round == 0,
+            "round {round}: no-breakpoints restore in {log_dir}/restore.log"
+        );
         // Stopped as users stop it.
         kill_and_wait(pid, libc::SIGTERM);
     }

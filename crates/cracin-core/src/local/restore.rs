@@ -313,8 +313,11 @@ impl<'a> RestoreRun<'a> {
         crate::os::guard::watch_pidfile(&out.pidfile);
         let t = Instant::now();
         let (out_fd, err_fd) = self.output_files(out)?;
-        let result = Cmd::new(&self.criu.path)
-            .args(&out.args)
+        let mut cmd = Cmd::new(&self.criu.path).args(&out.args);
+        for (k, v) in crate::stage::criu::restore_env() {
+            cmd = cmd.env(k, v);
+        }
+        let result = cmd
             .private()
             .fd(3, out_fd)
             .fd(4, err_fd)

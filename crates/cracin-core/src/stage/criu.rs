@@ -192,6 +192,29 @@ pub fn restore_args(
     a
 }
 
+/// The environment cracin gives `criu restore`: `CRIU_FAULT=130`, CRIU's switch for its
+/// no-breakpoints restore. At the end of a restore CRIU stops every restored thread on its way
+/// out of the restorer; by default it writes a hardware breakpoint into each thread's debug
+/// registers (two `PTRACE_POKEUSER`s per thread), which under a hypervisor traps to the host:
+/// measured here ~0.8 ms per thread, 30-48 ms for the 43 threads of the reference OSGi
+/// application (docs/restore-floor.md). The other way, which CRIU takes on kernels without
+/// hardware breakpoints and tests in its own CI (`--fault 130`), lets each thread run to its
+/// `rt_sigreturn` under `PTRACE_SYSCALL`: a few more stops per thread, no debug registers.
+/// The restored process is the same either way. `CRACIN_CRIU_BREAKPOINTS=1` keeps CRIU's
+/// default (to measure this lever); a `CRIU_FAULT` already in cracin's environment is left as
+/// it is.
+pub fn restore_env() -> Vec<(&'static str, &'static str)> {
+    let keep =
+        std::env::var_os("CRACIN_CRIU_BREAKPOINTS").is_some_and(|v| !v.is_empty() && v != "0");
+    if keep || std::env::var_os("CRIU_FAULT").is_some() {
+        return Vec::new();
+    }
+    vec![("CRIU_FAULT", NO_BREAKPOINTS)]
+}
+
+/// CRIU's fault-injection number FI_NO_BREAKPOINTS (criu/include/fault-injection.h).
+pub const NO_BREAKPOINTS: &str = "130";
+
 /// `criu lazy-pages`: the daemon that serves the restored process's page faults.
 pub fn lazy_pages_args(images: &Path, work_dir: &Path) -> Vec<String> {
     vec![
