@@ -112,7 +112,10 @@ bench() {
   "$CRACIN" checkpoint --out "$ck" --ready "http://127.0.0.1:$P/health" \
     --warmup "http://127.0.0.1:$P$path" --warmup-requests 2000 -- "${cmd[@]}" >/dev/null 2>&1
   "$CRACIN" restore "$ck" --timings --json 2>&1 >"$tmp/r-$P.json" | grep -v '^$'
-  kill -TERM "$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' "$tmp/r-$P.json" | head -1)" 2>/dev/null || true
+  local rpid; rpid=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' "$tmp/r-$P.json" | head -1)
+  kill -TERM "$rpid" 2>/dev/null || true
+  # Gone (and its port free) before the next restore of the same checkpoint.
+  while [ -n "$rpid" ] && [ -d "/proc/$rpid" ]; do sleep 0.05; done
   echo '```'
   echo
   echo "CRIU's hardware breakpoints (\`CRACIN_CRIU_BREAKPOINTS=1\`) against the no-breakpoints restore"

@@ -199,6 +199,9 @@ impl Cmd {
         out_path: &Path,
         err_path: &Path,
     ) -> Result<ExitStatus> {
+        // Woken the moment the child exits (a pidfd polls readable then), not on the next tick
+        // of a sleep loop: `criu restore` is on the path to a restore's first answer.
+        let pidfd = PidFd::open(child.id());
         loop {
             if let Some(st) = child.try_wait().map_err(|e| Error::io(out_path, e))? {
                 return Ok(st);
@@ -215,7 +218,11 @@ impl Cmd {
                     log_tail: tail_of_file(err_path, 20),
                 });
             }
-            std::thread::sleep(Duration::from_millis(2));
+            let left = self.timeout.saturating_sub(start.elapsed());
+            match &pidfd {
+                Some(fd) => fd.wait(left.min(Duration::from_millis(500))),
+                None => std::thread::sleep(Duration::from_millis(2)),
+            }
         }
     }
 
@@ -347,6 +354,32 @@ pub fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p)
         .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         .unwrap_or(false)
+}
+
+/// A process's pidfd (Linux 5.3+): readable once the process has exited.
+struct PidFd(std::os::fd::OwnedFd);
+
+impl PidFd {
+    /// None where the kernel has no pidfd_open: the caller polls instead.
+    fn open(pid: u32) -> Option<PidFd> {
+        use std::os::fd::FromRawFd;
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+        (fd >= 0).then(|| PidFd(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) }))
+    }
+
+    /// Blocks until the process exits or `at_most` passed (or a signal interrupted the wait).
+    fn wait(&self, at_most: Duration) {
+        use std::os::fd::AsRawFd;
+        let mut p = libc::pollfd {
+            fd: self.0.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = at_most.as_millis().clamp(1, i32::MAX as u128) as i32;
+        unsafe {
+            libc::poll(&mut p, 1, ms);
+        }
+    }
 }
 
 #[cfg(test)]
