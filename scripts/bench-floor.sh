@@ -133,9 +133,14 @@ bench() {
     local P2; P2=$(port)
     local c2=("$java"); [ "$gc" != default ] && c2+=("$gc")
     c2+=("${rest[@]//$P/$P2}")
-    "$CRACIN" bench --runs 3 --latency-requests 1 --ready "http://127.0.0.1:$P2/health" \
-      --warmup "http://127.0.0.1:$P2$path" --warmup-requests 2000 -- "${c2[@]}" 2>/dev/null \
-      | awk -v gc="$gc" '/^cracin restore|^checkpoint:/ { print gc ": " $0 }'
+    if ! "$CRACIN" bench --runs 3 --latency-requests 1 --ready "http://127.0.0.1:$P2/health" \
+      --warmup "http://127.0.0.1:$P2$path" --warmup-requests 2000 -- "${c2[@]}" \
+      >"$tmp/gc.out" 2>"$tmp/gc.err"; then
+      echo "cracin bench with $gc failed:" >&2
+      tail -20 "$tmp/gc.err" >&2
+      exit 1
+    fi
+    awk -v gc="$gc" '/^cracin restore|^checkpoint:/ { print gc ": " $0 }' "$tmp/gc.out"
   done
   echo '```'
   echo
