@@ -26,6 +26,11 @@ use crate::render::Steps;
 /// Before any Java thread runs again, cracin's agent renews the random state the JDK seeded
 /// itself (unless the checkpoint was taken with --no-renew) and applies --env and --property;
 /// see `cracin checkpoint --help` and docs/individual.md.
+///
+/// CRIU runs with its kernel-feature cache for this boot and with `CRIU_FAULT=130`, CRIU's
+/// no-breakpoints restore (it stops the restored threads without writing their debug registers,
+/// which costs ~0.5 ms per thread under a hypervisor). To measure these levers:
+/// CRACIN_NO_KDAT_CACHE=1, CRACIN_CRIU_BREAKPOINTS=1, CRACIN_NO_READAHEAD=1 (docs/restore-floor.md).
 #[derive(clap::Args)]
 pub struct Args {
     /// The checkpoint directory.
