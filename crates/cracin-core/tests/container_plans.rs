@@ -365,6 +365,13 @@ fn criu_uses_the_measured_minimal_privileges() {
         step_line(&p, "verify-1-run"),
         "podman run -d --name cracin-verify-t1-1 --cap-drop=ALL --cap-add=CHECKPOINT_RESTORE --security-opt no-new-privileges --security-opt seccomp=/build/cracin-restore.json -p 127.0.0.1:18080:8080 localhost/cracin-restore-t1:latest"
     );
+    // Uncached: no step stands on another build's intermediate image, which that build's
+    // removal of its checkpoint image would take away.
+    assert!(
+        step_line(&p, "build").starts_with("podman build --no-cache -f "),
+        "{}",
+        step_line(&p, "build")
+    );
     let commit = p.steps.iter().find(|s| s.name == "commit").unwrap();
     for c in ["ENTRYPOINT []", "STOPSIGNAL SIGTERM", "WORKDIR /app"] {
         assert!(commit.command.contains(&c.to_string()), "{c}");
@@ -377,6 +384,16 @@ fn criu_uses_the_measured_minimal_privileges() {
     assert!(cf.contains("FROM localhost/cracin-base:jdk21\n"));
     // Non-root: /app belongs to the user, cracin gets its file capability, then USER.
     assert!(cf.contains("USER root\nRUN mkdir -p /app /var/lib/cracin && chown 1001:1001 /app /var/lib/cracin && chmod 0700 /var/lib/cracin \\\n&& criu --version && /usr/local/bin/cracin setcap-checkpoint-restore /usr/local/bin/cracin\nUSER 1001:1001\n"), "{cf}");
+    // A builder stage that compiles CRIU keeps the engine's cache: minutes per build otherwise.
+    let builder = build_plan(&opts(
+        Engine::podman(),
+        Runtime::Criu,
+        jar("eclipse-temurin:21-jdk"),
+        true,
+    ))
+    .unwrap();
+    assert!(file(&builder, "Containerfile").contains(" AS criu-builder\n"));
+    assert!(!step_line(&builder, "build").contains("--no-cache"));
     // The generated seccomp profile is a file of the plan, at its own path.
     let profile = file(&p, "/build/cracin-restore.json");
     assert!(profile.contains("\"clone3\""));

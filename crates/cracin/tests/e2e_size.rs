@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use common::*;
 
@@ -16,6 +16,7 @@ impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
         if let Some(p) = &self.0 {
             let _ = std::fs::remove_file(p);
+            let _ = std::fs::remove_file(format!("{}.users", p.display()));
         }
     }
 }
@@ -53,6 +54,14 @@ fn cds_archive_is_mapped_by_every_restore_and_heap_sizing_is_put_back() {
         let mode = std::fs::metadata(&archive).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o444, "the archive is read-only");
     }
+    // The archive knows its checkpoint, so that it is removed once no checkpoint uses it.
+    let users = std::fs::read_to_string(format!("{}.users", archive.display())).unwrap();
+    let canonical = std::fs::canonicalize(&ck).unwrap();
+    assert!(
+        users.lines().any(|l| Path::new(l) == canonical),
+        "{} not in the archive's users: {users}",
+        canonical.display()
+    );
     // The heap was squeezed for the full GC before the dump.
     let manifest = std::fs::read_to_string(ck.join("cracin.json")).unwrap();
     assert!(

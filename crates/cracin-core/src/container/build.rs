@@ -317,18 +317,20 @@ fn add_image_build(b: &Build, p: &mut Plan) -> bool {
     // otherwise give two builds of the same application one image ID, and one build's removal
     // of its checkpoint image would then hit the other's running checkpoint container.
     let label = format!("cracin.build={}", o.id);
+    // --no-cache unless CRIU is compiled in a builder stage: then no step reuses another build's
+    // cached intermediate image. A concurrent build of a similar application that removes its
+    // checkpoint image also removes its untagged parents, and a build standing on one of them
+    // failed with "image not known" (seen in CI: two podman builds of the counter at once).
+    // The usual steps (copy the jar and cracin, a mkdir, a setcap) take a second uncached; the
+    // builder stage takes minutes, so it keeps the cache.
+    let mut args = vec!["build"];
+    if !has_builder_stage(&p.files) {
+        args.push("--no-cache");
+    }
+    args.extend(["-f", &file, "--label", &label, "-t", &b.ckpt_img, &ctx]);
     p.step(
         "build",
-        b.e.cmd(&[
-            "build",
-            "-f",
-            &file,
-            "--label",
-            &label,
-            "-t",
-            &b.ckpt_img,
-            &ctx,
-        ]),
+        b.e.cmd(&args),
         if b.warp {
             "build the image; a RUN step starts the app, warms it up and checkpoints it with Warp"
         } else {
@@ -337,6 +339,15 @@ fn add_image_build(b: &Build, p: &mut Plan) -> bool {
     );
     p.last_timeout(Duration::from_secs(1800) + o.ready_timeout);
     true
+}
+
+/// Whether the generated Containerfile has a builder stage (`FROM ... AS NAME`).
+fn has_builder_stage(files: &[crate::container::plan::GeneratedFile]) -> bool {
+    files.iter().filter(|f| f.name == "Containerfile").any(|f| {
+        f.content
+            .lines()
+            .any(|l| l.starts_with("FROM ") && l.to_ascii_uppercase().contains(" AS "))
+    })
 }
 
 /// Step 2, the checkpoint run: attached, so its exit status is the checkpoint's.

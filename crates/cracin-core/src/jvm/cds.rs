@@ -25,6 +25,7 @@
 //! content-addressed in /var/lib/cracin/cds, next to cracin's provider jar; the checkpoint's file
 //! record lists it as unchanging. Measured in docs/bench-size.md.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -36,6 +37,10 @@ use crate::Progress;
 
 /// Where archives are kept: stable across restores, like the provider jar.
 pub const DEFAULT_CDS_DIR: &str = "/var/lib/cracin/cds";
+
+/// How long an archive no checkpoint names is kept anyway: longer than any training run and
+/// checkpoint take between making an archive and naming it in their cracin.json.
+pub const KEEP_UNUSED_FOR: Duration = Duration::from_secs(3600);
 
 /// Options of the command that leave no room for cracin's archive (the user manages CDS).
 const OWN_CDS_OPTIONS: &[&str] = &[
@@ -272,12 +277,111 @@ fn seal(tmp: &Path, dir: &Path) -> Result<PathBuf> {
     let path = dir.join(format!("{}.jsa", &hash[..16]));
     if path.exists() {
         let _ = std::fs::remove_file(tmp);
+        // Made again: young again, so that `prune` leaves it to this checkpoint.
+        if let Ok(f) = std::fs::File::open(&path) {
+            let _ = f.set_modified(std::time::SystemTime::now());
+        }
     } else {
         std::fs::set_permissions(tmp, std::fs::Permissions::from_mode(0o444))
             .map_err(|e| Error::io(tmp, e))?;
         std::fs::rename(tmp, &path).map_err(|e| Error::io(&path, e))?;
     }
     Ok(path)
+}
+
+/// The file beside an archive that lists the checkpoints made with it, one directory per line.
+fn users_file(archive: &Path) -> PathBuf {
+    let mut name = archive.as_os_str().to_owned();
+    name.push(".users");
+    PathBuf::from(name)
+}
+
+/// Notes that the checkpoint in `checkpoint_dir` maps `archive`, so that `prune` keeps the
+/// archive for as long as that checkpoint refers to it.
+pub fn add_user(archive: &Path, checkpoint_dir: &Path) -> Result<()> {
+    use std::io::Write;
+    let file = users_file(archive);
+    let dir = std::fs::canonicalize(checkpoint_dir).unwrap_or_else(|_| checkpoint_dir.into());
+    let line = dir.display().to_string();
+    let known = std::fs::read_to_string(&file).unwrap_or_default();
+    if known.lines().any(|l| l == line) {
+        return Ok(());
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&file)
+        .map_err(|e| Error::io(&file, e))?;
+    writeln!(f, "{line}").map_err(|e| Error::io(&file, e))
+}
+
+/// Removes the archives in `archive_dir` that no checkpoint uses any more: older than
+/// `min_age` (a checkpoint being taken right now has a younger one, or had an old one touched
+/// when its training run made it again), listed in a users file none of whose checkpoints
+/// still names it in its cracin.json (removed, or replaced with `--force`), and mapped by no
+/// running process (a restored JVM keeps it mapped). Archives without a users file (made by an
+/// older cracin) are left alone. Returns what was removed, with the bytes.
+pub fn prune(archive_dir: &Path, min_age: Duration) -> Vec<(PathBuf, u64)> {
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(archive_dir) else {
+        return removed;
+    };
+    let mut candidates: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| is_archive_name(p))
+        .collect();
+    candidates.sort();
+    for archive in candidates {
+        let Ok(users) = std::fs::read_to_string(users_file(&archive)) else {
+            continue;
+        };
+        let Ok(meta) = std::fs::metadata(&archive) else {
+            continue;
+        };
+        let young = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .is_none_or(|age| age < min_age);
+        if young {
+            continue;
+        }
+        let named = archive.display().to_string();
+        let used = users.lines().any(|dir| {
+            std::fs::read_to_string(Path::new(dir).join(crate::ckpt::dir::MANIFEST))
+                .is_ok_and(|m| m.contains(&named))
+        });
+        if used
+            || crate::ckpt::files::holders_of(&[archive.as_path()])
+                .first()
+                .is_some_and(|h| h.is_some())
+        {
+            continue;
+        }
+        if std::fs::remove_file(&archive).is_ok() {
+            let _ = std::fs::remove_file(users_file(&archive));
+            removed.push((archive, meta.len()));
+        }
+    }
+    removed
+}
+
+/// `<16 hex digits>.jsa`, the names `seal` gives: nothing else in the directory is touched.
+fn is_archive_name(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".jsa"))
+        .is_some_and(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The archive a checkpoint's JVM options map, if `--cds` made one.
+pub fn archive_of(java_options: &[String]) -> Option<PathBuf> {
+    java_options
+        .iter()
+        .find_map(|o| o.strip_prefix("-XX:SharedArchiveFile="))
+        .map(PathBuf::from)
 }
 
 /// The JVM's "Skipping CLASS: REASON" warnings, counted by reason, most frequent first.
@@ -378,6 +482,83 @@ mod tests {
             a.summary().contains("4 classes left out (2 Signed JAR"),
             "{}",
             a.summary()
+        );
+    }
+
+    #[test]
+    fn archives_no_checkpoint_uses_are_pruned_and_the_others_kept() {
+        use std::time::SystemTime;
+        let d = tempfile::tempdir().unwrap();
+        let cds = d.path().join("cds");
+        std::fs::create_dir(&cds).unwrap();
+        let long_ago = SystemTime::now() - Duration::from_secs(7200);
+        let make = |name: &str, old: bool| {
+            let p = cds.join(name);
+            std::fs::write(&p, b"archive").unwrap();
+            if old {
+                let f = std::fs::File::options().write(true).open(&p).unwrap();
+                f.set_modified(long_ago).unwrap();
+            }
+            p
+        };
+        let used = make("00000000000000aa.jsa", true);
+        let unused = make("00000000000000bb.jsa", true);
+        let no_users_file = make("00000000000000cc.jsa", true);
+        let young = make("00000000000000dd.jsa", false);
+        let held = make("00000000000000ee.jsa", true);
+        let not_ours = make("notes.jsa", true);
+        // A checkpoint that still names its archive, and one that was removed.
+        let ck = d.path().join("ck");
+        std::fs::create_dir(&ck).unwrap();
+        std::fs::write(
+            ck.join(crate::ckpt::dir::MANIFEST),
+            format!(
+                "{{\"java\": [\"-XX:SharedArchiveFile={}\"]}}",
+                used.display()
+            ),
+        )
+        .unwrap();
+        let gone = d.path().join("removed-ck");
+        add_user(&used, &ck).unwrap();
+        add_user(&used, &ck).unwrap();
+        for a in [&unused, &young, &held, &not_ours] {
+            add_user(a, &gone).unwrap();
+        }
+        assert_eq!(
+            std::fs::read_to_string(users_file(&used))
+                .unwrap()
+                .lines()
+                .count(),
+            1,
+            "a checkpoint is listed once"
+        );
+        // A running process holds one open, as a restored JVM maps its archive.
+        let mut holder = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("exec 3<'{}'; exec sleep 30", held.display()))
+            .spawn()
+            .unwrap();
+        let fd3 = format!("/proc/{}/fd/3", holder.id());
+        let t0 = Instant::now();
+        while std::fs::read_link(&fd3).ok() != Some(held.clone()) {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "the holder never opened it"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let removed = prune(&cds, KEEP_UNUSED_FOR);
+        let _ = holder.kill();
+        let _ = holder.wait();
+        let removed: Vec<PathBuf> = removed.into_iter().map(|(p, _)| p).collect();
+        assert_eq!(removed, vec![unused.clone()]);
+        assert!(!unused.exists() && !users_file(&unused).exists());
+        for kept in [&used, &no_users_file, &young, &held, &not_ours] {
+            assert!(kept.exists(), "{} was removed", kept.display());
+        }
+        assert_eq!(
+            archive_of(&s(&["-Xmx1g", "-XX:SharedArchiveFile=/a/b.jsa"])),
+            Some(PathBuf::from("/a/b.jsa"))
         );
     }
 }

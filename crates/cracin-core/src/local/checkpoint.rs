@@ -704,8 +704,38 @@ impl<'a> CheckpointRun<'a> {
     /// checkpoint only now, with --force).
     fn put_in_place(self, manifest: Manifest) -> Result<Checkpointed> {
         dir::write_manifest(&self.staging.dir, &manifest)?;
+        let archive = crate::jvm::cds::archive_of(&self.setup.spec.java_options);
+        let progress = self.progress;
         let dir = self.staging.commit()?;
+        if let Some(archive) = archive {
+            forget_old_archives(progress, &archive, &dir);
+        }
         Ok(Checkpointed { dir, manifest })
+    }
+}
+
+/// After a `--cds` checkpoint: its archive is noted as used by it, and archives that no
+/// checkpoint uses any more (removed, or replaced with --force) are removed.
+fn forget_old_archives(progress: &dyn Progress, archive: &Path, dir: &Path) {
+    if let Err(e) = crate::jvm::cds::add_user(archive, dir) {
+        progress.done("cds", 0.0, &format!("not noted as used ({e})"));
+    }
+    let cds_dir = archive
+        .parent()
+        .unwrap_or(Path::new(crate::jvm::cds::DEFAULT_CDS_DIR));
+    let removed = crate::jvm::cds::prune(cds_dir, crate::jvm::cds::KEEP_UNUSED_FOR);
+    if !removed.is_empty() {
+        let bytes: u64 = removed.iter().map(|(_, b)| b).sum();
+        progress.done(
+            "cds",
+            0.0,
+            &format!(
+                "removed {} archive(s) no checkpoint uses any more ({:.1} MB) from {}",
+                removed.len(),
+                bytes as f64 / 1e6,
+                cds_dir.display()
+            ),
+        );
     }
 }
 
