@@ -22,8 +22,7 @@
 # containers run exactly as `cracin build` says to run them. Every container and image the script
 # makes is removed at exit.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:/usr/local/sbin:/usr/sbin:/sbin:$PATH"
+source "$(dirname "$0")/bench-lib.sh"
 
 ENGINE=${1:?usage: scripts/bench-containers.sh podman|docker [--runs N] [--jdk N] [--out FILE]}
 shift
@@ -43,8 +42,7 @@ case $ENGINE in
 esac
 BASE=localhost/cracin-base:jdk$JDK
 
-cargo build --release --quiet
-CRACIN=$PWD/target/release/cracin
+build_cracin
 
 # The engine command, its `run` options and the restore containers' flags come from cracin's own
 # plan for a restore image of BASE (`cracin build --dry-run`): the ones `cracin build` uses and
@@ -74,7 +72,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port() { while :; do p=$((20000 + RANDOM % 20000)); ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }; done; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 median() { sort -n | awk '{v[NR]=$1} END {if (NR==0) {print "-"; exit} m=(NR%2)?v[(NR+1)/2]:int((v[NR/2]+v[NR/2+1])/2); printf "%d ms (%d-%d)", m, v[1], v[NR]}'; }
 mb() { awk -v b="$1" 'BEGIN {printf "%.0f MB", b/1000000}'; }

@@ -13,13 +13,10 @@
 #   restore time with the collector cracin now keeps (the JVM's own choice) against Serial GC.
 # Run as root after scripts/setup.sh:  scripts/bench-floor.sh [RUNS] [JDK25_HOME]
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:/usr/local/sbin:/usr/sbin:/sbin:$PATH"
+source "$(dirname "$0")/bench-lib.sh"
 RUNS=${1:-7}
 JDK25=${2:-/usr/lib/jvm/temurin-25-jdk-amd64}
-cargo build --release --quiet
-bash scripts/build-examples.sh >/dev/null
-CRACIN=$PWD/target/release/cracin
+build_cracin examples
 OUT=docs/bench-floor.md
 tmp=$(mktemp -d)
 cleanup() {
@@ -36,7 +33,6 @@ trap cleanup EXIT
 mkdir -p "$tmp/classes"
 javac -d "$tmp/classes" tests/fixtures/apps/counter-http/Counter.java
 jar cfe "$tmp/counter.jar" Counter -C "$tmp/classes" .
-port() { while :; do p=$((20000 + RANDOM % 20000)); ss -Htln "sport = :$p" | grep -q . || { echo $p; return; }; done; }
 aot=()
 [ -x "$JDK25/bin/java" ] && aot=(--aot-jdk "$JDK25")
 

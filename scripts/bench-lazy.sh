@@ -9,15 +9,11 @@
 # docs/bench-lazy.md with date, machine and load.
 #   scripts/bench-lazy.sh [RUNS (default 9)]      (root, after scripts/setup.sh)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:/usr/local/sbin:/usr/sbin:/sbin:$PATH"
+source "$(dirname "$0")/bench-lib.sh"
 RUNS=${1:-9}
-cargo build --release --quiet
-bash scripts/build-examples.sh >/dev/null
-CRACIN=$PWD/target/release/cracin
+build_cracin examples
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-port() { while :; do p=$((20000 + RANDOM % 20000)); ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }; done; }
 P=$(port)
 "$CRACIN" checkpoint --out "$tmp/ck" --ready "http://127.0.0.1:$P/health" \
   --warmup "http://127.0.0.1:$P/modify/fubar" --warmup-requests 2000 \

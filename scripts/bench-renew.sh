@@ -10,16 +10,13 @@
 #      agent (what loading it costs a cold start, i.e. the checkpoint run).
 # Run as root after scripts/setup.sh.   scripts/bench-renew.sh [RUNS]
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:/usr/local/sbin:/usr/sbin:/sbin:$PATH"
+source "$(dirname "$0")/bench-lib.sh"
 RUNS=${1:-9}
-cargo build --release --quiet
-CRACIN=$PWD/target/release/cracin
+build_cracin
 OUT=docs/bench-renew.md
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 javac --release 17 -d "$tmp" tests/fixtures/apps/random-kinds/Randoms.java tests/fixtures/apps/random-kinds/Steady.java
 AGENT=$(ls target/release/build/cracin-core-*/out/libcracin_agent.so | head -1)
-port() { while :; do p=$((20000 + RANDOM % 20000)); ss -Htln "sport = :$p" | grep -q . || { echo $p; return; }; done; }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) printf "%.1f\n", a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 wait_http() { for _ in $(seq 3000); do curl -fs -o /dev/null "$1" && return 0; sleep 0.005; done; return 1; }
 

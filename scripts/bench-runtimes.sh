@@ -12,8 +12,7 @@
 # Root, after scripts/setup-containers.sh and `cracin base --jdk JDK --engine podman`. Every
 # container and image it makes is removed at exit.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:/usr/local/sbin:/usr/sbin:/sbin:$PATH"
+source "$(dirname "$0")/bench-lib.sh"
 export CONTAINERS_CONF=/opt/cracin/containers.conf
 RUNS=${1:-7}
 JDK=${2:-21}
@@ -26,8 +25,7 @@ for r in runc crun; do
   command -v "$r" >/dev/null || { refused+=("$r: not installed"); continue; }
   if err=$(podman --runtime "$r" run --rm "$BASE" true 2>&1); then runtimes+=("$r"); else refused+=("$r: $err"); fi
 done
-cargo build --release --quiet
-CRACIN=$PWD/target/release/cracin
+build_cracin
 OSGI=examples/osgi-jakartars/target/app.jar
 [ -f "$OSGI" ] || bash scripts/build-examples.sh >/dev/null
 S=$$
@@ -39,7 +37,6 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-port() { while :; do p=$((20000 + RANDOM % 20000)); ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }; done; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 median() { sort -n | awk '{v[NR]=$1} END {m=(NR%2)?v[(NR+1)/2]:int((v[NR/2]+v[NR/2+1])/2); printf "%d", m}'; }
 

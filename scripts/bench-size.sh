@@ -14,13 +14,10 @@
 # and the latency of the first 100 requests after the restore against the 100 after them
 # (steady state). Run as root:  [CRACIN_BEFORE=old-cracin] scripts/bench-size.sh [RUNS] [CKPTS]
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:/usr/local/sbin:/usr/sbin:/sbin:$PATH"
+source "$(dirname "$0")/bench-lib.sh"
 RUNS=${1:-5}
 CKPTS=${2:-3}
-cargo build --release --quiet
-bash scripts/build-examples.sh >/dev/null
-CRACIN=$PWD/target/release/cracin
+build_cracin examples
 APP=$PWD/examples/osgi-jakartars/target/app.jar
 OUT=docs/bench-size.md
 tmp=$(mktemp -d)
@@ -32,7 +29,6 @@ cleanup() {
   for a in "${archives[@]}"; do rm -f "$a"; done
 }
 trap cleanup EXIT
-port() { while :; do p=$((20000 + RANDOM % 20000)); ss -Htln "sport = :$p" | grep -q . || { echo $p; return; }; done; }
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
 variants=()

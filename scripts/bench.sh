@@ -9,16 +9,12 @@
 # size, first-100-request latencies. Run as root after scripts/setup.sh.
 #   scripts/bench.sh [RUNS]
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:/usr/local/sbin:/usr/sbin:/sbin:$PATH"
+source "$(dirname "$0")/bench-lib.sh"
 RUNS=${1:-7}
-cargo build --release --quiet
-bash scripts/build-examples.sh >/dev/null
-CRACIN=$PWD/target/release/cracin
+build_cracin examples
 OUT=docs/bench-local.md
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 javac -d "$tmp" tests/fixtures/apps/counter-http/Counter.java
-port() { while :; do p=$((20000 + RANDOM % 20000)); ss -Htln "sport = :$p" | grep -q . || { echo $p; return; }; done; }
 
 {
   echo "# Local engine benchmarks"
