@@ -314,7 +314,7 @@ impl<'a> RestoreRun<'a> {
         let t = Instant::now();
         let (out_fd, err_fd) = self.output_files(out)?;
         let mut cmd = Cmd::new(&self.criu.path).args(&out.args);
-        for (k, v) in crate::stage::criu::restore_env() {
+        for (k, v) in crate::stage::criu::restore_env(self.criu.version) {
             cmd = cmd.env(k, v);
         }
         let result = cmd

@@ -196,17 +196,19 @@ pub fn restore_args(
 /// no-breakpoints restore. At the end of a restore CRIU stops every restored thread on its way
 /// out of the restorer; by default it writes a hardware breakpoint into each thread's debug
 /// registers (two `PTRACE_POKEUSER`s per thread), which under a hypervisor traps to the host:
-/// measured here ~0.8 ms per thread, 30-48 ms for the 43 threads of the reference OSGi
-/// application (docs/restore-floor.md). The other way, which CRIU takes on kernels without
-/// hardware breakpoints and tests in its own CI (`--fault 130`), lets each thread run to its
-/// `rt_sigreturn` under `PTRACE_SYSCALL`: a few more stops per thread, no debug registers.
-/// The restored process is the same either way. `CRACIN_CRIU_BREAKPOINTS=1` keeps CRIU's
-/// default (to measure this lever); a `CRIU_FAULT` already in cracin's environment is left as
-/// it is.
-pub fn restore_env() -> Vec<(&'static str, &'static str)> {
+/// measured here ~0.5-0.8 ms per thread, 20-43 ms for the 40 threads of the reference OSGi
+/// application (docs/restore-floor.md). CRIU 2.10 to 3.17 never used them ("Temporary
+/// workaround for Xen guests. Breakpoints degrade performance linearly"); 3.18 turned them on
+/// again for x86_64 and arm64. The other way, which CRIU takes without breakpoints and tests in
+/// its own CI (`--fault 130`), lets each thread run to its `rt_sigreturn` under
+/// `PTRACE_SYSCALL`: a few more stops per thread, no debug registers. The restored process is
+/// the same either way. Only for a CRIU that knows the number (FI_NO_BREAKPOINTS came with
+/// 2.2; a CRIU refuses to start with an unknown `CRIU_FAULT`). `CRACIN_CRIU_BREAKPOINTS=1` keeps CRIU's default (to measure this
+/// lever); a `CRIU_FAULT` already in cracin's environment is left as it is.
+pub fn restore_env(criu: Version) -> Vec<(&'static str, &'static str)> {
     let keep =
         std::env::var_os("CRACIN_CRIU_BREAKPOINTS").is_some_and(|v| !v.is_empty() && v != "0");
-    if keep || std::env::var_os("CRIU_FAULT").is_some() {
+    if keep || std::env::var_os("CRIU_FAULT").is_some() || criu < NO_BREAKPOINTS_SINCE {
         return Vec::new();
     }
     vec![("CRIU_FAULT", NO_BREAKPOINTS)]
@@ -214,6 +216,9 @@ pub fn restore_env() -> Vec<(&'static str, &'static str)> {
 
 /// CRIU's fault-injection number FI_NO_BREAKPOINTS (criu/include/fault-injection.h).
 pub const NO_BREAKPOINTS: &str = "130";
+
+/// The first CRIU release that knows FI_NO_BREAKPOINTS.
+pub const NO_BREAKPOINTS_SINCE: Version = Version(2, 2, 0);
 
 /// `criu lazy-pages`: the daemon that serves the restored process's page faults.
 pub fn lazy_pages_args(images: &Path, work_dir: &Path) -> Vec<String> {
@@ -299,5 +304,21 @@ mod tests {
             .windows(2)
             .any(|w| w[0] == "--work-dir" && w[1] == "/c/r1"));
         assert!(lazy.contains(&"--lazy-pages".to_string()));
+    }
+
+    #[test]
+    fn no_breakpoints_only_for_a_criu_that_knows_the_number() {
+        // The switches are read from the environment; this test runs only where neither is set.
+        if std::env::var_os("CRACIN_CRIU_BREAKPOINTS").is_some()
+            || std::env::var_os("CRIU_FAULT").is_some()
+        {
+            return;
+        }
+        assert_eq!(
+            restore_env(Version(4, 2, 1)),
+            vec![("CRIU_FAULT", NO_BREAKPOINTS)]
+        );
+        assert_eq!(restore_env(Version(3, 17, 1)).len(), 1);
+        assert!(restore_env(Version(2, 1, 0)).is_empty());
     }
 }
