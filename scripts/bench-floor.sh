@@ -37,7 +37,8 @@ aot=()
 [ -x "$JDK25/bin/java" ] && aot=(--aot-jdk "$JDK25")
 
 # breakpoints CHECKPOINT: RUNS restores with CRIU's default breakpoints and RUNS without, in
-# turn; each instance is killed before the next restore. Medians of ready_ms and their ratio.
+# turn; each instance is killed before the next restore. Medians of ready_ms and of CRIU's last
+# phase (from its log), and their ratios.
 breakpoints() {
   local ck=$1 i mode pid threads=""
   for i in $(seq "$RUNS"); do

@@ -163,14 +163,15 @@ pub fn validate(o: &crate::local::CheckpointOptions) -> Result<()> {
 }
 
 /// The hook of `cracin checkpoint --cds`: checks the command, runs the training run in
-/// `staging/training`, says what it made, and returns the options that map the archive.
+/// `staging/training`, says what it made, and returns the archive's path with the options that
+/// map it.
 pub fn prepare(
     o: &crate::local::CheckpointOptions,
     spec: &LaunchSpec,
     probe: Option<&Probe>,
     staging: &Path,
     progress: &dyn Progress,
-) -> Result<Vec<String>> {
+) -> Result<(PathBuf, Vec<String>)> {
     validate(o)?;
     let probe = probe.ok_or_else(|| Error::usage("--cds needs --ready", "add --ready"))?;
     let work = staging.join("training");
@@ -186,7 +187,8 @@ pub fn prepare(
         progress,
     )?;
     progress.done("cds", archive.train_ms, &archive.summary());
-    Ok(runtime_options(&archive.path))
+    let options = runtime_options(&archive.path);
+    Ok((archive.path, options))
 }
 
 /// Runs the command once as the checkpoint will (ready, warm-up), stops it with SIGTERM and keeps
@@ -333,36 +335,35 @@ pub fn prune(archive_dir: &Path, min_age: Duration) -> Vec<(PathBuf, u64)> {
         .filter(|p| is_archive_name(p))
         .collect();
     candidates.sort();
-    for archive in candidates {
-        let Ok(users) = std::fs::read_to_string(users_file(&archive)) else {
-            continue;
-        };
-        let Ok(meta) = std::fs::metadata(&archive) else {
-            continue;
-        };
-        let young = meta
-            .modified()
-            .ok()
-            .and_then(|m| m.elapsed().ok())
-            .is_none_or(|age| age < min_age);
-        if young {
-            continue;
-        }
-        let named = archive.display().to_string();
-        let used = users.lines().any(|dir| {
-            std::fs::read_to_string(Path::new(dir).join(crate::ckpt::dir::MANIFEST))
-                .is_ok_and(|m| m.contains(&named))
-        });
-        if used
-            || crate::ckpt::files::holders_of(&[archive.as_path()])
-                .first()
-                .is_some_and(|h| h.is_some())
-        {
-            continue;
-        }
-        if std::fs::remove_file(&archive).is_ok() {
-            let _ = std::fs::remove_file(users_file(&archive));
-            removed.push((archive, meta.len()));
+    // Old enough and named by none of their checkpoints' cracin.json.
+    let unused: Vec<(PathBuf, u64)> = candidates
+        .into_iter()
+        .filter_map(|archive| {
+            let users = std::fs::read_to_string(users_file(&archive)).ok()?;
+            let meta = std::fs::metadata(&archive).ok()?;
+            let young = meta
+                .modified()
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_none_or(|age| age < min_age);
+            if young {
+                return None;
+            }
+            let named = archive.display().to_string();
+            let used = users.lines().any(|dir| {
+                std::fs::read_to_string(Path::new(dir).join(crate::ckpt::dir::MANIFEST))
+                    .is_ok_and(|m| m.contains(&named))
+            });
+            (!used).then_some((archive, meta.len()))
+        })
+        .collect();
+    // Then one pass over /proc for all of them: a process that maps or holds one keeps it.
+    let paths: Vec<&Path> = unused.iter().map(|(p, _)| p.as_path()).collect();
+    let holders = crate::ckpt::files::holders_of(&paths);
+    for ((archive, bytes), holder) in unused.iter().zip(holders) {
+        if holder.is_none() && std::fs::remove_file(archive).is_ok() {
+            let _ = std::fs::remove_file(users_file(archive));
+            removed.push((archive.clone(), *bytes));
         }
     }
     removed
@@ -374,14 +375,6 @@ fn is_archive_name(p: &Path) -> bool {
         .and_then(|n| n.to_str())
         .and_then(|n| n.strip_suffix(".jsa"))
         .is_some_and(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-/// The archive a checkpoint's JVM options map, if `--cds` made one.
-pub fn archive_of(java_options: &[String]) -> Option<PathBuf> {
-    java_options
-        .iter()
-        .find_map(|o| o.strip_prefix("-XX:SharedArchiveFile="))
-        .map(PathBuf::from)
 }
 
 /// The JVM's "Skipping CLASS: REASON" warnings, counted by reason, most frequent first.
@@ -556,9 +549,5 @@ mod tests {
         for kept in [&used, &no_users_file, &young, &held, &not_ours] {
             assert!(kept.exists(), "{} was removed", kept.display());
         }
-        assert_eq!(
-            archive_of(&s(&["-Xmx1g", "-XX:SharedArchiveFile=/a/b.jsa"])),
-            Some(PathBuf::from("/a/b.jsa"))
-        );
     }
 }

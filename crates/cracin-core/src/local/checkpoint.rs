@@ -91,6 +91,8 @@ struct CheckpointRun<'a> {
     criu: Criu,
     staging: Staging,
     setup: Setup,
+    /// The archive `--cds` made, once the training run made it.
+    cds_archive: Option<PathBuf>,
 }
 
 /// How the application is started: what `configure` decided.
@@ -177,6 +179,7 @@ impl<'a> CheckpointRun<'a> {
             criu,
             staging,
             setup,
+            cds_archive: None,
         })
     }
 
@@ -186,7 +189,7 @@ impl<'a> CheckpointRun<'a> {
             .step("launch", &self.setup.masked_command.join(" "));
         self.staging.keep_logs_on_failure();
         if self.o.cds {
-            let extra = crate::jvm::cds::prepare(
+            let (archive, extra) = crate::jvm::cds::prepare(
                 self.o,
                 &self.setup.spec,
                 self.probe.as_ref(),
@@ -194,6 +197,7 @@ impl<'a> CheckpointRun<'a> {
                 self.progress,
             )?;
             self.setup.spec.java_options.extend(extra);
+            self.cds_archive = Some(archive);
         }
         let spec = &self.setup.spec;
         let launched = launch::launch(spec)?;
@@ -704,8 +708,7 @@ impl<'a> CheckpointRun<'a> {
     /// checkpoint only now, with --force).
     fn put_in_place(self, manifest: Manifest) -> Result<Checkpointed> {
         dir::write_manifest(&self.staging.dir, &manifest)?;
-        let archive = crate::jvm::cds::archive_of(&self.setup.spec.java_options);
-        let progress = self.progress;
+        let (archive, progress) = (self.cds_archive, self.progress);
         let dir = self.staging.commit()?;
         if let Some(archive) = archive {
             forget_old_archives(progress, &archive, &dir);

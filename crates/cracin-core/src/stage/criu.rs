@@ -203,8 +203,9 @@ pub fn restore_args(
 /// its own CI (`--fault 130`), lets each thread run to its `rt_sigreturn` under
 /// `PTRACE_SYSCALL`: a few more stops per thread, no debug registers. The restored process is
 /// the same either way. Only for a CRIU that knows the number (FI_NO_BREAKPOINTS came with
-/// 2.2; a CRIU refuses to start with an unknown `CRIU_FAULT`). `CRACIN_CRIU_BREAKPOINTS=1` keeps CRIU's default (to measure this
-/// lever); a `CRIU_FAULT` already in cracin's environment is left as it is.
+/// 2.2; a CRIU refuses to start with an unknown `CRIU_FAULT`). `CRACIN_CRIU_BREAKPOINTS=1`
+/// keeps CRIU's default (to measure this lever); a `CRIU_FAULT` already in cracin's environment
+/// is left as it is.
 pub fn restore_env(criu: Version) -> Vec<(&'static str, &'static str)> {
     let keep =
         std::env::var_os("CRACIN_CRIU_BREAKPOINTS").is_some_and(|v| !v.is_empty() && v != "0");

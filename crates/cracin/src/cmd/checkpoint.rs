@@ -111,8 +111,9 @@ pub struct Args {
     /// bundles) are archived when loaded from jar files; signed jars are not. Doubles the
     /// checkpoint's time; the archive is kept in /var/lib/cracin/cds for every restore, and the
     /// next `checkpoint --cds` removes archives no checkpoint uses any more (their checkpoints
-    /// removed or replaced, older than an hour, mapped by no process). HotSpot JDK 17+; measured on JDK 17, tested on the default JDK;
-    /// never run on JDK 21 or 25, nor inside `cracin build` (which does not offer it).
+    /// removed or replaced, older than an hour, mapped by no process). HotSpot JDK 17+;
+    /// measured on JDK 17, tested on the default JDK; never run on JDK 21 or 25, nor inside
+    /// `cracin build` (which does not offer it).
     #[arg(long)]
     pub cds: bool,
 

@@ -30,7 +30,8 @@ use crate::render::Steps;
 /// CRIU runs with its kernel-feature cache for this boot and with `CRIU_FAULT=130`, CRIU's
 /// no-breakpoints restore (it stops the restored threads without writing their debug registers,
 /// which costs ~0.5 ms per thread under a hypervisor). To measure these levers:
-/// CRACIN_NO_KDAT_CACHE=1, CRACIN_CRIU_BREAKPOINTS=1, CRACIN_NO_READAHEAD=1 (docs/restore-floor.md).
+/// CRACIN_NO_KDAT_CACHE=1, CRACIN_CRIU_BREAKPOINTS=1, CRACIN_NO_READAHEAD=1
+/// (docs/restore-floor.md).
 #[derive(clap::Args)]
 pub struct Args {
     /// The checkpoint directory.
